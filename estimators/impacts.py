@@ -1,0 +1,141 @@
+"""The impact record every estimator returns, and the model profile it reads.
+
+Plain frozen dataclasses: an estimator is a pure function from (profile, tokens,
+latency) to an `Impacts`, so it can be tested and replayed without the gateway.
+Units are in the field names: Wh, g CO2e, mL, kg Sb eq, MJ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A point estimate with its uncertainty interval; always min <= value <= max."""
+
+    value: float
+    min: float
+    max: float
+
+    @classmethod
+    def exact(cls, value: float) -> "Range":
+        return cls(value, value, value)
+
+    @classmethod
+    def between(cls, low: float, high: float) -> "Range":
+        """The interval [low, high] with its midpoint as the point estimate."""
+        low, high = min(low, high), max(low, high)
+        return cls((low + high) / 2, low, high)
+
+    def __add__(self, other: "Range") -> "Range":
+        return Range(self.value + other.value, self.min + other.min, self.max + other.max)
+
+    def scale(self, factor: float) -> "Range":
+        return Range(self.value * factor, self.min * factor, self.max * factor)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"value": self.value, "min": self.min, "max": self.max}
+
+
+ZERO = Range(0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Criteria:
+    """One lifecycle phase's impacts on every criterion."""
+
+    energy_wh: Range = ZERO
+    gwp_g: Range = ZERO
+    water_ml: Range = ZERO
+    adpe_kgsbeq: Range = ZERO
+    pe_mj: Range = ZERO
+
+    def __add__(self, other: "Criteria") -> "Criteria":
+        return Criteria(
+            self.energy_wh + other.energy_wh,
+            self.gwp_g + other.gwp_g,
+            self.water_ml + other.water_ml,
+            self.adpe_kgsbeq + other.adpe_kgsbeq,
+            self.pe_mj + other.pe_mj,
+        )
+
+    def scale(self, factor: float) -> "Criteria":
+        return Criteria(
+            self.energy_wh.scale(factor),
+            self.gwp_g.scale(factor),
+            self.water_ml.scale(factor),
+            self.adpe_kgsbeq.scale(factor),
+            self.pe_mj.scale(factor),
+        )
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {
+            "energy_wh": self.energy_wh.as_dict(),
+            "gwp_g": self.gwp_g.as_dict(),
+            "water_ml": self.water_ml.as_dict(),
+            "adpe_kgsbeq": self.adpe_kgsbeq.as_dict(),
+            "pe_mj": self.pe_mj.as_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Impacts:
+    """Impacts of one request: usage and embodied phases, their total, and provenance."""
+
+    usage: Criteria
+    embodied: Criteria
+    method_id: str
+    factor_set_version: str
+    source: str = "model-based"
+    zone: str = "WOR"
+    warnings: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Criteria:
+        return self.usage + self.embodied
+
+    @property
+    def energy_wh(self) -> Range:
+        return self.total.energy_wh
+
+    @property
+    def gwp_g(self) -> Range:
+        return self.total.gwp_g
+
+    @property
+    def water_ml(self) -> Range:
+        return self.total.water_ml
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total.as_dict(),
+            "usage": self.usage.as_dict(),
+            "embodied": self.embodied.as_dict(),
+            "method_id": self.method_id,
+            "factor_set_version": self.factor_set_version,
+            "source": self.source,
+            "zone": self.zone,
+            "warnings": list(self.warnings),
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactProfile:
+    """What an estimator needs to know about one deployment (from the model catalogue).
+
+    `ecologits_provider`/`ecologits_model` name the model in EcoLogits' repository;
+    when they are absent or unknown there, the parameter counts (billions) are used.
+    """
+
+    provider: str
+    ecologits_provider: str | None = None
+    ecologits_model: str | None = None
+    total_params_b: Range | None = None
+    active_params_b: Range | None = None
+    zone: str = "WOR"
+    pue: Range | None = None
+    wue_l_per_kwh: Range | None = None

@@ -1,0 +1,204 @@
+"""The model catalogue: which deployments exist, their tier, price and impact profile.
+
+Loaded once at start-up from YAML (the shipped `catalogue.yaml` or the operator's
+own). Whether a model is really called or answered by the offline demo responder is
+decided here, from the environment, and stated in plain words for the start-up log.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from estimators.impacts import ImpactProfile, Range
+
+Tier = Literal["small", "medium", "large"]
+TIERS: tuple[Tier, ...] = ("small", "medium", "large")
+DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yaml")
+MICRO = Decimal(1_000_000)
+
+
+class _Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+
+
+class _Impact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: str
+    ecologits_provider: str | None = None
+    ecologits_model: str | None = None
+    total_params_b: float | tuple[float, float] | None = None
+    active_params_b: float | tuple[float, float] | None = None
+    zone: str = "WOR"
+    pue: float | tuple[float, float] | None = None
+    wue_l_per_kwh: float | tuple[float, float] | None = None
+    supplier: dict[str, Any] | None = None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+    tier: Tier
+    litellm_params: dict[str, Any]
+    api_key_env: str | None = None
+    api_base_env: str | None = None
+    price_eur_per_mtok: _Price
+    max_output_tokens: int = Field(default=4096, gt=0)
+    context_window: int = Field(default=128_000, gt=0)
+    impact: _Impact
+    description: str = ""
+
+    @field_validator("litellm_params")
+    @classmethod
+    def _needs_model(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "model" not in value:
+            raise ValueError("litellm_params needs a 'model'")
+        return value
+
+
+class _CatalogueFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    eur_per_usd: Decimal | None = None
+    models: list[_Model]
+    fallbacks: dict[str, list[str]] = {}
+
+
+def _range(value: float | tuple[float, float] | None) -> Range | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return Range.exact(float(value))
+    return Range.between(float(value[0]), float(value[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One deployment as the gateway sees it."""
+
+    name: str
+    tier: Tier
+    litellm_params: dict[str, Any]
+    price_input_eur_per_mtok: Decimal
+    price_output_eur_per_mtok: Decimal
+    max_output_tokens: int
+    context_window: int
+    impact: ImpactProfile
+    supplier_factor: dict[str, Any] | None
+    mode: Literal["provider", "local", "demo"]
+    provenance: str
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    def cost_micro_eur(self, input_tokens: int, output_tokens: int) -> int:
+        """Exact cost in micro-euros (rounded up to the next micro-euro)."""
+        micro = (
+            Decimal(input_tokens) * self.price_input_eur_per_mtok
+            + Decimal(output_tokens) * self.price_output_eur_per_mtok
+        )
+        return int(micro.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def _decide_mode(raw: _Model, env: Mapping[str, str]) -> tuple[str, dict[str, Any], str]:
+    """Return (mode, litellm_params with credentials, plain-words provenance)."""
+    params = dict(raw.litellm_params)
+    target = params["model"]
+    if raw.api_base_env and env.get(raw.api_base_env):
+        params["api_base"] = env[raw.api_base_env]
+        params.setdefault("api_key", env.get(raw.api_key_env or "", "") or "sobria-local")
+        return "local", params, f"{target} at {params['api_base']} (via {raw.api_base_env})"
+    if params.get("api_base"):
+        params.setdefault("api_key", env.get(raw.api_key_env or "", "") or "sobria-local")
+        return "local", params, f"{target} at {params['api_base']}"
+    if raw.api_key_env and env.get(raw.api_key_env):
+        params["api_key"] = env[raw.api_key_env]
+        return "provider", params, f"{target} via {raw.api_key_env}"
+    hint = raw.api_key_env or raw.api_base_env or "a provider"
+    return "demo", params, f"offline demo model: answers are placeholders (set {hint} to call {target})"
+
+
+class Catalogue:
+    """The loaded catalogue: lookup by name and by tier, fallbacks, demo flags."""
+
+    def __init__(self, models: list[ModelSpec], fallbacks: dict[str, list[str]], version: str):
+        self.version = version
+        self._models = {m.name: m for m in models}
+        self.fallbacks = fallbacks
+        self._order = [m.name for m in models]
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> "Catalogue":
+        env = os.environ if env is None else env
+        text = (path or DEFAULT_CATALOGUE).read_text(encoding="utf-8")
+        return cls.from_dict(yaml.safe_load(text), env)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], env: Mapping[str, str]) -> "Catalogue":
+        parsed = _CatalogueFile.model_validate(data)
+        names = [m.name for m in parsed.models]
+        if len(set(names)) != len(names):
+            raise ValueError("model names in the catalogue must be unique")
+        for source, targets in parsed.fallbacks.items():
+            for name in [source, *targets]:
+                if name not in names:
+                    raise ValueError(f"fallback names unknown model {name!r}")
+        specs = []
+        for raw in parsed.models:
+            mode, params, provenance = _decide_mode(raw, env)
+            imp = raw.impact
+            specs.append(
+                ModelSpec(
+                    name=raw.name,
+                    tier=raw.tier,
+                    litellm_params=params,
+                    price_input_eur_per_mtok=raw.price_eur_per_mtok.input,
+                    price_output_eur_per_mtok=raw.price_eur_per_mtok.output,
+                    max_output_tokens=raw.max_output_tokens,
+                    context_window=raw.context_window,
+                    impact=ImpactProfile(
+                        provider=imp.provider,
+                        ecologits_provider=imp.ecologits_provider,
+                        ecologits_model=imp.ecologits_model,
+                        total_params_b=_range(imp.total_params_b),
+                        active_params_b=_range(imp.active_params_b),
+                        zone=imp.zone,
+                        pue=_range(imp.pue),
+                        wue_l_per_kwh=_range(imp.wue_l_per_kwh),
+                    ),
+                    supplier_factor=imp.supplier,
+                    mode=mode,  # type: ignore[arg-type]
+                    provenance=provenance,
+                )
+            )
+        return cls(specs, parsed.fallbacks, parsed.version)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def get(self, name: str) -> ModelSpec | None:
+        return self._models.get(name)
+
+    def all(self) -> list[ModelSpec]:
+        return [self._models[n] for n in self._order]
+
+    def in_tier(self, tier: str) -> list[ModelSpec]:
+        """Models of a tier, real deployments first, then demo ones, in catalogue order."""
+        members = [m for m in self.all() if m.tier == tier]
+        return [m for m in members if not m.is_demo] + [m for m in members if m.is_demo]
+
+    def preferred(self, tier: str) -> ModelSpec:
+        """The model a policy gets when it asks for a tier."""
+        members = self.in_tier(tier)
+        if not members:
+            raise LookupError(f"no model in tier {tier!r}")
+        return members[0]

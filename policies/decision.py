@@ -1,0 +1,45 @@
+"""What the router is asked, and what it answers: `RoutingRequest` -> `RoutingDecision`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRequest:
+    """The facts a policy may look at. `prompt_text` is used to classify, never stored."""
+
+    requested_model: str
+    use_case: str | None
+    prompt_text: str
+    prompt_tokens: int
+    department: str
+    roles: frozenset[str]
+    now: datetime
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """Which model answers, why, and under which policy version."""
+
+    model: str
+    use_case: str
+    rule_id: str
+    policy_version: str
+    reason: str
+    classifier_confidence: float | None = None
+    max_tokens_cap: int | None = None
+    fallbacks: tuple[str, ...] = field(default_factory=tuple)
+
+
+class PolicyDenied(Exception):
+    """The policy refuses this request; `code` is the OpenAI-shaped error code."""
+
+    def __init__(self, message: str, code: str = "policy_denied", rule_id: str = "", status: int = 403):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.rule_id = rule_id
+        self.status = status
