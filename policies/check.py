@@ -1,0 +1,243 @@
+"""Validate a policy file: YAML, schema, then meaning, each problem with its line number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.catalogue import Catalogue
+from policies.schema import TIERS, WEEKDAYS, Conditions, Policy, Rule
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem in a policy file; `line` is 1-based, 0 when unknown."""
+
+    line: int
+    message: str
+    path: str = ""
+
+    def render(self, filename: str) -> str:
+        where = f"{filename}:{self.line}" if self.line else filename
+        at = f" [{self.path}]" if self.path else ""
+        return f"{where}: error: {self.message}{at}"
+
+
+@dataclass(slots=True)
+class CheckReport:
+    """The parsed policy when it is valid, and every issue found."""
+
+    policy: Policy | None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.policy is not None and not self.issues
+
+
+def _line_map(text: str) -> dict[Path_, int]:
+    """Map every YAML path (keys and list indexes) to the line where its value starts."""
+    lines: dict[Path_, int] = {}
+
+    def walk(node: yaml.Node, path: Path_) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, key.value)
+                lines[child] = key.start_mark.line + 1
+                walk(value, child)
+                lines[child] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+class _Locator:
+    def __init__(self, text: str):
+        self._lines = _line_map(text)
+
+    def issue(self, path: Path_, message: str) -> Issue:
+        probe = tuple(path)
+        while probe and probe not in self._lines:
+            probe = probe[:-1]
+        return Issue(self._lines.get(probe, 0), message, ".".join(str(p) for p in path))
+
+
+def check_text(text: str, catalogue: Catalogue) -> CheckReport:
+    """Parse, validate and cross-check a policy given as YAML text."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return CheckReport(None, [Issue(mark.line + 1 if mark else 0, f"invalid YAML: {exc}")])
+    where = _Locator(text)
+    if not isinstance(data, dict):
+        return CheckReport(None, [Issue(1, "a policy is a YAML mapping")])
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        issues = [
+            where.issue(tuple(err["loc"]), err["msg"].removeprefix("Value error, ")) for err in exc.errors()
+        ]
+        return CheckReport(None, issues)
+    issues = [where.issue(path, message) for path, message in semantic_errors(policy, catalogue)]
+    return CheckReport(policy, sorted(issues, key=lambda i: i.line))
+
+
+def semantic_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
+    """Cross-reference problems the schema alone cannot see."""
+    yield from _use_case_errors(policy, catalogue)
+    yield from _alias_errors(policy, catalogue)
+    yield from _rule_errors(policy, catalogue)
+    yield from _fallback_errors(policy, catalogue)
+    try:
+        ZoneInfo(policy.defaults.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        yield ("defaults", "timezone"), f"unknown time zone {policy.defaults.timezone!r}"
+
+
+def _use_case_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
+    seen: set[str] = set()
+    for i, uc in enumerate(policy.use_cases):
+        if uc.id in seen:
+            yield ("use_cases", i, "id"), f"duplicate use case id {uc.id!r}"
+        seen.add(uc.id)
+        if not uc.examples:
+            yield ("use_cases", i), f"use case {uc.id!r} has no example prompts"
+        if not catalogue.in_tier(uc.tier):
+            yield ("use_cases", i, "tier"), f"no model of tier {uc.tier!r} in the catalogue"
+        for j, name in enumerate(uc.allowed_models):
+            if name not in catalogue:
+                yield ("use_cases", i, "allowed_models", j), f"unknown model {name!r}"
+    general = policy.use_case(policy.defaults.general_use_case)
+    if general is None:
+        yield ("defaults", "general_use_case"), f"general use case {policy.defaults.general_use_case!r} is not declared"
+    elif general.status not in ("active", "pilot"):
+        yield ("defaults", "general_use_case"), f"general use case {general.id!r} is {general.status}"
+
+
+def _alias_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
+    for alias, target in policy.aliases.items():
+        if alias in catalogue or alias == "auto":
+            yield ("aliases", alias), f"alias {alias!r} hides a model of the same name"
+        if target != "auto" and target not in TIERS and target not in catalogue:
+            yield ("aliases", alias), f"alias {alias!r} maps to unknown model {target!r}"
+
+
+def _rule_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
+    use_case_ids = {uc.id for uc in policy.use_cases}
+    callable_names = {"auto", *policy.aliases, *(m.name for m in catalogue.all())}
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(policy.rules):
+        if rule.id in seen:
+            yield ("rules", i, "id"), f"duplicate rule id {rule.id!r}"
+        seen.setdefault(rule.id, i)
+        for j, uc in enumerate(rule.when.use_case or ()):
+            if uc not in use_case_ids:
+                yield ("rules", i, "when", "use_case", j), f"rule {rule.id!r} names unknown use case {uc!r}"
+        for j, name in enumerate(rule.when.requested_model or ()):
+            if name not in callable_names:
+                yield ("rules", i, "when", "requested_model", j), f"rule {rule.id!r} names unknown model {name!r}"
+        if rule.route and rule.route.model and rule.route.model not in catalogue:
+            yield ("rules", i, "route", "model"), f"rule {rule.id!r} routes to unknown model {rule.route.model!r}"
+        if rule.route and rule.route.tier and not catalogue.in_tier(rule.route.tier):
+            yield ("rules", i, "route", "tier"), f"rule {rule.id!r} routes to tier {rule.route.tier!r}, which has no model"
+        if rule.when.time and not _minutes(rule.when):
+            yield ("rules", i, "when", "time"), f"rule {rule.id!r} has an empty time window"
+        for k, earlier in enumerate(policy.rules[:i]):
+            if covers(earlier.when, rule.when):
+                yield (
+                    ("rules", i),
+                    f"rule {rule.id!r} is unreachable: rule {earlier.id!r} (rule #{k + 1}) matches every request it matches",
+                )
+                break
+
+
+def _fallback_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
+    for tier, chain in policy.fallbacks.items():
+        for j, entry in enumerate(chain):
+            if entry.startswith("tier:"):
+                if entry[5:] not in TIERS:
+                    yield ("fallbacks", tier, j), f"unknown tier {entry[5:]!r}"
+            elif entry not in catalogue:
+                yield ("fallbacks", tier, j), f"unknown model {entry!r}"
+    cycle = fallback_cycle(policy)
+    if cycle:
+        yield ("fallbacks", cycle[0]), "cycle in fallbacks: " + " -> ".join(cycle)
+
+
+def fallback_cycle(policy: Policy) -> list[str]:
+    """A cycle of tier references in the fallback chains (e.g. small -> medium -> small), or []."""
+    edges = {
+        tier: [e[5:] for e in chain if e.startswith("tier:") and e[5:] in TIERS]
+        for tier, chain in policy.fallbacks.items()
+    }
+    state: dict[str, int] = {}
+
+    def visit(tier: str, trail: list[str]) -> list[str]:
+        state[tier] = 1
+        for nxt in edges.get(tier, []):
+            if state.get(nxt) == 1:
+                return [*trail[trail.index(nxt) :], nxt] if nxt in trail else [tier, nxt]
+            if state.get(nxt) is None:
+                found = visit(nxt, [*trail, nxt])
+                if found:
+                    return found
+        state[tier] = 2
+        return []
+
+    for tier in edges:
+        if state.get(tier) is None:
+            found = visit(tier, [tier])
+            if found:
+                return found
+    return []
+
+
+def _minutes(when: Conditions) -> frozenset[tuple[int, int]]:
+    """The (weekday, minute) pairs a condition's time window admits."""
+    if when.time is None:
+        return frozenset((d, m) for d in range(7) for m in range(1440))
+    after, before = when.time.minutes()
+    days = [WEEKDAYS.index(d) for d in when.time.weekdays] if when.time.weekdays else range(7)
+    if after < before:
+        span = range(after, before)
+    elif after == before:
+        span = range(0)
+    else:
+        span = [*range(after, 1440), *range(0, before)]
+    return frozenset((d, m) for d in days for m in span)
+
+
+def covers(earlier: Conditions, later: Conditions) -> bool:
+    """True when every request matching `later` also matches `earlier`."""
+    for name in ("use_case", "department", "role", "requested_model"):
+        wide, narrow = getattr(earlier, name), getattr(later, name)
+        if wide is not None and (narrow is None or not set(narrow) <= set(wide)):
+            return False
+    if (earlier.min_prompt_tokens or 0) > (later.min_prompt_tokens or 0):
+        return False
+    if earlier.max_prompt_tokens is not None and (
+        later.max_prompt_tokens is None or later.max_prompt_tokens > earlier.max_prompt_tokens
+    ):
+        return False
+    if earlier.time is not None and not _minutes(later) <= _minutes(earlier):
+        return False
+    return True
+
+
+def rule_summary(rule: Rule) -> dict[str, Any]:
+    """A rule as plain data, without defaults, for diffs and display."""
+    return rule.model_dump(exclude_defaults=True)
