@@ -129,6 +129,8 @@ class ImpactProfile:
 
     `ecologits_provider`/`ecologits_model` name the model in EcoLogits' repository;
     when they are absent or unknown there, the parameter counts (billions) are used.
+    `market_gwp_kg_per_kwh` is the operator's market-based factor (contracts, PPAs,
+    guarantees of origin), reported beside the location-based figure when declared.
     """
 
     provider: str
@@ -139,3 +141,4 @@ class ImpactProfile:
     zone: str = "WOR"
     pue: Range | None = None
     wue_l_per_kwh: Range | None = None
+    market_gwp_kg_per_kwh: float | None = None
