@@ -19,7 +19,7 @@ HEAD_CHARS = 400
 TAIL_CHARS = 200
 NGRAM = 4
 SMOOTHING = 0.1
-TEMPERATURE = 12.0
+TEMPERATURE = 4.0
 _MARKS = re.compile(r"[\u0300-\u036f]")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
