@@ -27,6 +27,7 @@ from estimators.factors import factor_set, factor_set_version
 from estimators.impacts import Criteria, ImpactProfile, Impacts, Range
 from estimators.mixes import ZoneMix, zone_mix
 from estimators.prefill import equivalent_tokens, prefill_ratio
+from estimators.supplier import supplier_impacts
 
 METHOD_ID = f"ecologits-{ECOLOGITS_VERSION}+sobria-prefill-1"
 FACTOR_SET_VERSION = factor_set_version()
@@ -243,7 +244,7 @@ class HostedEstimator:
     ) -> Impacts:
         """Impacts of one request: value is EcoLogits' central estimate plus the central prefill term;
         min is EcoLogits' lower bound with the low prefill ratio; max is EcoLogits' upper bound at
-        low utilisation with the high prefill ratio."""
+        low utilisation with the high prefill ratio. A declared supplier factor takes precedence."""
         c = _coefficients(profile)
         d = resolve(profile)
         ratio = prefill_ratio()
@@ -261,7 +262,7 @@ class HostedEstimator:
         }
         if profile.market_gwp_kg_per_kwh is not None:
             extra["gwp_market_g"] = market_gwp(usage, embodied, profile.market_gwp_kg_per_kwh).as_dict()
-        return Impacts(
+        estimate = Impacts(
             usage=usage,
             embodied=embodied,
             method_id=METHOD_ID,
@@ -271,6 +272,9 @@ class HostedEstimator:
             warnings=d.warnings,
             extra=extra,
         )
+        if profile.supplier is None:
+            return estimate
+        return supplier_impacts(profile.supplier, estimate, input_tokens, output_tokens)
 
 
 def _onsite_water(d: Deployment, low: dict[str, float], mid: dict[str, float], high: dict[str, float]) -> Range:

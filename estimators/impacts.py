@@ -124,6 +124,24 @@ class Impacts:
 
 
 @dataclass(frozen=True, slots=True)
+class SupplierFactor:
+    """Per-request lifecycle figures published by the provider itself (GHG Protocol:
+    supplier-specific data first). Figures are per response of `reference_output_tokens`;
+    a criterion the supplier did not publish is None. `relative_uncertainty` (e.g. 0.5
+    for +/-50 %) is set by whoever declares the factor, with its reason in `note`.
+    """
+
+    source: str
+    reference_output_tokens: int
+    relative_uncertainty: float
+    gwp_g: float | None = None
+    water_ml: float | None = None
+    adpe_kgsbeq: float | None = None
+    energy_wh: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ImpactProfile:
     """What an estimator needs to know about one deployment (from the model catalogue).
 
@@ -142,3 +160,4 @@ class ImpactProfile:
     pue: Range | None = None
     wue_l_per_kwh: Range | None = None
     market_gwp_kg_per_kwh: float | None = None
+    supplier: SupplierFactor | None = None
