@@ -2,14 +2,26 @@
 
 Amounts are integers in micro-units (micro-euros, micro-grams CO2e) so that every
 store adds them exactly. A reservation touches every applicable budget at once or
-none of them; settle and release are idempotent per reservation id.
+none of them; settle and release are idempotent per reservation id. A reservation
+that is neither settled nor released gives its room back after the store's
+reservation TTL, so a crashed gateway cannot hold budget forever.
+
+A store meets a budget it has no counters for (first use, restarted process, Redis
+flushed or evicted) by asking its `RebuildSource` for that budget's spending per
+bucket from the ledger before admitting anything against it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+EUR = "eur"
+GCO2E = "gco2e"
+ROLLING = "rolling"
+CALENDAR_MONTH = "calendar_month"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +33,16 @@ class BudgetLimit:
     scope: str
     unit: str
     limit_micro: int
-    window: str = "rolling"
+    window: str = ROLLING
     window_seconds: int = 30 * 24 * 3600
     bucket_seconds: int = 3600
+
+    @property
+    def counter_id(self) -> str:
+        """Identity of the spending counter: the limit itself may change, the counter stays."""
+        if self.window == CALENDAR_MONTH:
+            return f"{self.scope}|{self.unit}|month|{self.bucket_seconds}"
+        return f"{self.scope}|{self.unit}|rolling|{self.window_seconds}|{self.bucket_seconds}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +51,9 @@ class Amount:
 
     cost_micro_eur: int
     gwp_ug: int
+
+    def in_unit(self, unit: str) -> int:
+        return self.cost_micro_eur if unit == EUR else self.gwp_ug
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +71,26 @@ class BudgetStatus:
 
 @dataclass(frozen=True, slots=True)
 class ReserveResult:
-    """Outcome of a reservation: granted on every budget, or refused by `refused_by`."""
+    """Outcome of a reservation: granted on every budget, or refused by `refused_by`.
+
+    `statuses` hold every budget after the reservation when granted; when refused,
+    they hold what was known when the refusal was decided. `degraded` is true when a
+    fail-open store admitted without its shared counters."""
 
     granted: bool
     statuses: list[BudgetStatus] = field(default_factory=list)
     refused_by: BudgetLimit | None = None
     retry_after_s: int | None = None
+    degraded: bool = False
+
+
+class BudgetStoreUnavailable(RuntimeError):
+    """The shared counters cannot be reached and the store is configured to fail closed."""
+
+
+RebuildSource = Callable[[list[BudgetLimit], datetime], Awaitable[dict[BudgetLimit, dict[int, int]]]]
+"""Spending per budget and per bucket start (epoch seconds) in each budget's current
+window, read from the ledger. Budgets with no spending may be left out."""
 
 
 class BudgetStore(Protocol):
@@ -64,8 +100,12 @@ class BudgetStore(Protocol):
         self, reservation_id: str, limits: list[BudgetLimit], amount: Amount, now: datetime
     ) -> ReserveResult: ...
 
-    async def settle(self, reservation_id: str, actual: Amount, now: datetime) -> None: ...
+    async def settle(self, reservation_id: str, actual: Amount, now: datetime) -> list[BudgetStatus]: ...
 
     async def release(self, reservation_id: str, now: datetime) -> None: ...
 
     async def status(self, limits: list[BudgetLimit], now: datetime) -> list[BudgetStatus]: ...
+
+    async def mark_once(self, key: str, ttl_s: int, now: datetime) -> bool:
+        """True the first time `key` is marked within `ttl_s` (shared by all replicas)."""
+        ...

@@ -1,0 +1,47 @@
+-- Reserve `need` on every budget, or on none of them.
+-- KEYS: reservation record, then (counter hash, reservation zset) per budget.
+-- ARGV: id, now, expires_at, record_ttl, n, then per budget:
+--       limit, need, bucket, lower, counter_ttl, unit.
+-- Reply: {0, missing indexes...} | {1, t1, R1, ...} granted | {2, i, {t1, R1, ...}, flat hash i}
+--        refused by budget i | {3, t1, R1, ...} already reserved under this id.
+local id, now, expires_at, record_ttl, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local missing = missing_counters(2, 2, n)
+if #missing > 0 then
+  return {0, unpack(missing)}
+end
+local already = redis.call('EXISTS', KEYS[1]) == 1
+local totals = {}
+for i = 1, n do
+  local h, z, a = KEYS[2 * i], KEYS[2 * i + 1], 5 + (i - 1) * 6
+  purge(h, z, now)
+  trim(h, tonumber(ARGV[a + 4]))
+  local tr = redis.call('HMGET', h, 't', 'R')
+  totals[2 * i - 1] = tonumber(tr[1])
+  totals[2 * i] = tonumber(tr[2])
+end
+if already then
+  return {3, unpack(totals)}
+end
+for i = 1, n do
+  local a = 5 + (i - 1) * 6
+  if totals[2 * i - 1] + totals[2 * i] + tonumber(ARGV[a + 2]) > tonumber(ARGV[a + 1]) then
+    return {2, i, totals, redis.call('HGETALL', KEYS[2 * i])}
+  end
+end
+local record = {'n', n}
+for i = 1, n do
+  local h, z, a = KEYS[2 * i], KEYS[2 * i + 1], 5 + (i - 1) * 6
+  local need = ARGV[a + 2]
+  totals[2 * i] = totals[2 * i] + tonumber(need)
+  redis.call('HSET', h, 'R', fmt(totals[2 * i]), 'r:' .. id, need)
+  redis.call('ZADD', z, expires_at, id)
+  redis.call('EXPIRE', h, ARGV[a + 5])
+  redis.call('EXPIRE', z, ARGV[a + 5])
+  local fields = {'h' .. i, h, 'z' .. i, z, 'u' .. i, ARGV[a + 6], 'b' .. i, ARGV[a + 3], 'x' .. i, ARGV[a + 5]}
+  for _, v in ipairs(fields) do
+    record[#record + 1] = v
+  end
+end
+redis.call('HSET', KEYS[1], unpack(record))
+redis.call('EXPIRE', KEYS[1], record_ttl)
+return {1, unpack(totals)}
