@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from estimators.impacts import ImpactProfile, Range
+from estimators.supplier import supplier_factor_from_dict
 
 Tier = Literal["small", "medium", "large"]
 TIERS: tuple[Tier, ...] = ("small", "medium", "large")
@@ -40,6 +41,7 @@ class _Impact(BaseModel):
     zone: str = "WOR"
     pue: float | tuple[float, float] | None = None
     wue_l_per_kwh: float | tuple[float, float] | None = None
+    market_gwp_kg_per_kwh: float | None = Field(default=None, ge=0)
     supplier: dict[str, Any] | None = None
 
 
@@ -174,6 +176,8 @@ class Catalogue:
                         zone=imp.zone,
                         pue=_range(imp.pue),
                         wue_l_per_kwh=_range(imp.wue_l_per_kwh),
+                        market_gwp_kg_per_kwh=imp.market_gwp_kg_per_kwh,
+                        supplier=supplier_factor_from_dict(imp.supplier),
                     ),
                     supplier_factor=imp.supplier,
                     mode=mode,  # type: ignore[arg-type]
