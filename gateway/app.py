@@ -1,0 +1,123 @@
+"""The FastAPI application factory and the lifespan that wires the stages together."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from estimators.hosted import HostedEstimator
+from gateway.auth import Authenticator, Directory
+from gateway.budget_gate import BudgetGate, employee_limits
+from gateway.budgets.memory import InMemoryBudgetStore
+from gateway.catalogue import Catalogue
+from gateway.errors import install_error_handlers
+from gateway.keys import KeyStore
+from gateway.ledger import db
+from gateway.ledger.writer import LedgerWriter
+from gateway.limits import BodySizeLimit
+from gateway.logs import configure_logging
+from gateway.pipeline import ChatPipeline
+from gateway.routes import chat, models
+from gateway.settings import Settings, get_settings
+from gateway.upstream import Upstream
+from policies.engine import PolicyEngine
+
+log = logging.getLogger("sobria")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    url = settings.effective_database_url
+    await db.upgrade(url)
+    engine = db.make_engine(url)
+    catalogue = Catalogue.load(settings.catalogue_path)
+    for spec in catalogue.all():
+        log.info("model %s (%s tier): %s", spec.name, spec.tier, spec.provenance)
+    keys = KeyStore(engine)
+    ledger = LedgerWriter(engine, settings.ledger_flush_interval_s, settings.ledger_batch_size)
+    await ledger.start()
+    policy = PolicyEngine.load(settings.policy_path, catalogue)
+    store = InMemoryBudgetStore()
+    app.state.engine = engine
+    app.state.catalogue = catalogue
+    app.state.keys = keys
+    app.state.ledger = ledger
+    app.state.policy_engine = policy
+    app.state.authenticator = Authenticator(
+        keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), settings.jwt_secret
+    )
+    app.state.pipeline = ChatPipeline(
+        catalogue=catalogue,
+        policy=policy,
+        upstream=Upstream(catalogue, settings.upstream_timeout_s, settings.upstream_retries),
+        estimator=HostedEstimator(),
+        budgets=BudgetGate(store, employee_limits),
+        ledger=ledger,
+        demo_output_tokens=settings.demo_output_tokens,
+    )
+    gc.freeze()
+    log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))
+    try:
+        yield
+    finally:
+        await ledger.stop()
+        log.info("ledger flushed: %d records written", ledger.written)
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A gateway application; settings default to the environment's."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="Sobria",
+        version="0.1.0",
+        summary="Internal GenAI gateway: frugal routing, budgets, impacts and inventory",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(chat.router)
+    app.include_router(models.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> Any:
+        """The process can serve: database reachable, ledger not backed up."""
+        from sqlalchemy import text
+
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return {"status": "ready", "ledger_pending": request.app.state.ledger.pending}
+
+    _document_chat_body(app)
+    return app
+
+
+def _document_chat_body(app: FastAPI) -> None:
+    """Add the chat body's schema, parsed by hand in the route, to the OpenAPI document."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(chat.openapi_components())
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,111 @@
+"""OpenAI-shaped errors: one exception type for the gateway, one JSON shape for clients.
+
+Every refusal the gateway makes is a `GatewayError` carrying a status, a stable
+`code` and a message key of the catalogue; the handlers here turn it (and FastAPI's
+own validation and HTTP errors, and anything unexpected) into
+`{"error": {"message", "type", "code", "param"}}` in the reader's language.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.i18n import negotiate, translate
+
+log = logging.getLogger("sobria.errors")
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "service_unavailable_error",
+    504: "timeout_error",
+}
+
+
+class GatewayError(Exception):
+    """A refusal with an HTTP status, a stable code and a catalogue message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message_key: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        **params: object,
+    ):
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message_key = message_key or f"error.{code}"
+        self.param = param
+        self.headers = headers or {}
+        self.params = params
+
+    def message(self, language: str = "en") -> str:
+        return translate(self.message_key, language, **self.params)
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": _TYPES.get(status, "api_error"), "code": code, "param": param}}
+
+
+def error_response(error: GatewayError, request: Request) -> JSONResponse:
+    language = negotiate(request.headers.get("accept-language"))
+    body = error_body(error.status, error.code, error.message(language), error.param)
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(location) or None
+    detail = f"{param}: {first.get('msg', 'invalid')}" if param else str(first.get("msg", "invalid"))
+    return detail, param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise to the OpenAI shape."""
+
+    @app.exception_handler(GatewayError)
+    async def _gateway(request: Request, exc: GatewayError) -> JSONResponse:
+        return error_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, param = _validation_detail(exc)
+        return error_response(GatewayError(400, "invalid_request", param=param, detail=detail), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        if code is None:
+            code = "invalid_request"
+        error = GatewayError(exc.status_code, code, detail=str(exc.detail))
+        return error_response(error, request)
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _json(request: Request, exc: json.JSONDecodeError) -> JSONResponse:
+        return error_response(GatewayError(400, "invalid_json", detail=str(exc)), request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        reference = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        log.exception("unexpected error", extra={"request_id": reference})
+        return error_response(GatewayError(500, "internal", request_id=reference), request)

@@ -1,0 +1,1 @@
+"""The ledger: usage records, keys and audit log in SQL, written off the request path."""

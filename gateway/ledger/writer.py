@@ -1,0 +1,96 @@
+"""Batched, idempotent ledger writes off the request path.
+
+`append` only puts a record in memory; a background task writes batches every
+`flush_interval_s` (or sooner when a batch fills). A failed batch stays pending and is
+retried with backoff, never dropped; `stop` writes everything still pending. Inserts
+ignore a request id that is already present, so a retried batch never duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.ledger.tables import UsageRecord
+
+log = logging.getLogger("sobria.ledger")
+
+
+class LedgerWriter:
+    """Owns the queue of usage records waiting to be written."""
+
+    def __init__(self, engine: AsyncEngine, flush_interval_s: float = 0.2, batch_size: int = 500):
+        self._engine = engine
+        self._interval = flush_interval_s
+        self._batch_size = batch_size
+        self._pending: deque[dict[str, Any]] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.flush_errors = 0
+        self.written = 0
+        dialect = engine.dialect.name
+        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Queue one usage record (a dict of `UsageRecord` columns)."""
+        self._pending.append(record)
+        if len(self._pending) >= self._batch_size:
+            self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sobria-ledger-writer")
+
+    async def stop(self) -> None:
+        """Write every pending record, then stop the background task."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write pending records now, in batches, until none is left or a write fails."""
+        while self._pending:
+            count = min(len(self._pending), self._batch_size)
+            batch = [self._pending[i] for i in range(count)]
+            await self._write(batch)
+            for _ in range(count):
+                self._pending.popleft()
+            self.written += count
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        statement = self._insert(UsageRecord).on_conflict_do_nothing(index_elements=["request_id"])
+        async with self._engine.begin() as connection:
+            await connection.execute(statement, batch)
+
+    async def _run(self) -> None:
+        backoff = self._interval
+        while True:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            try:
+                await self.flush()
+                backoff = self._interval
+            except Exception:  # the database may be down: keep the records and retry
+                self.flush_errors += 1
+                log.exception("ledger flush failed; %d records kept for retry", self.pending)
+                if self._stopping:
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            if self._stopping:
+                return

@@ -1,0 +1,499 @@
+"""The request path of a chat completion, one readable step per stage.
+
+route -> reserve -> call upstream -> estimate -> settle -> record. Each stage is a
+plain object given to `ChatPipeline`; this module only sequences them and makes sure
+that whatever happens (refusal, provider failure, client gone mid-stream) the budget
+reservation is settled or released and exactly one ledger record is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import orjson
+
+from estimators.impacts import Impacts
+from gateway.auth import Principal
+from gateway.budget_gate import BudgetGate, Hold
+from gateway.budgets.store import Amount
+from gateway.catalogue import Catalogue, ModelSpec
+from gateway.errors import GatewayError
+from gateway.i18n import translate
+from gateway.ledger.writer import LedgerWriter
+from gateway.tokens import message_text, prompt_tokens, text_tokens
+from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
+from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
+
+log = logging.getLogger("sobria.pipeline")
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A validated chat completion request, as the pipeline needs it."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    max_tokens: int | None
+    use_case: str | None
+    params: dict[str, Any]
+    language: str = "en"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the caller is told besides the provider's answer: headers and usage.sobria."""
+
+    headers: dict[str, str]
+    sobria: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Flight:
+    """Everything known about one request in flight; becomes its ledger record."""
+
+    request_id: str
+    principal: Principal
+    request: ChatRequest
+    started_at: datetime
+    started: float
+    input_tokens_estimate: int
+    decision: RoutingDecision | None = None
+    spec: ModelSpec | None = None
+    hold: Hold | None = None
+    served: str | None = None
+    max_tokens: int | None = None
+    ttft_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _decimal_eur(micro: int) -> str:
+    return str((Decimal(micro) / Decimal(1_000_000)).quantize(Decimal("0.000001")))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+class ChatPipeline:
+    """Runs chat completions through routing, budgets, upstream, estimation and the ledger."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        policy: Any,
+        upstream: Upstream,
+        estimator: Any,
+        budgets: BudgetGate,
+        ledger: LedgerWriter,
+        demo_output_tokens: int = 120,
+    ):
+        self.catalogue = catalogue
+        self.policy = policy
+        self.upstream = upstream
+        self.estimator = estimator
+        self.budgets = budgets
+        self.ledger = ledger
+        self.demo_output_tokens = demo_output_tokens
+
+    # -- stages -------------------------------------------------------------------
+
+    def route(self, flight: _Flight) -> None:
+        request = flight.request
+        prompt = " ".join(message_text(m) for m in request.messages if m.get("role") == "user")
+        routing = RoutingRequest(
+            requested_model=request.model,
+            use_case=request.use_case,
+            prompt_text=prompt,
+            prompt_tokens=flight.input_tokens_estimate,
+            department=flight.principal.department,
+            roles=flight.principal.roles,
+            now=flight.started_at,
+            max_tokens=request.max_tokens,
+        )
+        try:
+            decision = self.policy.decide(routing)
+        except PolicyDenied as denied:
+            if denied.code == "model_not_found":
+                raise GatewayError(denied.status, "model_not_found", param="model", model=request.model) from None
+            if denied.code == "use_case_unknown":
+                raise GatewayError(403, "use_case_unknown", use_case=request.use_case or "") from None
+            raise GatewayError(denied.status, denied.code, "error.policy_denied", detail=denied.message) from None
+        spec = self.catalogue.get(decision.model)
+        if spec is None:
+            raise GatewayError(404, "model_not_found", param="model", model=decision.model)
+        flight.decision, flight.spec = decision, spec
+        caps = [spec.max_output_tokens]
+        if request.max_tokens is not None:
+            caps.append(request.max_tokens)
+        if decision.max_tokens_cap is not None:
+            caps.append(decision.max_tokens_cap)
+        flight.max_tokens = min(caps)
+
+    def worst_case(self, flight: _Flight) -> Amount:
+        """Cost and carbon if the model writes every token it is allowed to."""
+        spec = flight.spec
+        assert spec is not None and flight.max_tokens is not None
+        impacts = self.estimator.estimate(spec.impact, flight.input_tokens_estimate, flight.max_tokens)
+        return Amount(
+            cost_micro_eur=spec.cost_micro_eur(flight.input_tokens_estimate, flight.max_tokens),
+            gwp_ug=int(impacts.gwp_g.max * 1_000_000) + 1,
+        )
+
+    async def reserve(self, flight: _Flight) -> None:
+        flight.hold = await self.budgets.reserve(
+            flight.request_id, flight.principal, flight.decision.use_case, self.worst_case(flight), flight.started_at
+        )
+
+    def upstream_call(self, flight: _Flight) -> UpstreamCall:
+        request, spec = flight.request, flight.spec
+        assert spec is not None
+        demo_text = self._demo_text(spec, flight.max_tokens or 0, request.language) if spec.is_demo else None
+        return UpstreamCall(
+            model=spec.name,
+            messages=request.messages,
+            max_tokens=flight.max_tokens,
+            params={k: v for k, v in request.params.items() if k in PASSTHROUGH},
+            demo_text=demo_text,
+        )
+
+    def _demo_text(self, spec: ModelSpec, max_tokens: int, language: str) -> str:
+        """A placeholder answer of realistic length that says it is one."""
+        hint = spec.provenance.split("(set ")[-1].split(" to call")[0] if "(set " in spec.provenance else "a provider"
+        sentence = translate("demo.answer", language, model=spec.name, hint=hint)
+        target = max(1, min(self.demo_output_tokens, max_tokens))
+        text = sentence
+        while text_tokens(text) < target:
+            text = f"{text} {sentence}"
+        cut = target * 4
+        return text if len(text.encode()) <= cut else text.encode()[:cut].decode(errors="ignore")
+
+    def estimate(self, spec: ModelSpec, input_tokens: int, output_tokens: int, latency_s: float) -> Impacts:
+        return self.estimator.estimate(spec.impact, input_tokens, output_tokens, latency_s)
+
+    async def settle(self, flight: _Flight, spec: ModelSpec, input_tokens: int, output_tokens: int) -> Outcome:
+        """Price and estimate the actual usage, settle the budgets, and build the outcome."""
+        latency_s = time.perf_counter() - flight.started
+        impacts = self.estimate(spec, input_tokens, output_tokens, latency_s)
+        cost = spec.cost_micro_eur(input_tokens, output_tokens)
+        gwp_ug = round(impacts.gwp_g.value * 1_000_000)
+        view = await self.budgets.settle(flight.hold, Amount(cost, gwp_ug), datetime.now(UTC))
+        flight.hold = None
+        self.record(flight, "ok", 200, input_tokens, output_tokens, cost, impacts)
+        return self._outcome(flight, spec, cost, impacts, view, input_tokens, output_tokens)
+
+    async def release(self, flight: _Flight) -> None:
+        if flight.hold is not None:
+            hold, flight.hold = flight.hold, None
+            await self.budgets.release(hold, datetime.now(UTC))
+
+    def record(
+        self,
+        flight: _Flight,
+        status: str,
+        http_status: int,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cost_micro_eur: int = 0,
+        impacts: Impacts | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append this request's one ledger record."""
+        decision, spec = flight.decision, flight.spec
+        record: dict[str, Any] = {
+            "request_id": flight.request_id,
+            "started_at": flight.started_at,
+            "finished_at": datetime.now(UTC),
+            "employee_pseudonym": flight.principal.pseudonym,
+            "department": flight.principal.department,
+            "roles": ",".join(sorted(flight.principal.roles)),
+            "key_id": flight.principal.key_id,
+            "use_case": decision.use_case if decision else (flight.request.use_case or "unresolved"),
+            "requested_model": flight.request.model[:128],
+            "served_model": flight.served or (spec.name if spec else None),
+            "rule_id": decision.rule_id if decision else None,
+            "policy_version": decision.policy_version if decision else None,
+            "classifier_confidence": decision.classifier_confidence if decision else None,
+            "status": status,
+            "http_status": http_status,
+            "stream": flight.request.stream,
+            "demo": bool(spec and spec.is_demo),
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "max_tokens": flight.max_tokens,
+            "latency_ms": (time.perf_counter() - flight.started) * 1000,
+            "ttft_ms": flight.ttft_ms,
+            "cost_micro_eur": cost_micro_eur,
+            "gwp_ug": 0,
+            "gwp_g_min": 0.0,
+            "gwp_g_max": 0.0,
+            "gwp_market_ug": None,
+            "energy_wh": 0.0,
+            "energy_wh_min": 0.0,
+            "energy_wh_max": 0.0,
+            "water_ml": 0.0,
+            "adpe_kgsbeq": 0.0,
+            "pe_mj": 0.0,
+            "impact_method": None,
+            "factor_set_version": None,
+            "impact_source": None,
+            "impacts_detail": None,
+            "error_message": error[:500] if error else None,
+        }
+        if impacts is not None:
+            total = impacts.total
+            market = impacts.extra.get("gwp_market_g")
+            record.update(
+                gwp_ug=round(total.gwp_g.value * 1_000_000),
+                gwp_g_min=total.gwp_g.min,
+                gwp_g_max=total.gwp_g.max,
+                gwp_market_ug=round(market["value"] * 1_000_000) if isinstance(market, dict) else None,
+                energy_wh=total.energy_wh.value,
+                energy_wh_min=total.energy_wh.min,
+                energy_wh_max=total.energy_wh.max,
+                water_ml=total.water_ml.value,
+                adpe_kgsbeq=total.adpe_kgsbeq.value,
+                pe_mj=total.pe_mj.value,
+                impact_method=impacts.method_id,
+                factor_set_version=impacts.factor_set_version,
+                impact_source=impacts.source,
+                impacts_detail=impacts.as_dict(),
+            )
+        self.ledger.append(record)
+
+    def _outcome(
+        self,
+        flight: _Flight,
+        spec: ModelSpec,
+        cost: int,
+        impacts: Impacts,
+        view: Any,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> Outcome:
+        decision = flight.decision
+        assert decision is not None
+        total = impacts.total
+        sobria = {
+            "request_id": flight.request_id,
+            "model": flight.served or spec.name,
+            "use_case": decision.use_case,
+            "rule": decision.rule_id,
+            "policy_version": decision.policy_version,
+            "reason": decision.reason,
+            "demo": spec.is_demo,
+            "cost_eur": _decimal_eur(cost),
+            "energy_wh": total.energy_wh.as_dict(),
+            "gwp_g": total.gwp_g.as_dict(),
+            "water_ml": total.water_ml.as_dict(),
+            "adpe_kgsbeq": total.adpe_kgsbeq.as_dict(),
+            "pe_mj": total.pe_mj.as_dict(),
+            "embodied_gwp_g": impacts.embodied.gwp_g.as_dict(),
+            "impact_method": impacts.method_id,
+            "factor_set_version": impacts.factor_set_version,
+            "impact_source": impacts.source,
+            "zone": impacts.zone,
+            "budget_remaining_eur": view.remaining_eur,
+            "carbon_budget_remaining_g": view.remaining_gco2e,
+        }
+        if view.warnings:
+            sobria["budget_warnings"] = view.warnings
+        headers = self._base_headers(flight, spec)
+        headers.update(
+            {
+                "X-Sobria-Energy-Wh": _fmt(total.energy_wh.value),
+                "X-Sobria-CO2e-g": _fmt(total.gwp_g.value),
+                "X-Sobria-Water-mL": _fmt(total.water_ml.value),
+                "X-Sobria-Cost-EUR": _decimal_eur(cost),
+                "X-Sobria-Budget-Remaining-EUR": view.remaining_eur,
+                "X-Sobria-Carbon-Budget-Remaining-g": view.remaining_gco2e,
+            }
+        )
+        if view.warnings:
+            headers["X-Sobria-Budget-Warning"] = "; ".join(view.warnings)
+        return Outcome(headers, sobria)
+
+    def _base_headers(self, flight: _Flight, spec: ModelSpec) -> dict[str, str]:
+        decision = flight.decision
+        assert decision is not None
+        headers = {
+            "X-Request-Id": flight.request_id,
+            "X-Sobria-Model": flight.served or spec.name,
+            "X-Sobria-Use-Case": decision.use_case,
+            "X-Sobria-Rule": decision.rule_id,
+            "X-Sobria-Policy-Version": decision.policy_version,
+        }
+        if spec.is_demo:
+            headers["X-Sobria-Demo"] = "true"
+        return headers
+
+    # -- entry points -----------------------------------------------------------------
+
+    def start(self, principal: Principal, request: ChatRequest) -> _Flight:
+        return _Flight(
+            request_id=f"req_{uuid.uuid4().hex}",
+            principal=principal,
+            request=request,
+            started_at=datetime.now(UTC),
+            started=time.perf_counter(),
+            input_tokens_estimate=prompt_tokens(request.messages),
+        )
+
+    async def admit(self, flight: _Flight) -> None:
+        """Route and reserve; a refusal is recorded and re-raised."""
+        try:
+            self.route(flight)
+            await self.reserve(flight)
+        except GatewayError as error:
+            self.record(flight, error.code, error.status, error=error.code)
+            raise
+
+    async def complete(self, flight: _Flight) -> tuple[dict[str, Any], Outcome]:
+        """Non-streaming completion: the response body (with usage.sobria) and the outcome."""
+        await self.admit(flight)
+        spec = flight.spec
+        assert spec is not None
+        try:
+            response, flight.served = await self.upstream.complete(self.upstream_call(flight), spec)
+            served_spec = self.catalogue.get(flight.served) or spec
+            body = response.model_dump(exclude_none=True)
+            input_tokens, output_tokens = self._usage(flight, served_spec, body)
+            outcome = await self.settle(flight, served_spec, input_tokens, output_tokens)
+        except BaseException as error:
+            await self._fail(flight, error)
+            raise
+        body["model"] = flight.served
+        usage = body.setdefault("usage", {})
+        usage.update(
+            prompt_tokens=input_tokens, completion_tokens=output_tokens, total_tokens=input_tokens + output_tokens
+        )
+        usage["sobria"] = outcome.sobria
+        return body, outcome
+
+    def _usage(self, flight: _Flight, spec: ModelSpec, body: dict[str, Any]) -> tuple[int, int]:
+        """Token counts: the provider's, except for demo answers which are counted here."""
+        if spec.is_demo:
+            text = "".join(
+                (c.get("message") or {}).get("content") or "" for c in body.get("choices", [])
+            )
+            return flight.input_tokens_estimate, text_tokens(text)
+        usage = body.get("usage") or {}
+        return int(usage.get("prompt_tokens") or flight.input_tokens_estimate), int(
+            usage.get("completion_tokens") or 0
+        )
+
+    async def _fail(self, flight: _Flight, error: BaseException) -> None:
+        """Release the reservation and record the failure (shielded from cancellation)."""
+        with anyio.CancelScope(shield=True):
+            await self.release(flight)
+            if isinstance(error, GatewayError):
+                self.record(flight, error.code, error.status, error=error.code)
+            else:
+                self.record(flight, "internal", 500, error=type(error).__name__)
+
+    async def stream(self, flight: _Flight) -> tuple[AsyncIterator[bytes], dict[str, str]]:
+        """Streaming completion: SSE byte chunks and the headers known before the first one.
+
+        Cost and impact headers of a stream carry the reservation's upper bound, since
+        they leave before the answer is written; the exact figures come in the final
+        chunk's `usage.sobria`."""
+        await self.admit(flight)
+        spec = flight.spec
+        assert spec is not None
+        try:
+            chunks, flight.served = await self.upstream.stream(self.upstream_call(flight), spec)
+        except BaseException as error:
+            await self._fail(flight, error)
+            raise
+        served_spec = self.catalogue.get(flight.served) or spec
+        bound = self.worst_case(flight)
+        headers = self._base_headers(flight, served_spec)
+        headers.update(
+            {
+                "X-Sobria-Figures": "upper-bound; exact figures in the final chunk's usage.sobria",
+                "X-Sobria-Cost-EUR": _decimal_eur(bound.cost_micro_eur),
+                "X-Sobria-CO2e-g": _fmt(bound.gwp_ug / 1_000_000),
+                "X-Sobria-Energy-Wh": _fmt(
+                    self.estimator.estimate(spec.impact, flight.input_tokens_estimate, flight.max_tokens or 0).energy_wh.max
+                ),
+                "X-Sobria-Budget-Remaining-EUR": flight.hold.remaining_eur if flight.hold else "",
+                "X-Sobria-Carbon-Budget-Remaining-g": flight.hold.remaining_gco2e if flight.hold else "",
+            }
+        )
+        return self._relay(flight, served_spec, chunks), headers
+
+    async def _relay(self, flight: _Flight, spec: ModelSpec, chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+        """Relay chunks as SSE; settle on what was generated, however the stream ends."""
+        generated: list[str] = []
+        provider_usage: dict[str, Any] | None = None
+        last: dict[str, Any] | None = None
+        finished = False
+        try:
+            async for chunk in chunks:
+                data = chunk.model_dump(exclude_none=True)
+                if data.get("usage"):
+                    provider_usage = data.pop("usage")
+                for choice in data.get("choices") or ():
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        generated.append(content)
+                if flight.ttft_ms is None and generated:
+                    flight.ttft_ms = (time.perf_counter() - flight.started) * 1000
+                last = data
+                if not data.get("choices"):
+                    continue
+                data["model"] = flight.served
+                yield b"data: " + orjson.dumps(data) + b"\n\n"
+            output_tokens = text_tokens("".join(generated))
+            input_tokens = flight.input_tokens_estimate
+            if provider_usage and not spec.is_demo:
+                input_tokens = int(provider_usage.get("prompt_tokens") or input_tokens)
+                output_tokens = int(provider_usage.get("completion_tokens") or output_tokens)
+            outcome = await self.settle(flight, spec, input_tokens, output_tokens)
+            finished = True
+            final = {
+                "id": (last or {}).get("id", flight.request_id),
+                "object": "chat.completion.chunk",
+                "created": (last or {}).get("created", int(time.time())),
+                "model": flight.served,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": input_tokens,
+                    "completion_tokens": output_tokens,
+                    "total_tokens": input_tokens + output_tokens,
+                    "sobria": outcome.sobria,
+                },
+            }
+            yield b"data: " + orjson.dumps(final) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+        except GatewayError as error:
+            await self._fail(flight, error)
+            finished = True
+            body = {"error": {"message": error.message(flight.request.language), "type": "api_error",
+                              "code": error.code, "param": None}}
+            yield b"data: " + orjson.dumps(body) + b"\n\n"
+        finally:
+            if not finished:
+                await self._cut(flight, spec, generated)
+
+    async def _cut(self, flight: _Flight, spec: ModelSpec, generated: list[str]) -> None:
+        """The client left (or the relay broke) mid-stream: settle what was generated."""
+        with anyio.CancelScope(shield=True):
+            output_tokens = text_tokens("".join(generated))
+            latency_s = time.perf_counter() - flight.started
+            impacts = self.estimate(spec, flight.input_tokens_estimate, output_tokens, latency_s)
+            cost = spec.cost_micro_eur(flight.input_tokens_estimate, output_tokens)
+            if flight.hold is not None:
+                hold, flight.hold = flight.hold, None
+                await self.budgets.settle(hold, Amount(cost, round(impacts.gwp_g.value * 1_000_000)), datetime.now(UTC))
+            self.record(
+                flight, "client_disconnected", 499, flight.input_tokens_estimate, output_tokens, cost, impacts
+            )

@@ -1,0 +1,98 @@
+"""Gateway settings: embedded defaults, overridden by `SOBRIA_*` variables and a YAML file.
+
+Precedence (highest first): constructor arguments, environment variables, the YAML
+file named by `SOBRIA_CONFIG`, then the defaults below, which start a working
+gateway on a laptop with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Units are in the names."""
+
+    model_config = SettingsConfigDict(env_prefix="SOBRIA_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("sobria-data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; SQLite file in data_dir when unset"
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL; in-process budgets when unset")
+    catalogue_path: Path | None = None
+    policy_path: Path | None = None
+    pseudonym_key: str | None = Field(
+        default=None, description="HMAC key for employee pseudonyms; generated into data_dir when unset"
+    )
+    max_body_bytes: int = 1_000_000
+    max_messages: int = 512
+    upstream_timeout_s: float = 120.0
+    upstream_retries: int = 1
+    ledger_flush_interval_s: float = 0.2
+    ledger_batch_size: int = 500
+    log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
+    demo_output_tokens: int = 120
+    jwt_secret: str | None = Field(
+        default=None, description="HS256 secret shared with a chat front end (Open WebUI user JWT)"
+    )
+    directory_path: Path | None = Field(
+        default=None, description="CSV or YAML mapping front-end users to employee and department"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("SOBRIA_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'ledger.db').resolve()}"
+
+    def effective_pseudonym_key(self) -> bytes:
+        """The pseudonymisation key; created once in the data directory when not configured."""
+        if self.pseudonym_key:
+            return self.pseudonym_key.encode()
+        path = self.data_dir / "pseudonym.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(os.urandom(32).hex())
+        return path.read_text().strip().encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process (read once)."""
+    return Settings()
