@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import ValidationError
 
 from gateway.catalogue import Catalogue
-from policies.schema import TIERS, WEEKDAYS, Conditions, Policy, Rule
+from policies.schema import TIERS, WEEKDAYS, Conditions, Policy
 
 Path_ = tuple[str | int, ...]
 
@@ -237,7 +236,3 @@ def covers(earlier: Conditions, later: Conditions) -> bool:
         return False
     return True
 
-
-def rule_summary(rule: Rule) -> dict[str, Any]:
-    """A rule as plain data, without defaults, for diffs and display."""
-    return rule.model_dump(exclude_defaults=True)
