@@ -23,7 +23,7 @@ FORMULA = (
     "Sobria adds the prompt: each input token counts as a fraction of an output token "
     "(prefill ratio). The value is EcoLogits' central estimate; min uses the smaller model "
     "bound and the low prefill ratio; max uses the larger model bound, the high prefill ratio "
-    "and a lightly loaded server (smaller batch). Where a supplier publishes its own "
+    "and a server handling one request at a time. Where a supplier publishes its own "
     "per-request figures, they come first and the model-based estimate is shown beside them. "
     "Self-hosted models can be measured with codecarbon instead, energy being shared among "
     "the requests of each measurement window by their token share."
