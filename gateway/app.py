@@ -23,7 +23,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.limits import BodySizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
-from gateway.routes import chat, models
+from gateway.routes import chat, impacts, models
 from gateway.settings import Settings, get_settings
 from gateway.upstream import Upstream
 from policies.engine import PolicyEngine
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(chat.router)
     app.include_router(models.router)
+    app.include_router(impacts.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

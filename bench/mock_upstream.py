@@ -1,0 +1,111 @@
+"""A fast OpenAI-compatible upstream for tests and benchmarks, on loopback.
+
+`POST /v1/chat/completions` answers with `--output-tokens` words after `--delay-ms`,
+plain or streamed (one chunk per token, then a usage chunk when asked). The model
+name chooses a behaviour, so one server can play several deployments:
+`fail-500*` answers 500, `slow*` waits `--slow-ms` before answering, `cut*` drops
+the connection mid-stream, `garbage*` returns malformed JSON. Everything else works.
+Counts of calls per model are served at `GET /stats` so tests can see what reached it.
+
+Run: python bench/mock_upstream.py --port 9100 [--delay-ms 0] [--output-tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import Counter
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+def build_app(delay_ms: float = 0.0, output_tokens: int = 64, slow_ms: float = 3000.0) -> Starlette:
+    calls: Counter[str] = Counter()
+
+    async def completions(request: Request) -> Response:
+        body = json.loads(await request.body())
+        model = str(body.get("model", "mock"))
+        calls[model] += 1
+        if model.startswith("fail-500"):
+            return JSONResponse({"error": {"message": "mock failure", "type": "server_error"}}, status_code=500)
+        if model.startswith("garbage"):
+            return Response(b'{"id": "x", "choices": [', media_type="application/json")
+        if model.startswith("slow"):
+            await asyncio.sleep(slow_ms / 1000)
+        elif delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
+        limit = body.get("max_tokens") or body.get("max_completion_tokens") or output_tokens
+        count = max(1, min(int(limit), output_tokens))
+        prompt = sum(len(str(m.get("content", ""))) // 4 + 4 for m in body.get("messages", []))
+        created = int(time.time())
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(
+                _chunks(model, count, prompt, created, include_usage, cut=model.startswith("cut")),
+                media_type="text/event-stream",
+            )
+        text = " ".join(f"w{i}" for i in range(count))
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-mock-{created}",
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": count, "total_tokens": prompt + count},
+            }
+        )
+
+    async def stats(_: Request) -> Response:
+        return JSONResponse(dict(calls))
+
+    async def models(_: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "mock", "object": "model", "owned_by": "mock"}]})
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/chat/completions", completions, methods=["POST"]),
+            Route("/v1/models", models),
+            Route("/stats", stats),
+        ]
+    )
+
+
+async def _chunks(model: str, count: int, prompt: int, created: int, include_usage: bool, cut: bool):
+    base = {"id": f"chatcmpl-mock-{created}", "object": "chat.completion.chunk", "created": created, "model": model}
+    for i in range(count):
+        if cut and i == count // 2:
+            raise ConnectionResetError("mock cut the stream")
+        delta = {"role": "assistant", "content": f"w{i} "} if i == 0 else {"content": f"w{i} "}
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+    final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    yield f"data: {json.dumps(final)}\n\n".encode()
+    if include_usage:
+        usage = {**base, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": count,
+                                                   "total_tokens": prompt + count}}
+        yield f"data: {json.dumps(usage)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--output-tokens", type=int, default=64)
+    parser.add_argument("--slow-ms", type=float, default=3000.0)
+    args = parser.parse_args()
+    app = build_app(args.delay_ms, args.output_tokens, args.slow_ms)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
