@@ -1,0 +1,77 @@
+"""`sobria policy check`: schema and semantic errors, each with its line number."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from policies.check import check_text, covers
+from policies.cli import policy_app
+from policies.schema import Conditions
+from tests.policies.conftest import DATA
+
+BAD = DATA / "bad_policy.yaml"
+runner = CliRunner()
+
+
+def _issues(catalogue, text: str) -> list[tuple[int, str]]:
+    return [(issue.line, issue.message) for issue in check_text(text, catalogue).issues]
+
+
+def test_shipped_default_policy_is_valid(catalogue):
+    from policies.engine import DEFAULT_POLICY
+
+    assert check_text(DEFAULT_POLICY.read_text(encoding="utf-8"), catalogue).ok
+
+
+def test_semantic_errors_are_reported_with_their_lines(catalogue):
+    assert _issues(catalogue, BAD.read_text()) == [
+        (7, "use case 'translation' has no example prompts"),
+        (10, "unknown model 'gpt-7'"),
+        (16, "rule 'finance-translation' is unreachable: rule 'all-translation-small' (rule #1) matches every request it matches"),
+        (20, "rule 'ghost' names unknown use case 'astrology'"),
+        (23, "cycle in fallbacks: small -> medium -> small"),
+    ]
+
+
+def test_schema_errors_are_reported_with_their_lines(catalogue):
+    text = "use_cases:\n  - id: general\n    name: G\n    tier: huge\n    examples: [hi]\n"
+    assert _issues(catalogue, text) == [(4, "Input should be 'small', 'medium' or 'large'")]
+
+
+def test_rule_without_action_is_a_schema_error(catalogue):
+    text = "use_cases:\n  - {id: general, name: G, tier: small, examples: [hi]}\nrules:\n  - id: idle\n    when: {}\n"
+    assert _issues(catalogue, text) == [(4, "a rule needs an action: route, deny, cap or allow_explicit")]
+
+
+def test_yaml_syntax_error_has_its_line(catalogue):
+    line, message = _issues(catalogue, "use_cases:\n  - id: [general\n")[0]
+    assert line == 3 and message.startswith("invalid YAML")
+
+
+def test_missing_general_use_case_is_an_error(catalogue):
+    text = "use_cases:\n  - {id: translation, name: T, tier: small, examples: [hi]}\n"
+    assert _issues(catalogue, text) == [(1, "general use case 'general' is not declared")]
+
+
+def test_a_narrower_earlier_rule_does_not_shadow_a_wider_later_one():
+    narrow = Conditions(use_case=["translation"], department=["finance"])
+    wide = Conditions(use_case=["translation"])
+    assert (covers(wide, narrow), covers(narrow, wide)) == (True, False)
+
+
+def test_a_smaller_time_window_does_not_shadow_a_larger_one():
+    evening = Conditions.model_validate({"time": {"after": "18:00", "before": "20:00"}})
+    night = Conditions.model_validate({"time": {"after": "18:00", "before": "07:00"}})
+    assert (covers(night, evening), covers(evening, night)) == (True, False)
+
+
+def test_cli_check_exits_non_zero_and_prints_file_and_line(catalogue):
+    result = runner.invoke(policy_app, ["check", str(BAD)])
+    assert result.exit_code == 1
+    assert f"{BAD}:10: error: unknown model 'gpt-7'" in result.output
+
+
+def test_cli_check_exits_zero_on_a_valid_policy():
+    result = runner.invoke(policy_app, ["check", str(DATA / "rules_policy.yaml")])
+    assert result.exit_code == 0
+    assert "OK (5 use cases, 5 rules)" in result.output
