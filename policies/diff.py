@@ -19,7 +19,8 @@ class Change:
 
     def render(self) -> str:
         mark = {"added": "+", "removed": "-", "changed": "~", "moved": ">"}[self.kind]
-        return f"{mark} {self.section} {self.key}: {self.detail}"
+        key = f" {self.key}" if self.key else ""
+        return f"{mark} {self.section}{key}: {self.detail}"
 
 
 def _fmt(value: Any) -> str:
