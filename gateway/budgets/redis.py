@@ -28,10 +28,11 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Literal
+from typing import Literal, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -51,6 +52,7 @@ log = logging.getLogger("sobria.budgets")
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 FailureMode = Literal["fail_closed", "fail_open"]
+T = TypeVar("T")
 
 
 def _script_text(name: str) -> str:
@@ -118,8 +120,8 @@ class RedisBudgetStore:
     ) -> ReserveResult:
         try:
             self._check_up()
-            await self._reconcile_pending()
-            return await self._reserve(reservation_id, limits, amount, now)
+            await self._once_more(self._reconcile_pending)
+            return await self._once_more(lambda: self._reserve(reservation_id, limits, amount, now))
         except UNREACHABLE as exc:
             self._mark_down()
             if self._mode == "fail_closed":
@@ -136,8 +138,8 @@ class RedisBudgetStore:
             return []
         try:
             self._check_up()
-            await self._reconcile_pending()
-            totals = await self._settle(reservation_id, actual)
+            await self._once_more(self._reconcile_pending)
+            totals = await self._once_more(lambda: self._settle(reservation_id, actual))
         except UNREACHABLE:
             self._mark_down()
             self._pending.append(("settle", reservation_id, actual))
@@ -153,8 +155,8 @@ class RedisBudgetStore:
         self._limits_by_reservation.pop(reservation_id, None)
         try:
             self._check_up()
-            await self._reconcile_pending()
-            await self._release(reservation_id)
+            await self._once_more(self._reconcile_pending)
+            await self._once_more(lambda: self._release(reservation_id))
         except UNREACHABLE:
             self._mark_down()
             self._pending.append(("release", reservation_id))
@@ -162,8 +164,8 @@ class RedisBudgetStore:
     async def status(self, limits: list[BudgetLimit], now: datetime) -> list[BudgetStatus]:
         try:
             self._check_up()
-            await self._reconcile_pending()
-            return await self._status(limits, now)
+            await self._once_more(self._reconcile_pending)
+            return await self._once_more(lambda: self._status(limits, now))
         except UNREACHABLE as exc:
             self._mark_down()
             if self._mode == "fail_closed":
@@ -173,7 +175,8 @@ class RedisBudgetStore:
     async def mark_once(self, key: str, ttl_s: int, now: datetime) -> bool:
         try:
             self._check_up()
-            return bool(await self._redis.set(f"{self._prefix}m:{key}", b"1", nx=True, ex=max(1, ttl_s)))
+            mark = f"{self._prefix}m:{key}"
+            return bool(await self._once_more(lambda: self._redis.set(mark, b"1", nx=True, ex=max(1, ttl_s))))
         except UNREACHABLE:
             self._mark_down()
             return False
@@ -181,10 +184,19 @@ class RedisBudgetStore:
     async def reconcile(self) -> int:
         """Replay what was queued while Redis was unreachable; returns how many are left."""
         try:
-            await self._reconcile_pending()
+            await self._once_more(self._reconcile_pending)
         except UNREACHABLE:
             self._mark_down()
         return len(self._pending)
+
+    @staticmethod
+    async def _once_more(operation: Callable[[], Awaitable[T]]) -> T:
+        """Run an idempotent operation, again once on a connection error: after a Redis
+        restart the first command on each pooled connection fails."""
+        try:
+            return await operation()
+        except UNREACHABLE:
+            return await operation()
 
     def _check_up(self) -> None:
         if time.monotonic() < self._down_until:

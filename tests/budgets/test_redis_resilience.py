@@ -1,0 +1,156 @@
+"""The Redis store when Redis loses its data or stops answering.
+
+Tests that stop Redis run their own redis-server on a free port, never the shared one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.budgets.redis import RedisBudgetStore
+from gateway.budgets.store import Amount, BudgetLimit, BudgetStoreUnavailable
+from tests.conftest import free_port
+
+from .conftest import T0, FakeLedger
+
+EUR_100 = BudgetLimit("employee:alice", "eur", 100)
+DEPT_EUR_1000 = BudgetLimit("department:finance", "eur", 1000)
+
+
+class OwnRedis:
+    """A private redis-server this test may stop and start at will."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+        )
+        client = aioredis.from_url(self.url)
+        try:
+            for _ in range(200):
+                try:
+                    await client.ping()
+                    return
+                except (aioredis.ConnectionError, OSError):
+                    await asyncio.sleep(0.02)
+            raise RuntimeError("own redis-server did not start")
+        finally:
+            await client.aclose()
+
+    async def stop(self, keep_data: bool) -> None:
+        """Shut down; with `keep_data` the data is saved and reloaded on the next start."""
+        client = aioredis.from_url(self.url)
+        try:
+            await client.shutdown(save=keep_data, nosave=not keep_data)
+        except (aioredis.ConnectionError, OSError):
+            pass
+        finally:
+            await client.aclose()
+        assert self.process is not None
+        await asyncio.to_thread(self.process.wait, 10)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis_server(tmp_path) -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server binary not installed")
+    server = OwnRedis(tmp_path)
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+async def own_client(own_redis_server: OwnRedis) -> AsyncIterator[aioredis.Redis]:
+    await own_redis_server.start()
+    client = aioredis.from_url(own_redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    yield client
+    await client.aclose()
+
+
+async def spend(store, reservation_id: str, limits, micro: int, at=T0) -> None:
+    assert (await store.reserve(reservation_id, limits, Amount(micro, 0), at)).granted
+    await store.settle(reservation_id, Amount(micro, 0), at)
+
+
+async def test_counters_flushed_mid_window_are_rebuilt_from_the_ledger(redis_client, key_prefix, ledger):
+    store = RedisBudgetStore(redis_client, prefix=key_prefix, rebuild_source=ledger)
+    await spend(store, "r1", [EUR_100], 90)
+    ledger.add("employee:alice", "eur", T0, 90)
+    keys = [k async for k in redis_client.scan_iter(match=key_prefix + "*")]
+    await redis_client.delete(*keys)
+    later = T0 + timedelta(minutes=5)
+    refused = await store.reserve("r2", [EUR_100], Amount(20, 0), later)
+    assert not refused.granted
+    assert refused.statuses[0].spent_micro == 90
+
+
+async def test_counter_keys_expire_within_their_window(redis_client, key_prefix):
+    store = RedisBudgetStore(redis_client, prefix=key_prefix)
+    await spend(store, "r1", [EUR_100], 10)
+    ttl = await redis_client.ttl(f"{key_prefix}c:{EUR_100.counter_id}")
+    assert 0 < ttl <= EUR_100.window_seconds + EUR_100.bucket_seconds
+
+
+async def test_fail_closed_raises_unavailable_while_redis_is_down(own_redis_server, own_client):
+    store = RedisBudgetStore(own_client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=0)
+    await spend(store, "r1", [EUR_100], 10)
+    await own_redis_server.stop(keep_data=False)
+    with pytest.raises(BudgetStoreUnavailable):
+        await store.reserve("r2", [EUR_100], Amount(10, 0), T0)
+
+
+async def test_fail_open_admits_while_down_and_adds_the_spending_once_redis_returns(own_redis_server, own_client):
+    store = RedisBudgetStore(own_client, prefix="t:", on_unavailable="fail_open", probe_interval_s=0)
+    await spend(store, "before", [EUR_100, DEPT_EUR_1000], 30)
+    await own_redis_server.stop(keep_data=True)
+    admitted = await store.reserve("during", [EUR_100, DEPT_EUR_1000], Amount(50, 0), T0)
+    assert admitted.granted and admitted.degraded
+    await store.settle("during", Amount(40, 0), T0)
+    await own_redis_server.start()
+    assert await store.reconcile() == 0
+    statuses = await store.status([EUR_100, DEPT_EUR_1000], T0)
+    assert [s.spent_micro for s in statuses] == [70, 70]
+
+
+async def test_a_settle_that_fails_while_down_is_replayed_once_redis_returns(own_redis_server, own_client):
+    store = RedisBudgetStore(own_client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=0)
+    assert (await store.reserve("r1", [EUR_100], Amount(50, 0), T0)).granted
+    await own_redis_server.stop(keep_data=True)
+    assert await store.settle("r1", Amount(20, 0), T0) == []
+    await own_redis_server.start()
+    [status] = await store.status([EUR_100], T0)
+    assert (status.spent_micro, status.reserved_micro) == (20, 0)
+
+
+async def test_redis_restarted_empty_is_rebuilt_from_the_ledger_not_a_fresh_budget(own_redis_server, own_client):
+    ledger = FakeLedger()
+    store = RedisBudgetStore(own_client, prefix="t:", rebuild_source=ledger, probe_interval_s=0)
+    await spend(store, "r1", [EUR_100], 90)
+    ledger.add("employee:alice", "eur", T0, 90)
+    await own_redis_server.stop(keep_data=False)
+    await own_redis_server.start()
+    refused = await store.reserve("r2", [EUR_100], Amount(20, 0), T0 + timedelta(minutes=1))
+    assert not refused.granted
