@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -83,10 +83,9 @@ async def policy_history(request: Request, limit: int = Query(100, ge=1, le=1000
 
 
 @router.get("/history/{version}")
-async def policy_version(version: str, request: Request, admin: Principal = Admin) -> Any:
+async def policy_version(version: str, request: Request, admin: Principal = Admin) -> dict[str, str]:
     """The YAML text of one recorded version."""
     text = await version_text(request.app.state.engine, version)
     if text is None:
-        return JSONResponse({"error": {"message": f"no policy version {version!r}", "type": "not_found",
-                                       "code": "policy_version_not_found", "param": None}}, status_code=404)
+        raise HTTPException(status_code=404, detail=f"no policy version {version!r}")
     return {"version": version, "text": text}
