@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.budgets.store import (
+    ROLLING,
     Amount,
     BudgetLimit,
     BudgetStatus,
     RebuildSource,
     ReserveResult,
 )
-from gateway.budgets.windows import bucket_index, epoch_s, lower_bucket, retry_after_s
+from gateway.budgets.windows import bucket_index, buckets_in_window, epoch_s, lower_bucket, retry_after_s
 
 
 @dataclass(slots=True)
@@ -27,12 +28,18 @@ class _Counter:
     """Spending per bucket of one budget's window, with its running total."""
 
     lo: int
+    rolling_span: int
+    """Buckets in a rolling window; 0 for a calendar month."""
     total: int = 0
     reserved: int = 0
     buckets: dict[int, int] = field(default_factory=dict)
 
-    def trim(self, lower: int) -> None:
-        """Forget the buckets older than `lower`."""
+    def trim(self, limit: BudgetLimit, now_s: float) -> None:
+        """Forget the buckets that have left the window at `now_s`."""
+        if self.rolling_span:
+            lower = int(now_s // limit.bucket_seconds) - self.rolling_span + 1
+        else:
+            lower = lower_bucket(limit, now_s)
         if lower <= self.lo:
             return
         if lower - self.lo > len(self.buckets):
@@ -91,15 +98,18 @@ class InMemoryBudgetStore:
     async def reserve(
         self, reservation_id: str, limits: list[BudgetLimit], amount: Amount, now: datetime
     ) -> ReserveResult:
-        await self._ensure(limits, now)
+        known = self._counters
+        counters = [known.get(limit.counter_id) for limit in limits]
+        if None in counters:
+            await self._ensure(limits, now)
+            counters = [known[limit.counter_id] for limit in limits]
         now_s = epoch_s(now)
         self._expire(now_s)
         existing = self._reservations.get(reservation_id)
         if existing is not None:
             return ReserveResult(True, [self._status(h.limit, h.counter) for h in existing.holds])
-        counters = [self._counters[limit.counter_id] for limit in limits]
         for limit, counter in zip(limits, counters, strict=True):
-            counter.trim(lower_bucket(limit, now_s))
+            counter.trim(limit, now_s)
             need = amount.in_unit(limit.unit)
             if counter.total + counter.reserved + need > limit.limit_micro:
                 return ReserveResult(
@@ -129,7 +139,7 @@ class InMemoryBudgetStore:
         reservation.unhold()
         for hold in reservation.holds:
             counter = hold.counter
-            counter.trim(lower_bucket(hold.limit, now_s))
+            counter.trim(hold.limit, now_s)
             spent = actual.in_unit(hold.limit.unit)
             if hold.bucket >= counter.lo and spent:
                 counter.buckets[hold.bucket] = counter.buckets.get(hold.bucket, 0) + spent
@@ -149,7 +159,7 @@ class InMemoryBudgetStore:
         statuses = []
         for limit in limits:
             counter = self._counters[limit.counter_id]
-            counter.trim(lower_bucket(limit, now_s))
+            counter.trim(limit, now_s)
             statuses.append(self._status(limit, counter))
         return statuses
 
@@ -174,7 +184,8 @@ class InMemoryBudgetStore:
             if limit.counter_id in self._counters:
                 continue
             lower = lower_bucket(limit, now_s)
-            counter = _Counter(lo=lower)
+            span = buckets_in_window(limit) if limit.window == ROLLING else 0
+            counter = _Counter(lo=lower, rolling_span=span)
             for start, spent in history.get(limit, {}).items():
                 bucket = start // limit.bucket_seconds
                 if bucket >= lower and spent:

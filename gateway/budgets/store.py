@@ -36,13 +36,15 @@ class BudgetLimit:
     window: str = ROLLING
     window_seconds: int = 30 * 24 * 3600
     bucket_seconds: int = 3600
+    counter_id: str = field(init=False, repr=False, compare=False)
+    """Identity of the spending counter: the limit itself may change, the counter stays."""
 
-    @property
-    def counter_id(self) -> str:
-        """Identity of the spending counter: the limit itself may change, the counter stays."""
+    def __post_init__(self) -> None:
         if self.window == CALENDAR_MONTH:
-            return f"{self.scope}|{self.unit}|month|{self.bucket_seconds}"
-        return f"{self.scope}|{self.unit}|rolling|{self.window_seconds}|{self.bucket_seconds}"
+            counter_id = f"{self.scope}|{self.unit}|month|{self.bucket_seconds}"
+        else:
+            counter_id = f"{self.scope}|{self.unit}|rolling|{self.window_seconds}|{self.bucket_seconds}"
+        object.__setattr__(self, "counter_id", counter_id)
 
 
 @dataclass(frozen=True, slots=True)
