@@ -3,8 +3,9 @@
 Only the ledger's metadata is used (use case, department, roles, requested model,
 token counts, time): no prompt text is stored, so the classifier is never consulted
 and each request keeps the use case it was recorded with. Unchanged requests keep
-their recorded cost and CO2e; changed ones are re-priced from the catalogue and
-re-estimated with the hosted estimator (output tokens clipped to a new cap).
+their recorded cost and CO2e; changed ones are re-priced from the catalogue, and their
+recorded CO2e is scaled by the hosted estimator's ratio between the new and the served
+model (output tokens clipped to a new cap).
 """
 
 from __future__ import annotations
@@ -167,12 +168,23 @@ def replay(rows: Iterable[LedgerRow], engine: PolicyEngine, gwp_g: GwpEstimate =
         spec = engine.catalogue.get(decision.model)
         assert spec is not None
         cost = spec.cost_micro_eur(row.input_tokens, output)
-        gwp = round(gwp_g(spec, row.input_tokens, output) * 1_000_000)
+        gwp = _projected_gwp_ug(row, spec, output, engine, gwp_g)
         changed = decision.model != row.served_model
         _add(report, row.use_case, changed, False, (row.cost_micro_eur, cost), (row.gwp_ug, gwp))
         if changed:
             report.transitions[(row.served_model, decision.model)] += 1
     return report
+
+
+def _projected_gwp_ug(row: LedgerRow, spec: ModelSpec, output: int, engine: PolicyEngine, gwp_g: GwpEstimate) -> int:
+    """Recorded CO2e scaled by the estimated ratio new/old, so a factor-set change since
+    the recording does not show up as a routing effect; absolute estimate when unknown."""
+    projected = gwp_g(spec, row.input_tokens, output)
+    served = engine.catalogue.get(row.served_model)
+    baseline = gwp_g(served, row.input_tokens, row.output_tokens) if served else 0.0
+    if baseline > 0 and row.gwp_ug > 0:
+        return round(row.gwp_ug * projected / baseline)
+    return round(projected * 1_000_000)
 
 
 def _add(report: ReplayReport, use_case: str, changed: bool, denied: bool,

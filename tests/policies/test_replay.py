@@ -25,7 +25,7 @@ from gateway.catalogue import ModelSpec
 from gateway.ledger.tables import Base, UsageRecord
 from policies.cli import parse_since, policy_app
 from policies.engine import PolicyEngine
-from policies.replay import load_rows, replay
+from policies.replay import LedgerRow, load_rows, replay
 from tests.policies.conftest import DATA
 
 V2 = DATA / "rules_policy_v2.yaml"
@@ -132,3 +132,10 @@ def test_since_accepts_durations_and_dates():
     assert parse_since("30d", NOW) == NOW - timedelta(days=30)
     assert parse_since("12h", NOW) == NOW - timedelta(hours=12)
     assert parse_since("2026-11-01", NOW) == datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def test_projected_co2e_scales_the_recorded_value_by_the_estimated_ratio(catalogue):
+    row = LedgerRow(NOW, "analysis", "finance", frozenset({"employee"}), "auto", "mistral-large",
+                    1000, 500, 4600, 30_000_000, None)
+    report = replay([row], PolicyEngine.load(V2, catalogue), gwp_g=fake_gwp_g)
+    assert report.overall.gwp_after == 9_000_000
