@@ -136,6 +136,6 @@ def test_since_accepts_durations_and_dates():
 
 def test_projected_co2e_scales_the_recorded_value_by_the_estimated_ratio(catalogue):
     row = LedgerRow(NOW, "analysis", "finance", frozenset({"employee"}), "auto", "mistral-large",
-                    1000, 500, 4600, 30_000_000, None)
+                    input_tokens=1000, output_tokens=500, max_tokens=None, cost_micro_eur=4600, gwp_ug=30_000_000)
     report = replay([row], PolicyEngine.load(V2, catalogue), gwp_g=fake_gwp_g)
     assert report.overall.gwp_after == 9_000_000
