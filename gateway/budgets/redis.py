@@ -198,6 +198,11 @@ class RedisBudgetStore:
         except UNREACHABLE:
             return await operation()
 
+    async def aclose(self) -> None:
+        """Replay what can be replayed, then close the Redis connections."""
+        await self.reconcile()
+        await self._redis.aclose()
+
     def _check_up(self) -> None:
         if time.monotonic() < self._down_until:
             raise RedisConnectionError("Redis marked down after a recent failure")

@@ -160,6 +160,14 @@ class BudgetService:
         """Give the reservation back (the call failed or was refused downstream)."""
         await self.store.release(reservation_id, now)
 
+    async def aclose(self) -> None:
+        """Deliver the events in flight and close the store's connections (shutdown)."""
+        if self.notifier is not None:
+            await self.notifier.aclose()
+        close = getattr(self.store, "aclose", None)
+        if close is not None:
+            await close()
+
     async def usage(self, subject: BudgetSubject, now: datetime, use_case: str | None = None) -> list[BudgetStatus]:
         """The budgets of this subject as of now, for /v1/me/usage."""
         return await self.store.status(self.limits_for(subject, use_case), now)

@@ -88,6 +88,7 @@ class ThresholdWatch:
         self._store = store
         self._thresholds = sorted(set(thresholds))
         self._notifier = notifier
+        self._marked: dict[str, float] = {}
 
     def warnings(self, statuses: list[BudgetStatus]) -> list[str]:
         """One warning per budget at or above a threshold (the highest one reached)."""
@@ -99,14 +100,22 @@ class ThresholdWatch:
         return found
 
     async def observe(self, statuses: list[BudgetStatus], now: datetime) -> list[ThresholdCrossed]:
-        """Emit the events not yet emitted in this window; returns them."""
+        """Emit the events not yet emitted in this window; returns them.
+
+        Marks already known to this process are not asked of the store again, so a
+        budget that stays above a threshold costs no extra store call per request."""
         crossed = []
+        now_s = epoch_s(now)
         for status in statuses:
             for threshold in self._reached(status):
                 limit = status.limit
-                window_id = datetime.fromtimestamp(epoch_s(now), UTC).strftime("%Y-%m") if limit.window == CALENDAR_MONTH else "rolling"
+                calendar = limit.window == CALENDAR_MONTH
+                window_id = datetime.fromtimestamp(now_s, UTC).strftime("%Y-%m") if calendar else "rolling"
                 mark = f"threshold|{limit.counter_id}|{threshold}|{window_id}"
-                ttl = counter_ttl_s(limit, epoch_s(now)) if limit.window == CALENDAR_MONTH else limit.window_seconds
+                if self._marked.get(mark, 0.0) > now_s:
+                    continue
+                ttl = counter_ttl_s(limit, now_s) if calendar else limit.window_seconds
+                self._remember(mark, now_s + ttl, now_s)
                 if not await self._store.mark_once(mark, ttl, now):
                     continue
                 event = ThresholdCrossed(
@@ -117,6 +126,11 @@ class ThresholdWatch:
                 if self._notifier is not None:
                     self._notifier.notify(event.as_event())
         return crossed
+
+    def _remember(self, mark: str, until: float, now_s: float) -> None:
+        if len(self._marked) > 10_000:
+            self._marked = {m: t for m, t in self._marked.items() if t > now_s}
+        self._marked[mark] = until
 
     def _reached(self, status: BudgetStatus) -> list[float]:
         limit = status.limit.limit_micro
