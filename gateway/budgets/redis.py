@@ -100,6 +100,7 @@ class RedisBudgetStore:
         self._mode = on_unavailable
         self._probe_interval = probe_interval_s
         self._down_until = 0.0
+        self._down = False
         self._scripts = {
             name: client.register_script(_script_text(name))
             for name in ("reserve", "settle", "release", "status", "rebuild", "apply")
@@ -126,9 +127,10 @@ class RedisBudgetStore:
             self._mark_down()
             if self._mode == "fail_closed":
                 raise BudgetStoreUnavailable("budget counters (Redis) are unreachable") from exc
-            log.warning("budget store unreachable; admitting reservation %s (fail_open)", reservation_id)
             now_s = epoch_s(now)
             self._admitted[reservation_id] = _Admitted(limits, [bucket_index(lim, now_s) for lim in limits])
+            if len(self._admitted) > self._max_remembered:
+                del self._admitted[next(iter(self._admitted))]
             return ReserveResult(granted=True, degraded=True)
 
     async def settle(self, reservation_id: str, actual: Amount, now: datetime) -> list[BudgetStatus]:
@@ -189,14 +191,17 @@ class RedisBudgetStore:
             self._mark_down()
         return len(self._pending)
 
-    @staticmethod
-    async def _once_more(operation: Callable[[], Awaitable[T]]) -> T:
+    async def _once_more(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run an idempotent operation, again once on a connection error: after a Redis
         restart the first command on each pooled connection fails."""
         try:
-            return await operation()
+            result = await operation()
         except UNREACHABLE:
-            return await operation()
+            result = await operation()
+        if self._down:
+            self._down = False
+            log.warning("budget store (Redis) reachable again")
+        return result
 
     async def aclose(self) -> None:
         """Replay what can be replayed, then close the Redis connections."""
@@ -209,6 +214,9 @@ class RedisBudgetStore:
 
     def _mark_down(self) -> None:
         self._down_until = time.monotonic() + self._probe_interval
+        if not self._down:
+            self._down = True
+            log.error("budget store (Redis) unreachable: %s", self._mode)
 
     def _counter_key(self, limit: BudgetLimit) -> str:
         return f"{self._prefix}c:{limit.counter_id}"
@@ -327,7 +335,6 @@ class RedisBudgetStore:
                 else:
                     await self._apply(operation[1], operation[2], operation[3])
                 self._pending.popleft()
-            log.info("budget store reachable again; queued operations replayed")
 
     async def _apply(self, admitted: _Admitted, actual: Amount, now_s: float) -> None:
         keys: list[str] = []
