@@ -13,8 +13,11 @@ from fastapi.responses import JSONResponse
 
 from estimators.hosted import HostedEstimator
 from gateway.auth import Authenticator, Directory
-from gateway.budget_gate import BudgetGate, employee_limits
-from gateway.budgets.memory import InMemoryBudgetStore
+from gateway.budget_gate import BudgetGate
+from gateway.budgets.factory import build_store
+from gateway.budgets.ledger_source import LedgerRebuildSource
+from gateway.budgets.overrides import BudgetOverrides
+from gateway.budgets.service import BudgetService
 from gateway.catalogue import Catalogue
 from gateway.errors import install_error_handlers
 from gateway.keys import KeyStore
@@ -23,7 +26,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.limits import BodySizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
-from gateway.routes import chat, impacts, models
+from gateway.routes import chat, impacts, me, models
 from gateway.settings import Settings, get_settings
 from gateway.upstream import Upstream
 from policies.engine import PolicyEngine
@@ -44,7 +47,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ledger = LedgerWriter(engine, settings.ledger_flush_interval_s, settings.ledger_batch_size)
     await ledger.start()
     policy = PolicyEngine.load(settings.policy_path, catalogue)
-    store = InMemoryBudgetStore()
+    store = build_store(settings.budgets, settings.redis_url, LedgerRebuildSource(engine))
+    budgets = BudgetService(store, settings.budgets, await BudgetOverrides(engine).load())
+    app.state.budgets = budgets
     app.state.engine = engine
     app.state.catalogue = catalogue
     app.state.keys = keys
@@ -58,7 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         policy=policy,
         upstream=Upstream(catalogue, settings.upstream_timeout_s, settings.upstream_retries),
         estimator=HostedEstimator(),
-        budgets=BudgetGate(store, employee_limits),
+        budgets=BudgetGate(budgets),
         ledger=ledger,
         demo_output_tokens=settings.demo_output_tokens,
     )
@@ -87,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(chat.router)
     app.include_router(models.router)
+    app.include_router(me.router)
     app.include_router(impacts.router)
 
     @app.get("/healthz", tags=["operations"])

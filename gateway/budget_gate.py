@@ -1,52 +1,48 @@
-"""The budget step of the request path: reserve, settle, release, and what remains.
+"""The budget step of the request path, in HTTP terms.
 
-Wraps a `BudgetService` (which budgets apply, the store, thresholds) into the three
-calls the pipeline makes, and turns a refusal into the contract's 429
-`budget_exceeded` (or 503 when the shared store is unreachable and fails closed).
+Wraps the `BudgetService` (which budgets apply, the store, soft thresholds) into the
+three calls the pipeline makes, and turns its refusals into the contract's errors:
+429 `budget_exceeded` with `Retry-After`, or 503 `budget_unavailable` when the shared
+store is unreachable and fails closed. Amounts are formatted here, exactly, as decimal strings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from gateway.auth import Principal
-from gateway.budgets.store import EUR, GCO2E, Amount, BudgetLimit, BudgetStatus
+from gateway.budgets.service import BudgetExceeded, BudgetService, BudgetSnapshot
+from gateway.budgets.store import EUR, Amount, BudgetLimit, BudgetStoreUnavailable
 from gateway.errors import GatewayError
 
-
-def format_eur(micro: int) -> str:
-    return str((Decimal(micro) / Decimal(1_000_000)).quantize(Decimal("0.01")))
+MICRO = Decimal(1_000_000)
 
 
-def format_g(micro: int) -> str:
-    return str((Decimal(micro) / Decimal(1_000_000)).quantize(Decimal("0.001")))
+def format_micro(micro: int | None) -> str:
+    """Micro-units as an exact decimal string with six places ('' when no budget applies)."""
+    return "" if micro is None else str((Decimal(micro) / MICRO).quantize(Decimal("0.000001")))
 
 
-def tightest(statuses: list[BudgetStatus], unit: str) -> str:
-    """Remaining amount of the tightest budget of a unit, formatted; '' when none applies."""
-    remaining = [s.remaining_micro for s in statuses if s.limit.unit == unit]
-    if not remaining:
-        return ""
-    return format_eur(min(remaining)) if unit == EUR else format_g(min(remaining))
+format_eur = format_g = format_micro
 
 
 @dataclass(slots=True)
 class Hold:
-    """A granted reservation and what remained right after it."""
+    """A granted reservation and the budgets right after it."""
 
     reservation_id: str
-    statuses: list[BudgetStatus]
-    warnings: list[str] = field(default_factory=list)
+    snapshot: BudgetSnapshot
 
     @property
     def remaining_eur(self) -> str:
-        return tightest(self.statuses, EUR)
+        return format_eur(self.snapshot.remaining_micro_eur)
 
     @property
     def remaining_gco2e(self) -> str:
-        return tightest(self.statuses, GCO2E)
+        return format_g(self.snapshot.remaining_gco2e_ug)
 
 
 @dataclass(slots=True)
@@ -58,59 +54,78 @@ class BudgetView:
     warnings: list[str]
 
 
-class BudgetGate:
-    """Reserve-settle-release against every budget that applies to a request."""
+def _public_scope(limit: BudgetLimit) -> str:
+    """A budget's name as shown to its caller: never another person's pseudonym."""
+    kind, _, name = limit.scope.partition(":")
+    return "employee" if kind == "employee" else limit.scope
 
-    def __init__(self, store, limits_for):  # noqa: ANN001
-        """`store` is a `BudgetStore`; `limits_for(principal, use_case)` lists its budgets."""
-        self._store = store
-        self._limits_for = limits_for
+
+class BudgetGate:
+    """Reserve, settle and release against every budget that applies to a request."""
+
+    def __init__(self, service: BudgetService):
+        self.service = service
 
     async def reserve(
         self, reservation_id: str, principal: Principal, use_case: str, amount: Amount, now: datetime
     ) -> Hold:
-        limits = self._limits_for(principal, use_case)
-        result = await self._store.reserve(reservation_id, limits, amount, now)
-        if not result.granted:
-            refused = result.refused_by
-            status = next((s for s in result.statuses if refused and s.limit == refused), None)
-            remaining = status.remaining_micro if status else 0
-            unit = refused.unit if refused else EUR
-            fmt = format_eur if unit == EUR else format_g
-            retry = result.retry_after_s or 60
-            raise GatewayError(
-                429,
-                "budget_exceeded",
-                param=refused.scope.split(":", 1)[0] if refused else None,
-                headers={"Retry-After": str(retry)},
-                scope=_public_scope(refused.scope) if refused else "?",
-                unit="EUR" if unit == EUR else "gCO2e",
-                remaining=fmt(remaining),
-                needed=fmt(amount.in_unit(unit)),
-                retry_after=retry,
-            )
-        return Hold(reservation_id, result.statuses)
+        try:
+            snapshot = await self.service.reserve(reservation_id, principal, use_case, amount, now)
+        except BudgetExceeded as refused:
+            raise _exceeded(refused) from None
+        except BudgetStoreUnavailable:
+            raise GatewayError(503, "budget_unavailable") from None
+        return Hold(reservation_id, snapshot)
 
     async def settle(self, hold: Hold, actual: Amount, now: datetime) -> BudgetView:
-        await self._store.settle(hold.reservation_id, actual, now)
-        limits = [s.limit for s in hold.statuses]
-        statuses = await self._store.status(limits, now) if limits else []
-        return BudgetView(tightest(statuses, EUR), tightest(statuses, GCO2E), hold.warnings)
+        try:
+            snapshot = await self.service.settle(hold.reservation_id, actual, now, hold.snapshot.limits)
+        except BudgetStoreUnavailable:
+            snapshot = hold.snapshot
+        return BudgetView(
+            format_eur(snapshot.remaining_micro_eur), format_g(snapshot.remaining_gco2e_ug), snapshot.warnings
+        )
 
     async def release(self, hold: Hold, now: datetime) -> None:
-        await self._store.release(hold.reservation_id, now)
+        try:
+            await self.service.release(hold.reservation_id, now)
+        except BudgetStoreUnavailable:
+            return
+
+    async def describe(self, principal: Principal, now: datetime) -> list[dict[str, Any]]:
+        """The caller's budgets as of now, for /v1/me/usage."""
+        statuses = await self.service.usage(principal, now)
+        described = []
+        for status in statuses:
+            fmt = format_eur if status.limit.unit == EUR else format_g
+            described.append(
+                {
+                    "scope": _public_scope(status.limit),
+                    "unit": "EUR" if status.limit.unit == EUR else "gCO2e",
+                    "window": status.limit.window,
+                    "window_days": status.limit.window_seconds // 86_400,
+                    "limit": fmt(status.limit.limit_micro),
+                    "spent": fmt(status.spent_micro),
+                    "reserved": fmt(status.reserved_micro),
+                    "remaining": fmt(status.remaining_micro),
+                }
+            )
+        return described
 
 
-def _public_scope(scope: str) -> str:
-    """A budget's name as shown to the caller (an employee pseudonym reads as 'your budget')."""
-    kind, _, _ = scope.partition(":")
-    return "employee" if kind == "employee" else scope
-
-
-def employee_limits(principal: Principal, use_case: str) -> list[BudgetLimit]:
-    """The reference default: 50 EUR and 2 kgCO2e per employee per rolling 30 days."""
-    scope = f"employee:{principal.pseudonym}"
-    return [
-        BudgetLimit(scope, EUR, 50_000_000),
-        BudgetLimit(scope, GCO2E, 2_000_000_000),
-    ]
+def _exceeded(refused: BudgetExceeded) -> GatewayError:
+    limit = refused.refused_by
+    fmt = format_eur if limit.unit == EUR else format_g
+    remaining = refused.status.remaining_micro if refused.status else 0
+    retry = refused.retry_after_s or 3600
+    return GatewayError(
+        429,
+        "budget_exceeded",
+        param=limit.scope.partition(":")[0],
+        headers={"Retry-After": str(retry)},
+        scope=_public_scope(limit),
+        unit="EUR" if limit.unit == EUR else "gCO2e",
+        remaining=fmt(remaining),
+        needed=fmt(refused.needed_micro),
+        retry_after=retry,
+    )

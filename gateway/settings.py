@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
+from gateway.budgets.config import BudgetsConfig
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,7 +25,7 @@ from pydantic_settings import (
 class Settings(BaseSettings):
     """Everything an operator can set. Units are in the names."""
 
-    model_config = SettingsConfigDict(env_prefix="SOBRIA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SOBRIA_", env_nested_delimiter="__", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -50,9 +51,31 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(
         default=None, description="HS256 secret shared with a chat front end (Open WebUI user JWT)"
     )
+    budgets: BudgetsConfig = Field(
+        default_factory=BudgetsConfig,
+        description="budget defaults, thresholds and store behaviour (SOBRIA_BUDGETS__EMPLOYEE__EUR=50 ...)",
+    )
     directory_path: Path | None = Field(
         default=None, description="CSV or YAML mapping front-end users to employee and department"
     )
+    ledger_spool_sync: Literal["record", "batch"] = Field(
+        default="record",
+        description="record: each ledger record reaches the kernel at once (a killed process loses none); "
+        "batch: once per ledger flush interval",
+    )
+    ledger_spool_fsync_ms: int = Field(default=200, ge=0, description="fsync the spool at most this often; 0: every write")
+    database_down_mode: Literal["serve", "refuse"] = Field(
+        default="serve",
+        description="serve: keep answering known keys while the database is down (ledger records wait in the spool); "
+        "refuse: answer 503 until it returns",
+    )
+    rate_limit_rpm: int | None = Field(default=None, ge=1, description="Requests per minute per key; unlimited when unset")
+    rate_limit_tpm: int | None = Field(
+        default=None, ge=1, description="Tokens (prompt + max output) per minute per key; unlimited when unset"
+    )
+    content_log_enabled: bool = Field(default=False, description="Store prompt and completion text (opt-in)")
+    content_log_retention_days: float = Field(default=30, gt=0, description="Stored text older than this is purged")
+    content_log_purge_interval_s: float = Field(default=3600, gt=0)
 
     @classmethod
     def settings_customise_sources(
