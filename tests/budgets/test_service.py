@@ -136,3 +136,25 @@ async def test_release_gives_the_worst_case_back():
     await service.release("r1", T0)
     snapshot = await service.reserve("r2", Person(), None, Amount(EUR_1, 0), T0)
     assert snapshot.remaining_micro_eur == 0
+
+
+
+async def test_two_replicas_report_a_threshold_crossing_once(make_store):
+    posted: list[dict] = []
+
+    def webhook(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content))
+        return httpx.Response(204)
+
+    config = BudgetsConfig(employee=BudgetRule(eur=Decimal(10)), soft_thresholds=[0.5])
+    notifiers = [
+        WebhookNotifier("http://hooks.test/b", client=httpx.AsyncClient(transport=httpx.MockTransport(webhook)))
+        for _ in range(2)
+    ]
+    replicas = [BudgetService(make_store(), config, notifier=notifier) for notifier in notifiers]
+    for i, service in enumerate(replicas * 2):
+        await service.reserve(f"r{i}", Person(), None, Amount(2 * EUR_1, 0), T0)
+        await service.settle(f"r{i}", Amount(2 * EUR_1, 0), T0)
+    for notifier in notifiers:
+        await notifier.aclose()
+    assert [(e["scope"], e["threshold"]) for e in posted] == [("employee:p-alice", 0.5)]
