@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -27,11 +28,25 @@ from gateway.limits import BodySizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
 from gateway.routes import chat, impacts, me, models
+from gateway import access_log
+from gateway.access_log import AccessTrace, RefusalTrace
+from gateway.content_log import ContentLog
+from gateway.ledger.spool import Spool
+from gateway.ratelimit import Limits, build_rate_limiter
 from gateway.settings import Settings, get_settings
 from gateway.upstream import Upstream
-from policies.engine import PolicyEngine
+from policies import admin_routes as policy_admin
+from policies.engine import PolicyEngine, ReloadResult
+from policies.history import record_version
+from policies.watch import watch_policy_file
 
 log = logging.getLogger("sobria")
+
+
+async def _record_reload(engine, policy: PolicyEngine, result: ReloadResult) -> None:  # noqa: ANN001
+    """Keep the policy history in step with reloads of the policy file."""
+    if result.loaded:
+        await record_version(engine, policy, "file-watch")
 
 
 @asynccontextmanager
@@ -43,10 +58,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     catalogue = Catalogue.load(settings.catalogue_path)
     for spec in catalogue.all():
         log.info("model %s (%s tier): %s", spec.name, spec.tier, spec.provenance)
-    keys = KeyStore(engine)
-    ledger = LedgerWriter(engine, settings.ledger_flush_interval_s, settings.ledger_batch_size)
+    keys = KeyStore(engine, serve_when_database_down=settings.database_down_mode == "serve")
+    spool = Spool(settings.data_dir / "spool", settings.ledger_spool_sync, settings.ledger_spool_fsync_ms)
+    ledger = LedgerWriter(engine, settings.ledger_flush_interval_s, settings.ledger_batch_size, spool)
     await ledger.start()
+    access_trace = AccessTrace(engine)
+    await access_trace.start()
+    app.state.access_trace = access_trace
+    content_log = None
+    if settings.content_log_enabled:
+        content_log = ContentLog(engine, settings.content_log_retention_days, settings.content_log_purge_interval_s)
+        await content_log.start()
+        log.warning("content logging is on: prompt and completion text kept %s days", settings.content_log_retention_days)
     policy = PolicyEngine.load(settings.policy_path, catalogue)
+    await record_version(engine, policy, "startup")
     store = build_store(settings.budgets, settings.redis_url, LedgerRebuildSource(engine))
     budgets = BudgetService(store, settings.budgets, await BudgetOverrides(engine).load())
     app.state.budgets = budgets
@@ -66,12 +91,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         budgets=BudgetGate(budgets),
         ledger=ledger,
         demo_output_tokens=settings.demo_output_tokens,
+        rate_limiter=build_rate_limiter(Limits(settings.rate_limit_rpm, settings.rate_limit_tpm), settings.redis_url),
+        content_log=content_log,
+    )
+    policy_watch = asyncio.create_task(
+        watch_policy_file(policy, on_reload=lambda result: _record_reload(engine, policy, result)),
+        name="sobria-policy-watch",
     )
     gc.freeze()
     log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))
     try:
         yield
     finally:
+        policy_watch.cancel()
+        if content_log is not None:
+            await content_log.stop()
+        await access_trace.stop()
         await ledger.stop()
         log.info("ledger flushed: %d records written", ledger.written)
         await engine.dispose()
@@ -90,10 +125,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RefusalTrace)
     app.include_router(chat.router)
     app.include_router(models.router)
+    app.include_router(access_log.router)
     app.include_router(me.router)
     app.include_router(impacts.router)
+    app.include_router(policy_admin.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
