@@ -3,8 +3,9 @@
 `POST /v1/chat/completions` answers with `--output-tokens` words after `--delay-ms`,
 plain or streamed (one chunk per token, then a usage chunk when asked). The model
 name chooses a behaviour, so one server can play several deployments:
-`fail-500*` answers 500, `slow*` waits `--slow-ms` before answering, `cut*` drops
-the connection mid-stream, `garbage*` returns malformed JSON. Everything else works.
+`fail-500*` answers 500, `bad-request*` answers 400, `slow*` waits `--slow-ms` before
+answering, `cut*` drops the connection mid-stream, `garbage*` returns malformed JSON.
+Everything else works.
 Counts of calls per model are served at `GET /stats` so tests can see what reached it.
 
 Run: python bench/mock_upstream.py --port 9100 [--delay-ms 0] [--output-tokens 64]
@@ -33,6 +34,9 @@ def build_app(delay_ms: float = 0.0, output_tokens: int = 64, slow_ms: float = 3
         calls[model] += 1
         if model.startswith("fail-500"):
             return JSONResponse({"error": {"message": "mock failure", "type": "server_error"}}, status_code=500)
+        if model.startswith("bad-request"):
+            return JSONResponse({"error": {"message": "mock bad request", "type": "invalid_request_error"}},
+                                status_code=400)
         if model.startswith("garbage"):
             return Response(b'{"id": "x", "choices": [', media_type="application/json")
         if model.startswith("slow"):

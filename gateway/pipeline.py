@@ -29,6 +29,7 @@ from gateway.errors import GatewayError
 from gateway.i18n import translate
 from gateway.ledger.writer import LedgerWriter
 from gateway.tokens import message_text, prompt_tokens, text_tokens
+from gateway.relay import StreamPiece
 from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
 
@@ -364,7 +365,7 @@ class ChatPipeline:
         try:
             response, flight.served = await self.upstream.complete(self.upstream_call(flight), spec)
             served_spec = self.catalogue.get(flight.served) or spec
-            body = response.model_dump(exclude_none=True)
+            body = response
             input_tokens, output_tokens = self._usage(flight, served_spec, body)
             outcome = await self.settle(flight, served_spec, input_tokens, output_tokens)
         except BaseException as error:
@@ -430,28 +431,24 @@ class ChatPipeline:
         )
         return self._relay(flight, served_spec, chunks), headers
 
-    async def _relay(self, flight: _Flight, spec: ModelSpec, chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-        """Relay chunks as SSE; settle on what was generated, however the stream ends."""
+    async def _relay(self, flight: _Flight, spec: ModelSpec, chunks: AsyncIterator[StreamPiece]) -> AsyncIterator[bytes]:
+        """Relay the upstream's SSE events as they are; settle on what was generated, however the stream ends."""
         generated: list[str] = []
         provider_usage: dict[str, Any] | None = None
         last: dict[str, Any] | None = None
         finished = False
         try:
-            async for chunk in chunks:
-                data = chunk.model_dump(exclude_none=True)
-                if data.get("usage"):
-                    provider_usage = data.pop("usage")
-                for choice in data.get("choices") or ():
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        generated.append(content)
-                if flight.ttft_ms is None and generated:
-                    flight.ttft_ms = (time.perf_counter() - flight.started) * 1000
-                last = data
-                if not data.get("choices"):
-                    continue
-                data["model"] = flight.served
-                yield b"data: " + orjson.dumps(data) + b"\n\n"
+            async for piece in chunks:
+                if piece.usage:
+                    provider_usage = piece.usage
+                if piece.text:
+                    generated.append(piece.text)
+                    if flight.ttft_ms is None:
+                        flight.ttft_ms = (time.perf_counter() - flight.started) * 1000
+                if piece.id is not None:
+                    last = {"id": piece.id, "created": piece.created}
+                if piece.sse:
+                    yield piece.sse
             output_tokens = text_tokens("".join(generated))
             input_tokens = flight.input_tokens_estimate
             if provider_usage and not spec.is_demo:

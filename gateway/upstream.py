@@ -1,23 +1,32 @@
-"""Calls to the chosen deployment through a litellm `Router`.
+"""Calls to the chosen deployment: the lean relay or litellm's Router, one contract.
 
-The router carries the catalogue's deployments, retries, timeouts and fallbacks. A
-demo model (no provider configured) is answered by litellm's own mock path with a
-placeholder text, so the rest of the gateway sees an ordinary litellm response.
-Failures are turned into `GatewayError`s with the contract's 502/504 codes.
+Each deployment is reached by one of two paths, chosen once at start-up: the lean
+relay (`gateway.relay`) when it speaks OpenAI's protocol, litellm's `Router` for every
+other provider and for demo models (answered by litellm's mock path with a placeholder
+text). Retries, fallbacks, timeouts and error mapping are done here, the same way for
+both paths, so both pass the same contract tests: a deployment is tried
+`1 + retries` times on a 5xx, timeout or connection failure, then the catalogue's
+fallbacks in order; a 4xx from the provider is returned at once. Failures become
+`GatewayError`s with the contract's 400/502/504 codes.
+
+`SOBRIA_UPSTREAM_RELAY=off` sends every deployment through litellm (for comparison).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import litellm
+import orjson
 from litellm import Router
 
 from gateway.catalogue import Catalogue, ModelSpec
 from gateway.errors import GatewayError
+from gateway.relay import Relay, StreamPiece, Target, target_for
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
@@ -44,6 +53,8 @@ PASSTHROUGH = (
     "top_logprobs",
 )
 
+_T = TypeVar("_T")
+
 
 @dataclass(slots=True)
 class UpstreamCall:
@@ -54,6 +65,12 @@ class UpstreamCall:
     max_tokens: int | None
     params: dict[str, Any]
     demo_text: str | None = None
+
+
+class ErrorCounter(Protocol):
+    """Told about every failed attempt (for the upstream error metric)."""
+
+    def upstream_error(self, deployment: str, code: str) -> None: ...
 
 
 def _router_model_list(catalogue: Catalogue) -> list[dict[str, Any]]:
@@ -67,55 +84,131 @@ def _router_model_list(catalogue: Catalogue) -> list[dict[str, Any]]:
     ]
 
 
+def _relay_enabled() -> bool:
+    return os.environ.get("SOBRIA_UPSTREAM_RELAY", "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
 class Upstream:
-    """The provider side of the gateway: one litellm Router for the whole catalogue."""
+    """The provider side of the gateway: relay targets, one litellm Router, fallbacks."""
 
-    def __init__(self, catalogue: Catalogue, timeout_s: float, retries: int):
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        timeout_s: float,
+        retries: int,
+        relay: bool | None = None,
+        errors: ErrorCounter | None = None,
+    ):
         self.catalogue = catalogue
-        fallbacks = [{name: list(targets)} for name, targets in catalogue.fallbacks.items()]
-        self.router = Router(
-            model_list=_router_model_list(catalogue),
-            num_retries=retries,
-            timeout=timeout_s,
-            fallbacks=fallbacks,
-            retry_after=0,
-        )
+        self.retries = max(0, retries)
+        self.errors = errors
+        use_relay = _relay_enabled() if relay is None else relay
+        self.targets: dict[str, Target] = {}
+        if use_relay:
+            for spec in catalogue.all():
+                target = target_for(spec)
+                if target is not None:
+                    self.targets[spec.name] = target
+        self.relay = Relay(timeout_s)
+        self.router = Router(model_list=_router_model_list(catalogue), num_retries=0, timeout=timeout_s)
 
-    def _kwargs(self, call: UpstreamCall, spec: ModelSpec) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"model": call.model, "messages": call.messages, **call.params}
+    def path(self, name: str) -> str:
+        """`relay` or `litellm`: how a deployment is reached."""
+        return "relay" if name in self.targets else "litellm"
+
+    async def aclose(self) -> None:
+        await self.relay.aclose()
+
+    # -- one attempt on one deployment, per path --------------------------------------
+
+    def _payload(self, call: UpstreamCall) -> dict[str, Any]:
+        payload: dict[str, Any] = {"messages": call.messages, **call.params}
         if call.max_tokens is not None:
-            kwargs["max_tokens"] = call.max_tokens
+            payload["max_tokens"] = call.max_tokens
+        return payload
+
+    def _litellm_kwargs(self, call: UpstreamCall, spec: ModelSpec) -> dict[str, Any]:
+        kwargs = {"model": spec.name, **self._payload(call)}
         if spec.is_demo:
             kwargs["mock_response"] = call.demo_text or ""
         return kwargs
 
-    async def complete(self, call: UpstreamCall, spec: ModelSpec) -> tuple[Any, str]:
-        """Non-streaming call; returns (litellm ModelResponse, name of the model that served)."""
+    async def _complete_once(self, call: UpstreamCall, spec: ModelSpec) -> dict[str, Any]:
+        target = self.targets.get(spec.name)
+        if target is not None:
+            return await self.relay.complete(target, self._payload(call))
         try:
-            response = await self.router.acompletion(**self._kwargs(call, spec))
+            response = await self.router.acompletion(**self._litellm_kwargs(call, spec))
         except Exception as exc:
             raise map_upstream_error(exc) from exc
-        served = (getattr(response, "_hidden_params", None) or {}).get("model_id") or call.model
-        return response, served
+        return response.model_dump(exclude_none=True)
 
-    async def stream(self, call: UpstreamCall, spec: ModelSpec) -> tuple[AsyncIterator[Any], str]:
-        """Streaming call; returns (chunk iterator, name of the model that serves it)."""
-        kwargs = self._kwargs(call, spec)
+    async def _stream_once(self, call: UpstreamCall, spec: ModelSpec) -> AsyncIterator[StreamPiece]:
+        target = self.targets.get(spec.name)
+        if target is not None:
+            return await self.relay.stream(target, self._payload(call), spec.name)
+        kwargs = self._litellm_kwargs(call, spec)
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         try:
             stream = await self.router.acompletion(**kwargs)
         except Exception as exc:
             raise map_upstream_error(exc) from exc
-        served = (getattr(stream, "_hidden_params", None) or {}).get("model_id") or call.model
-        return _guard(stream), served
+        return _litellm_pieces(stream, spec.name)
+
+    # -- the contract: retries then fallbacks -----------------------------------------
+
+    def candidates(self, spec: ModelSpec) -> list[ModelSpec]:
+        """The deployment asked for, then its fallbacks (never a demo one for a real call)."""
+        chain = [spec]
+        for name in self.catalogue.fallbacks.get(spec.name, ()):
+            other = self.catalogue.get(name)
+            if other is not None and other not in chain and (spec.is_demo or not other.is_demo):
+                chain.append(other)
+        return chain
+
+    async def _with_fallbacks(
+        self, call: UpstreamCall, spec: ModelSpec, attempt: Callable[[UpstreamCall, ModelSpec], Awaitable[_T]]
+    ) -> tuple[_T, str]:
+        last: GatewayError | None = None
+        for candidate in self.candidates(spec):
+            for _ in range(1 + self.retries):
+                try:
+                    return await attempt(call, candidate), candidate.name
+                except GatewayError as error:
+                    last = error
+                    if self.errors is not None:
+                        self.errors.upstream_error(candidate.name, error.code)
+                    if error.status < 500:
+                        raise
+                    log.warning("upstream %s failed: %s", candidate.name, error.code)
+        assert last is not None
+        raise last
+
+    async def complete(self, call: UpstreamCall, spec: ModelSpec) -> tuple[dict[str, Any], str]:
+        """Non-streaming call; returns (OpenAI-shaped answer as a dict, model that served)."""
+        return await self._with_fallbacks(call, spec, self._complete_once)
+
+    async def stream(self, call: UpstreamCall, spec: ModelSpec) -> tuple[AsyncIterator[StreamPiece], str]:
+        """Streaming call; returns (pieces to relay, model that serves). Retries and
+        fallbacks apply until the stream opens; a failure after that ends the stream
+        with a `GatewayError`."""
+        return await self._with_fallbacks(call, spec, self._stream_once)
 
 
-async def _guard(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """Re-raise provider failures during a stream as `GatewayError`s."""
+async def _litellm_pieces(stream: AsyncIterator[Any], served: str) -> AsyncIterator[StreamPiece]:
+    """litellm's chunk objects as relay pieces (serialised once, model name set)."""
     try:
         async for chunk in stream:
-            yield chunk
+            data = chunk.model_dump(exclude_none=True)
+            usage = data.pop("usage", None) or None
+            choices = data.get("choices") or ()
+            text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+            sse = b""
+            if choices:
+                data["model"] = served
+                sse = b"data: " + orjson.dumps(data) + b"\n\n"
+            yield StreamPiece(sse, text, usage, data.get("id"), data.get("created"))
     except GatewayError:
         raise
     except Exception as exc:
@@ -128,10 +221,10 @@ def map_upstream_error(exc: Exception) -> GatewayError:
         return exc
     if isinstance(exc, litellm.Timeout):
         return GatewayError(504, "upstream_timeout")
-    if isinstance(exc, litellm.BadRequestError) and not isinstance(exc, litellm.ContextWindowExceededError):
-        return GatewayError(400, "invalid_request", detail=_short(exc))
     if isinstance(exc, litellm.ContextWindowExceededError):
         return GatewayError(400, "invalid_request", param="messages", detail="context window exceeded")
+    if isinstance(exc, litellm.BadRequestError):
+        return GatewayError(400, "invalid_request", detail=_short(exc))
     log.warning("upstream failure: %s", _short(exc))
     return GatewayError(502, "upstream_error", detail=type(exc).__name__)
 
