@@ -3,7 +3,9 @@
 Keys carry 256 bits of randomness, so a plain SHA-256 is a sound at-rest hash (no
 password stretching needed) and lets a key be found by index. Lookups are cached for
 `cache_ttl_s` so the hot path rarely reaches the database, which bounds how long a
-revocation takes to reach every replica.
+revocation takes to reach every replica. While the database is unreachable a key
+seen before keeps its last known record (`serve_when_database_down`), since no
+revocation can be written meanwhile either; otherwise the lookup is a 503.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.errors import GatewayError
 from gateway.ledger.tables import ApiKey
 
 PREFIX = "sk-sobria-"
@@ -60,9 +64,10 @@ class KeyRecord:
 class KeyStore:
     """Creates, finds, lists and revokes keys in the database."""
 
-    def __init__(self, engine: AsyncEngine, cache_ttl_s: float = 0.5):
+    def __init__(self, engine: AsyncEngine, cache_ttl_s: float = 0.5, serve_when_database_down: bool = True):
         self._engine = engine
         self._ttl = cache_ttl_s
+        self._serve_when_down = serve_when_database_down
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
 
     async def create(
@@ -104,8 +109,13 @@ class KeyStore:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+        try:
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+        except (OSError, SQLAlchemyError) as exc:
+            if self._serve_when_down and cached is not None:
+                return cached[1]
+            raise GatewayError(503, "database_unavailable") from exc
         record = None
         if row is not None and hmac.compare_digest(row.key_hash, digest) and row.revoked_at is None:
             record = KeyRecord.from_row(row)

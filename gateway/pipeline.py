@@ -27,7 +27,9 @@ from gateway.budgets.store import Amount
 from gateway.catalogue import Catalogue, ModelSpec
 from gateway.errors import GatewayError
 from gateway.i18n import translate
+from gateway.content_log import ContentLog, completion_text
 from gateway.ledger.writer import LedgerWriter
+from gateway.ratelimit import RateLimiter
 from gateway.tokens import message_text, prompt_tokens, text_tokens
 from gateway.relay import StreamPiece
 from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
@@ -96,6 +98,8 @@ class ChatPipeline:
         budgets: BudgetGate,
         ledger: LedgerWriter,
         demo_output_tokens: int = 120,
+        rate_limiter: RateLimiter | None = None,
+        content_log: ContentLog | None = None,
     ):
         self.catalogue = catalogue
         self.policy = policy
@@ -104,6 +108,8 @@ class ChatPipeline:
         self.budgets = budgets
         self.ledger = ledger
         self.demo_output_tokens = demo_output_tokens
+        self.rate_limiter = rate_limiter
+        self.content_log = content_log
 
     # -- stages -------------------------------------------------------------------
 
@@ -148,6 +154,13 @@ class ChatPipeline:
             cost_micro_eur=spec.cost_micro_eur(flight.input_tokens_estimate, flight.max_tokens),
             gwp_ug=int(impacts.gwp_g.max * 1_000_000) + 1,
         )
+
+    async def limit_rate(self, flight: _Flight) -> None:
+        """Count this request against its caller's per-minute limits (429 `rate_limited`)."""
+        if self.rate_limiter is not None:
+            principal = flight.principal
+            caller = f"{principal.key_id}:{principal.pseudonym}" if principal.via_frontend else principal.key_id
+            await self.rate_limiter.admit(caller, flight.input_tokens_estimate + (flight.max_tokens or 0))
 
     async def reserve(self, flight: _Flight) -> None:
         flight.hold = await self.budgets.reserve(
@@ -352,6 +365,7 @@ class ChatPipeline:
         """Route and reserve; a refusal is recorded and re-raised."""
         try:
             self.route(flight)
+            await self.limit_rate(flight)
             await self.reserve(flight)
         except GatewayError as error:
             self.record(flight, error.code, error.status, error=error.code)
@@ -368,6 +382,10 @@ class ChatPipeline:
             body = response
             input_tokens, output_tokens = self._usage(flight, served_spec, body)
             outcome = await self.settle(flight, served_spec, input_tokens, output_tokens)
+            if self.content_log is not None:
+                self.content_log.record(
+                    flight.request_id, flight.principal.pseudonym, flight.request.messages, completion_text(body)
+                )
         except BaseException as error:
             await self._fail(flight, error)
             raise
@@ -456,6 +474,10 @@ class ChatPipeline:
                 output_tokens = int(provider_usage.get("completion_tokens") or output_tokens)
             outcome = await self.settle(flight, spec, input_tokens, output_tokens)
             finished = True
+            if self.content_log is not None:
+                self.content_log.record(
+                    flight.request_id, flight.principal.pseudonym, flight.request.messages, "".join(generated)
+                )
             final = {
                 "id": (last or {}).get("id", flight.request_id),
                 "object": "chat.completion.chunk",

@@ -1,9 +1,12 @@
 """Batched, idempotent ledger writes off the request path.
 
-`append` only puts a record in memory; a background task writes batches every
-`flush_interval_s` (or sooner when a batch fills). A failed batch stays pending and is
-retried with backoff, never dropped; `stop` writes everything still pending. Inserts
-ignore a request id that is already present, so a retried batch never duplicates.
+`append` puts a record in memory and, when a `Spool` is given, in the local durable
+spool first; a background task writes batches every `flush_interval_s` (or sooner
+when a batch fills). A failed batch stays pending and is retried with backoff, never
+dropped, so records wait in the spool while the database is down and are written when
+it returns. `stop` writes everything still pending; what the database still refuses
+stays in the spool for the next start. Inserts ignore a request id that is already
+present, so a retried or replayed batch never duplicates.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.ledger.spool import Spool
 from gateway.ledger.tables import UsageRecord
 
 log = logging.getLogger("sobria.ledger")
@@ -25,8 +29,15 @@ log = logging.getLogger("sobria.ledger")
 class LedgerWriter:
     """Owns the queue of usage records waiting to be written."""
 
-    def __init__(self, engine: AsyncEngine, flush_interval_s: float = 0.2, batch_size: int = 500):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        flush_interval_s: float = 0.2,
+        batch_size: int = 500,
+        spool: Spool | None = None,
+    ):
         self._engine = engine
+        self._spool = spool
         self._interval = flush_interval_s
         self._batch_size = batch_size
         self._pending: deque[dict[str, Any]] = deque()
@@ -35,6 +46,8 @@ class LedgerWriter:
         self._stopping = False
         self.flush_errors = 0
         self.written = 0
+        self.replayed = 0
+        self.database_ok = True
         dialect = engine.dialect.name
         self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
 
@@ -44,29 +57,55 @@ class LedgerWriter:
 
     def append(self, record: dict[str, Any]) -> None:
         """Queue one usage record (a dict of `UsageRecord` columns)."""
+        if self._spool is not None:
+            self._spool.append(record)
         self._pending.append(record)
         if len(self._pending) >= self._batch_size:
             self._wakeup.set()
 
     async def start(self) -> None:
+        """Take over the records a previous process left in the spool, then start writing."""
+        if self._spool is not None:
+            recovered = self._spool.open()
+            self.replayed = len(recovered)
+            self._pending.extendleft(reversed(recovered))
+            if recovered:
+                self._wakeup.set()
         self._task = asyncio.create_task(self._run(), name="sobria-ledger-writer")
 
     async def stop(self) -> None:
-        """Write every pending record, then stop the background task."""
+        """Write every pending record, then stop; what the database refuses stays spooled."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
             await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:
+            if self._spool is None:
+                raise
+            log.error("ledger: database unavailable at shutdown; %d records kept in the spool", self.pending)
+        finally:
+            if self._spool is not None:
+                self._spool.close()
 
     async def flush(self) -> None:
         """Write pending records now, in batches, until none is left or a write fails."""
+        if self._spool is not None:
+            self._spool.sync()
         while self._pending:
             count = min(len(self._pending), self._batch_size)
             batch = [self._pending[i] for i in range(count)]
-            await self._write(batch)
+            try:
+                await self._write(batch)
+            except Exception:
+                self.database_ok = False
+                raise
+            self.database_ok = True
             for _ in range(count):
                 self._pending.popleft()
+            if self._spool is not None:
+                self._spool.acknowledge(count)
             self.written += count
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
@@ -75,22 +114,25 @@ class LedgerWriter:
             await connection.execute(statement, batch)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = self._interval
+        retry_at = 0.0
         while True:
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
             except TimeoutError:
                 pass
             self._wakeup.clear()
-            try:
-                await self.flush()
-                backoff = self._interval
-            except Exception:  # the database may be down: keep the records and retry
-                self.flush_errors += 1
-                log.exception("ledger flush failed; %d records kept for retry", self.pending)
-                if self._stopping:
-                    return
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            if self._spool is not None:
+                self._spool.sync()
+            if loop.time() >= retry_at or self._stopping:
+                try:
+                    await self.flush()
+                    backoff = self._interval
+                except Exception:  # the database may be down: keep the records and retry
+                    self.flush_errors += 1
+                    log.warning("ledger flush failed; %d records kept for retry", self.pending, exc_info=True)
+                    retry_at = loop.time() + backoff
+                    backoff = min(backoff * 2, 5.0)
             if self._stopping:
                 return
