@@ -99,9 +99,16 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'ledger.db').resolve()}"
 
     def effective_pseudonym_key(self) -> bytes:
-        """The pseudonymisation key; created once in the data directory when not configured."""
+        """The pseudonymisation key; created once in the data directory when not configured.
+
+        Replicas must share it (one employee, one pseudonym, one budget), so a gateway
+        that shares its budgets through Redis refuses to start without it."""
         if self.pseudonym_key:
             return self.pseudonym_key.encode()
+        if self.redis_url:
+            raise ValueError(
+                "SOBRIA_PSEUDONYM_KEY must be set (the same on every replica) when SOBRIA_REDIS_URL is set"
+            )
         path = self.data_dir / "pseudonym.key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
