@@ -34,6 +34,9 @@ from gateway.content_log import ContentLog
 from gateway.ledger.spool import Spool
 from gateway.ratelimit import Limits, build_rate_limiter
 from gateway.settings import Settings, get_settings
+from gateway.metrics import Metrics
+from gateway.routes import metrics as metrics_route
+from gateway.telemetry import Telemetry, tracer_provider_from_env
 from gateway.upstream import Upstream
 from policies import admin_routes as policy_admin
 from policies.engine import PolicyEngine, ReloadResult
@@ -83,16 +86,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.authenticator = Authenticator(
         keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), settings.jwt_secret
     )
+    metrics = Metrics()
+    metrics.watch_ledger(lambda: ledger.pending, lambda: ledger.flush_errors)
+    app.state.metrics = metrics
+    tracer_provider = getattr(app.state, "tracer_provider", None) or tracer_provider_from_env()
+    upstream = Upstream(catalogue, settings.upstream_timeout_s, settings.upstream_retries, errors=metrics)
     app.state.pipeline = ChatPipeline(
         catalogue=catalogue,
         policy=policy,
-        upstream=Upstream(catalogue, settings.upstream_timeout_s, settings.upstream_retries),
+        upstream=upstream,
         estimator=HostedEstimator(),
         budgets=BudgetGate(budgets),
         ledger=ledger,
         demo_output_tokens=settings.demo_output_tokens,
         rate_limiter=build_rate_limiter(Limits(settings.rate_limit_rpm, settings.rate_limit_tpm), settings.redis_url),
         content_log=content_log,
+        telemetry=Telemetry(tracer_provider, metrics, frozenset(spec.name for spec in catalogue.all())),
     )
     policy_watch = asyncio.create_task(
         watch_policy_file(policy, on_reload=lambda result: _record_reload(engine, policy, result)),
@@ -104,6 +113,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         policy_watch.cancel()
+        await upstream.aclose()
+        if tracer_provider is not None:
+            tracer_provider.shutdown()
         if content_log is not None:
             await content_log.stop()
         await access_trace.stop()
@@ -131,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(access_log.router)
     app.include_router(me.router)
     app.include_router(impacts.router)
+    app.include_router(metrics_route.router)
     app.include_router(policy_admin.router)
 
     @app.get("/healthz", tags=["operations"])

@@ -32,6 +32,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.ratelimit import RateLimiter
 from gateway.tokens import message_text, prompt_tokens, text_tokens
 from gateway.relay import StreamPiece
+from gateway.telemetry import Telemetry
 from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
 
@@ -100,6 +101,7 @@ class ChatPipeline:
         demo_output_tokens: int = 120,
         rate_limiter: RateLimiter | None = None,
         content_log: ContentLog | None = None,
+        telemetry: Telemetry | None = None,
     ):
         self.catalogue = catalogue
         self.policy = policy
@@ -110,6 +112,7 @@ class ChatPipeline:
         self.demo_output_tokens = demo_output_tokens
         self.rate_limiter = rate_limiter
         self.content_log = content_log
+        self.telemetry = telemetry or Telemetry()
 
     # -- stages -------------------------------------------------------------------
 
@@ -199,7 +202,8 @@ class ChatPipeline:
         impacts = self.estimate(spec, input_tokens, output_tokens, latency_s)
         cost = spec.cost_micro_eur(input_tokens, output_tokens)
         gwp_ug = round(impacts.gwp_g.value * 1_000_000)
-        view = await self.budgets.settle(flight.hold, Amount(cost, gwp_ug), datetime.now(UTC))
+        with self.telemetry.stage(flight, "sobria.budget.settle"):
+            view = await self.budgets.settle(flight.hold, Amount(cost, gwp_ug), datetime.now(UTC))
         flight.hold = None
         self.record(flight, "ok", 200, input_tokens, output_tokens, cost, impacts)
         return self._outcome(flight, spec, cost, impacts, view, input_tokens, output_tokens)
@@ -282,6 +286,7 @@ class ChatPipeline:
                 impacts_detail=impacts.as_dict(),
             )
         self.ledger.append(record)
+        self.telemetry.finish(flight, record)
 
     def _outcome(
         self,
@@ -352,7 +357,7 @@ class ChatPipeline:
     # -- entry points -----------------------------------------------------------------
 
     def start(self, principal: Principal, request: ChatRequest) -> _Flight:
-        return _Flight(
+        flight = _Flight(
             request_id=f"req_{uuid.uuid4().hex}",
             principal=principal,
             request=request,
@@ -360,13 +365,17 @@ class ChatPipeline:
             started=time.perf_counter(),
             input_tokens_estimate=prompt_tokens(request.messages),
         )
+        self.telemetry.begin(flight)
+        return flight
 
     async def admit(self, flight: _Flight) -> None:
         """Route and reserve; a refusal is recorded and re-raised."""
         try:
-            self.route(flight)
+            with self.telemetry.stage(flight, "sobria.policy"):
+                self.route(flight)
             await self.limit_rate(flight)
-            await self.reserve(flight)
+            with self.telemetry.stage(flight, "sobria.budget.reserve"):
+                await self.reserve(flight)
         except GatewayError as error:
             self.record(flight, error.code, error.status, error=error.code)
             raise
@@ -377,7 +386,8 @@ class ChatPipeline:
         spec = flight.spec
         assert spec is not None
         try:
-            response, flight.served = await self.upstream.complete(self.upstream_call(flight), spec)
+            with self.telemetry.upstream(flight, spec, self.upstream.path(spec.name)):
+                response, flight.served = await self.upstream.complete(self.upstream_call(flight), spec)
             served_spec = self.catalogue.get(flight.served) or spec
             body = response
             input_tokens, output_tokens = self._usage(flight, served_spec, body)
@@ -428,7 +438,8 @@ class ChatPipeline:
         spec = flight.spec
         assert spec is not None
         try:
-            chunks, flight.served = await self.upstream.stream(self.upstream_call(flight), spec)
+            with self.telemetry.upstream(flight, spec, self.upstream.path(spec.name)):
+                chunks, flight.served = await self.upstream.stream(self.upstream_call(flight), spec)
         except BaseException as error:
             await self._fail(flight, error)
             raise

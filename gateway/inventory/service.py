@@ -1,0 +1,42 @@
+"""The inventory as the gateway holds it: register, status gate, usage aggregates, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.audit import AuditLog
+from gateway.inventory.config import InventorySettings
+from gateway.inventory.gate import StatusGate
+from gateway.inventory.register import Register
+from gateway.inventory.usage import UsageAggregator
+
+
+class Inventory:
+    """One object per process; `check` is the request path's status gate."""
+
+    def __init__(self, engine: AsyncEngine, audit: AuditLog, settings: InventorySettings | None = None):
+        settings = settings or InventorySettings()
+        self.audit = audit
+        self.register = Register(engine, audit)
+        self.gate = StatusGate(self.register, settings.use_case_refresh_s)
+        self.usage = UsageAggregator(engine, settings.k_anonymity)
+
+    async def start(self, policy_use_cases: Iterable[Any]) -> list[str]:
+        """Seed the register from the policy (first start, or new policy use cases), then watch statuses."""
+        seeded = await self.register.seed_from_policy(policy_use_cases)
+        await self.gate.start()
+        return seeded
+
+    async def stop(self) -> None:
+        await self.gate.stop()
+
+    def check(self, use_case: str) -> None:
+        """Raise a 403 GatewayError when the register does not let `use_case` serve."""
+        self.gate.check(use_case)
+
+    async def changed(self) -> None:
+        """A change was made through this replica: apply it here at once."""
+        await self.gate.refresh()
