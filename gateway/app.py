@@ -34,6 +34,9 @@ from gateway.content_log import ContentLog
 from gateway.ledger.spool import Spool
 from gateway.ratelimit import Limits, build_rate_limiter
 from gateway.settings import Settings, get_settings
+from gateway.audit import AuditLog
+from gateway.inventory.service import Inventory
+from gateway.routes import committee
 from gateway.metrics import Metrics
 from gateway.routes import metrics as metrics_route
 from gateway.telemetry import Telemetry, tracer_provider_from_env
@@ -83,6 +86,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.keys = keys
     app.state.ledger = ledger
     app.state.policy_engine = policy
+    app.state.audit = AuditLog(engine)
+    inventory = Inventory(engine, app.state.audit)
+    await inventory.start(policy.policy.use_cases)
+    app.state.inventory = inventory
     app.state.authenticator = Authenticator(
         keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), settings.jwt_secret
     )
@@ -101,6 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         demo_output_tokens=settings.demo_output_tokens,
         rate_limiter=build_rate_limiter(Limits(settings.rate_limit_rpm, settings.rate_limit_tpm), settings.redis_url),
         content_log=content_log,
+        inventory=inventory,
         telemetry=Telemetry(tracer_provider, metrics, frozenset(spec.name for spec in catalogue.all())),
     )
     policy_watch = asyncio.create_task(
@@ -119,6 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if content_log is not None:
             await content_log.stop()
         await access_trace.stop()
+        await inventory.stop()
         await ledger.stop()
         log.info("ledger flushed: %d records written", ledger.written)
         await engine.dispose()
@@ -145,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(impacts.router)
     app.include_router(metrics_route.router)
     app.include_router(policy_admin.router)
+    app.include_router(committee.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -101,6 +101,7 @@ class ChatPipeline:
         demo_output_tokens: int = 120,
         rate_limiter: RateLimiter | None = None,
         content_log: ContentLog | None = None,
+        inventory: Any | None = None,
         telemetry: Telemetry | None = None,
     ):
         self.catalogue = catalogue
@@ -112,6 +113,7 @@ class ChatPipeline:
         self.demo_output_tokens = demo_output_tokens
         self.rate_limiter = rate_limiter
         self.content_log = content_log
+        self.inventory = inventory  # the register's status gate; None: every policy use case may serve
         self.telemetry = telemetry or Telemetry()
 
     # -- stages -------------------------------------------------------------------
@@ -137,6 +139,8 @@ class ChatPipeline:
             if denied.code == "use_case_unknown":
                 raise GatewayError(403, "use_case_unknown", use_case=request.use_case or "") from None
             raise GatewayError(denied.status, denied.code, "error.policy_denied", detail=denied.message) from None
+        if self.inventory is not None:
+            self.inventory.check(decision.use_case)
         spec = self.catalogue.get(decision.model)
         if spec is None:
             raise GatewayError(404, "model_not_found", param="model", model=decision.model)
