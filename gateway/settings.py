@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     pseudonym_key: str | None = Field(
         default=None, description="HMAC key for employee pseudonyms; generated into data_dir when unset"
     )
+    session_secret: str | None = Field(
+        default=None, description="Signs the web pages' session cookies; generated into data_dir when unset"
+    )
     max_body_bytes: int = 1_000_000
     max_messages: int = 512
     upstream_timeout_s: float = 120.0
@@ -109,17 +112,30 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SOBRIA_PSEUDONYM_KEY must be set (the same on every replica) when SOBRIA_REDIS_URL is set"
             )
-        path = self.data_dir / "pseudonym.key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(os.urandom(32).hex())
-        return path.read_text().strip().encode()
+        return _secret_file(self.data_dir / "pseudonym.key")
+
+    def effective_session_secret(self) -> bytes:
+        """The web session signing key; created once in the data directory when not configured.
+
+        Replicas behind one load balancer must share it, or a session opened on one is
+        unknown to the others."""
+        if self.session_secret:
+            return self.session_secret.encode()
+        return _secret_file(self.data_dir / "session.key")
+
+
+def _secret_file(path: Path) -> bytes:
+    """A random secret kept in `path` (mode 0600), written by the first process to need it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(os.urandom(32).hex())
+    return path.read_text().strip().encode()
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Web pages under /ui/ for employees, the AI committee and administrators."""

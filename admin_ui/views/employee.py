@@ -1,0 +1,75 @@
+"""The employee's own page: usage over the rolling window, budgets, last requests, comparisons."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from admin_ui import formatting
+from admin_ui.charts import stacked_bars
+from admin_ui.footprint import compare
+from admin_ui.web import UiRoute, Visitor, render, visitor
+from gateway.usage import own_usage
+
+router = APIRouter(route_class=UiRoute)
+
+
+def _micro(text: str) -> int:
+    return int(Decimal(text) * formatting.MICRO)
+
+
+def _days(window_days: int, now: datetime) -> list[date]:
+    first = (now - timedelta(days=window_days - 1)).date()
+    return [first + timedelta(days=i) for i in range(window_days)]
+
+
+def _window_days(request: Request) -> int:
+    rule = request.app.state.budgets.config.employee
+    return rule.window_days if rule.window == "rolling" else 31
+
+
+@router.get("/me")
+async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Response:
+    principal = who.require("employee")
+    now = datetime.now(UTC)
+    window = _window_days(request)
+    usage = await own_usage(request.app.state.engine, principal.pseudonym, now, window)
+    statuses = await request.app.state.budgets.usage(principal, now)
+    lang = who.lang
+    per_day = {row["day"]: _micro(row["gwp_g"]) for row in usage["by_day"]}
+    days = _days(window, now)
+
+    def grams(micro: float) -> str:
+        return formatting.quantity(micro / 1_000_000, lang)
+
+    day_chart = stacked_bars(
+        [formatting.short_day(d, lang) for d in days],
+        {"gCO2e": [per_day.get(d.isoformat(), 0) for d in days]},
+        grams,
+    )
+    model_chart = stacked_bars(
+        [row["model"] for row in usage["by_model"]],
+        {"gCO2e": [_micro(row["gwp_g"]) for row in usage["by_model"]]},
+        grams,
+        height=180,
+    )
+    totals: dict[str, Any] = usage["totals"]
+    comparisons = compare(float(totals["gwp_g"]), float(totals["energy_wh"]), float(totals["water_ml"]))
+    return render(
+        request,
+        who,
+        "me.html",
+        window=window,
+        totals=totals,
+        micro=_micro,
+        days=[(d, per_day.get(d.isoformat(), 0)) for d in days],
+        by_model=usage["by_model"],
+        day_chart=day_chart,
+        model_chart=model_chart,
+        last=usage["last_requests"],
+        budgets=statuses,
+        comparisons=comparisons,
+    )
