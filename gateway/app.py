@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from admin_ui.routes import install as install_ui
 from estimators.hosted import HostedEstimator
 from gateway.auth import Authenticator, Directory
 from gateway.budget_gate import BudgetGate
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(impacts.router)
     app.include_router(metrics_route.router)
     app.include_router(policy_admin.router)
+    install_ui(app)
     app.include_router(committee.router)
 
     @app.get("/healthz", tags=["operations"])
