@@ -509,7 +509,10 @@ class ChatPipeline:
             yield b"data: " + orjson.dumps(final) + b"\n\n"
             yield b"data: [DONE]\n\n"
         except GatewayError as error:
-            await self._fail(flight, error)
+            if generated:
+                await self._cut(flight, spec, generated, error.code, error.status)
+            else:
+                await self._fail(flight, error)
             finished = True
             body = {"error": {"message": error.message(flight.request.language), "type": "api_error",
                               "code": error.code, "param": None}}
@@ -518,8 +521,15 @@ class ChatPipeline:
             if not finished:
                 await self._cut(flight, spec, generated)
 
-    async def _cut(self, flight: _Flight, spec: ModelSpec, generated: list[str]) -> None:
-        """The client left (or the relay broke) mid-stream: settle what was generated."""
+    async def _cut(
+        self,
+        flight: _Flight,
+        spec: ModelSpec,
+        generated: list[str],
+        status: str = "client_disconnected",
+        http_status: int = 499,
+    ) -> None:
+        """The client left, or the provider broke off, mid-stream: settle what was generated."""
         with anyio.CancelScope(shield=True):
             output_tokens = text_tokens("".join(generated))
             latency_s = time.perf_counter() - flight.started
@@ -528,6 +538,4 @@ class ChatPipeline:
             if flight.hold is not None:
                 hold, flight.hold = flight.hold, None
                 await self.budgets.settle(hold, Amount(cost, round(impacts.gwp_g.value * 1_000_000)), datetime.now(UTC))
-            self.record(
-                flight, "client_disconnected", 499, flight.input_tokens_estimate, output_tokens, cost, impacts
-            )
+            self.record(flight, status, http_status, flight.input_tokens_estimate, output_tokens, cost, impacts)
