@@ -28,7 +28,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.limits import BodySizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
-from gateway.routes import chat, impacts, me, models
+from gateway.routes import admin, chat, impacts, me, models
 from gateway import access_log
 from gateway.access_log import AccessTrace, RefusalTrace
 from gateway.content_log import ContentLog
@@ -54,6 +54,17 @@ async def _record_reload(engine, policy: PolicyEngine, result: ReloadResult) -> 
     """Keep the policy history in step with reloads of the policy file."""
     if result.loaded:
         await record_version(engine, policy, "file-watch")
+
+
+async def _refresh_overrides(budgets: BudgetService, engine, interval_s: float = 5.0) -> None:  # noqa: ANN001
+    """Pick up budget overrides set through another replica."""
+    overrides = BudgetOverrides(engine)
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            budgets.set_overrides(await overrides.load())
+        except Exception:
+            log.warning("could not reload budget overrides; keeping the current ones", exc_info=True)
 
 
 @asynccontextmanager
@@ -109,19 +120,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         demo_output_tokens=settings.demo_output_tokens,
         rate_limiter=build_rate_limiter(Limits(settings.rate_limit_rpm, settings.rate_limit_tpm), settings.redis_url),
         content_log=content_log,
-        inventory=inventory,
         telemetry=Telemetry(tracer_provider, metrics, frozenset(spec.name for spec in catalogue.all())),
+        inventory=inventory,
     )
     policy_watch = asyncio.create_task(
         watch_policy_file(policy, on_reload=lambda result: _record_reload(engine, policy, result)),
         name="sobria-policy-watch",
     )
+    overrides_watch = asyncio.create_task(_refresh_overrides(budgets, engine), name="sobria-budget-overrides")
     gc.freeze()
     log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))
     try:
         yield
     finally:
         policy_watch.cancel()
+        overrides_watch.cancel()
         await upstream.aclose()
         if tracer_provider is not None:
             tracer_provider.shutdown()
@@ -130,6 +143,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await access_trace.stop()
         await inventory.stop()
         await ledger.stop()
+        await budgets.aclose()
         log.info("ledger flushed: %d records written", ledger.written)
         await engine.dispose()
 
@@ -152,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(access_log.router)
     app.include_router(me.router)
+    app.include_router(admin.router)
     app.include_router(impacts.router)
     app.include_router(metrics_route.router)
     app.include_router(policy_admin.router)
