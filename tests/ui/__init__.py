@@ -1,0 +1,1 @@
+"""Browser tests of the /ui pages (Playwright driving Debian's Chromium, axe-core)."""

@@ -1,0 +1,103 @@
+"""One gateway for the whole browser folder, with a seeded ledger and a key per role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from tests.processes import Gateway, catalogue_for, start_gateway, start_mock_upstream, stop
+from tests.ui.browser import CHROMIUM_ARGS, axe_path, chromium_path, ui_key
+
+FINANCE = [f"fin-{i}" for i in range(6)]
+LEGAL = ["legal-0", "legal-1"]
+
+
+@dataclass(frozen=True)
+class Keys:
+    employee: str
+    colleague: str
+    committee: str
+    admin: str
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    return chromium_path()
+
+
+@pytest.fixture(scope="session")
+def axe(chromium):
+    return axe_path()
+
+
+@pytest.fixture(scope="session")
+def gateway(chromium, tmp_path_factory) -> Iterator[Gateway]:
+    upstream = start_mock_upstream("--output-tokens", "40")
+    gw = start_gateway(tmp_path_factory.mktemp("ui"), catalogue_for(upstream.base_url))
+    try:
+        yield gw
+    finally:
+        stop(gw.process)
+        stop(upstream.process)
+
+
+def chat(gw: Gateway, key: str, use_case: str) -> httpx.Response:
+    return httpx.post(
+        f"{gw.base_url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}", "X-Sobria-Use-Case": use_case},
+        json={"model": "auto", "messages": [{"role": "user", "content": "Résume ce paragraphe en une phrase."}]},
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="session")
+def keys(gateway) -> Keys:
+    """Six finance employees (a publishable group) and two legal ones (a group to suppress) with usage."""
+    employee_keys = {name: ui_key(gateway.base_url, gateway.admin_key, name, "finance") for name in FINANCE}
+    employee_keys |= {name: ui_key(gateway.base_url, gateway.admin_key, name, "legal") for name in LEGAL}
+    for name, key in employee_keys.items():
+        for use_case in ("translation", "summarisation") if name in FINANCE else ("summarisation",):
+            assert chat(gateway, key, use_case).status_code == 200
+    committee = ui_key(gateway.base_url, gateway.admin_key, "carla", "ethics", "committee")
+    return Keys(employee_keys["fin-0"], employee_keys["fin-1"], committee, gateway.admin_key)
+
+
+@pytest.fixture(scope="session")
+def use_case_under_review(gateway, keys) -> str:
+    """A complete use case waiting for the committee's decision (prepared through the JSON API)."""
+    api = httpx.Client(base_url=gateway.base_url, headers={"Authorization": f"Bearer {keys.committee}"}, timeout=30)
+    record = {
+        "id": "meeting-minutes",
+        "identity": {"name": "Meeting minutes", "owner": "dsi-ia@example.fr", "summary": "Drafts minutes from notes"},
+        "purpose": {"problem": "Minutes take hours to write", "why_generative_ai": "Free text from free notes"},
+    }
+    assert api.post("/committee/use-cases", json=record).status_code == 201
+    assert api.post("/committee/use-cases/meeting-minutes/transition", json={"status": "submitted"}).status_code == 200
+    review = {"status": "under_review", "next_review": (date.today() + timedelta(days=180)).isoformat()}
+    assert api.post("/committee/use-cases/meeting-minutes/transition", json=review).status_code == 200
+    answers = {"domain": "none", "decides_about_people": False, "profiling": False}
+    classify = {"answers": answers, "confirm_class": "minimal", "rationale": "Internal notes, no decision about people"}
+    assert api.post("/committee/use-cases/meeting-minutes/classify", json=classify).status_code == 200
+    return "meeting-minutes"
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    yield page
+    context.close()
