@@ -45,7 +45,7 @@ class StatusGate:
         status, decision = found
         if status in SERVING:
             return
-        raise GatewayError(403, _CODES.get(status, "use_case_not_approved"), use_case=use_case, status=status,
+        raise GatewayError(403, _CODES.get(status, "use_case_not_approved"), use_case=use_case, state=status,
                            reason=decision or "-")
 
     async def refresh(self) -> None:

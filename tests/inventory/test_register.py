@@ -1,0 +1,159 @@
+"""The register: lifecycle transitions (allowed and refused), approval rules, versions, import/export, drift."""
+
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+
+from gateway.errors import GatewayError
+from gateway.inventory import exchange
+from gateway.inventory.classification import Answers
+from gateway.inventory.drift import drift
+from gateway.inventory.model import Identity, Purpose, UseCaseRecord
+
+REVIEW = date(2027, 6, 1)
+
+
+def record(use_case_id: str = "cv-screening") -> UseCaseRecord:
+    return UseCaseRecord(
+        id=use_case_id,
+        identity=Identity(name="CV pre-screening", owner="HR director", department="hr", contact="hr@example.fr"),
+        purpose=Purpose(problem="Too many applications", why_generative_ai="Free-text CVs in many formats"),
+    )
+
+
+async def submitted(register, use_case_id: str = "cv-screening") -> None:
+    await register.create(record(use_case_id), "alice")
+    await register.transition(use_case_id, "submitted", "alice")
+    await register.transition(use_case_id, "under_review", "committee-chair")
+
+
+async def test_a_new_use_case_starts_as_a_draft_whatever_the_body_says(register):
+    body = record().model_copy(update={"lifecycle": record().lifecycle.model_copy(update={"status": "approved"})})
+    stored = await register.create(body, "alice")
+    assert stored.record.lifecycle.status == "draft" and stored.version == 1
+
+
+async def test_a_draft_cannot_jump_to_approved(register):
+    await register.create(record(), "alice")
+    with pytest.raises(GatewayError) as refused:
+        await register.transition("cv-screening", "approved", "bob")
+    assert refused.value.status == 409 and refused.value.code == "transition_not_allowed"
+
+
+async def test_a_retired_use_case_cannot_come_back(register):
+    await register.create(record(), "alice")
+    await register.transition("cv-screening", "retired", "bob", decision="abandoned")
+    with pytest.raises(GatewayError) as refused:
+        await register.transition("cv-screening", "draft", "bob")
+    assert refused.value.code == "transition_not_allowed"
+
+
+async def test_suspension_needs_a_decision_text(register):
+    await submitted(register)
+    await register.classify("cv-screening", Answers(domain="none", decides_about_people=False, profiling=False),
+                            "bob", "minimal", "internal help only")
+    await register.transition("cv-screening", "approved", "bob", next_review=REVIEW)
+    with pytest.raises(GatewayError) as refused:
+        await register.transition("cv-screening", "suspended", "bob")
+    assert refused.value.code == "decision_required"
+
+
+async def test_annex_iii_answers_block_approval_until_the_high_risk_fields_are_filled(register):
+    await submitted(register)
+    answers = Answers(domain="recruitment", decides_about_people=True, profiling=False)
+    await register.classify("cv-screening", answers, "bob", "minimal", "we think it is only a helper")
+    with pytest.raises(GatewayError) as refused:
+        await register.transition("cv-screening", "approved", "bob", next_review=REVIEW)
+    assert refused.value.code == "approval_incomplete"
+    for field in ("data.dpia_reference", "oversight.human_review", "oversight.works_council_reference"):
+        assert field in refused.value.params["missing"]
+
+
+async def test_a_complete_high_risk_record_can_be_approved_with_conditions(register):
+    await submitted(register)
+    await register.classify("cv-screening", Answers(domain="recruitment", decides_about_people=True, profiling=True),
+                            "bob", "high", "shortlisting candidates is Annex III 4(a)")
+    current = (await register.get("cv-screening")).record
+    filled = current.model_copy(update={
+        "data": current.data.model_copy(update={"dpia_reference": "DPIA-2026-12", "personal_data": True,
+                                               "processing_record_reference": "RT-HR-7"}),
+        "oversight": current.oversight.model_copy(update={"human_review": "human_decides",
+                                                         "works_council_reference": "CSE-2026-11-05"}),
+    })
+    await register.update("cv-screening", filled, "alice")
+    stored = await register.transition("cv-screening", "approved_with_conditions", "bob", decision="pilot",
+                                       conditions=["recruiter reads every CV"], next_review=REVIEW)
+    assert stored.record.lifecycle.status == "approved_with_conditions"
+    assert stored.record.risk.annex_iii_point == "4(a)"
+
+
+async def test_a_prohibited_use_case_is_never_approved(register):
+    await submitted(register)
+    await register.classify("cv-screening", Answers(domain="work_decisions", decides_about_people=True,
+                                                    profiling=True, practices=["emotion_recognition_work_or_education"]),
+                            "bob", "prohibited", "emotion recognition at work")
+    with pytest.raises(GatewayError) as refused:
+        await register.transition("cv-screening", "approved", "bob", next_review=REVIEW)
+    assert refused.value.code == "prohibited_use_case"
+
+
+async def test_every_change_is_a_version_attributed_to_its_author_and_audited(register, audit):
+    await submitted(register)
+    history = await register.history("cv-screening")
+    assert [(v["version"], v["actor"], v["change"]) for v in history] == [
+        (1, "alice", "create"), (2, "alice", "transition"), (3, "committee-chair", "transition")]
+    actions = [e["action"] for e in await audit.entries(target_prefix="use_case:cv-screening")]
+    assert actions == ["use_case.transition", "use_case.transition", "use_case.create"]
+    assert (await audit.verify()).ok
+
+
+async def test_a_stale_version_is_refused(register):
+    await register.create(record(), "alice")
+    with pytest.raises(GatewayError) as refused:
+        await register.update("cv-screening", record(), "bob", expected_version=7)
+    assert refused.value.status == 409 and refused.value.code == "version_conflict"
+
+
+async def test_seeding_approves_the_policy_use_cases_on_first_start_and_drafts_later_ones(register, audit):
+    first = [SimpleNamespace(id="translation", name="Translation", status="active"),
+             SimpleNamespace(id="legacy", name="Legacy", status="retired")]
+    assert await register.seed_from_policy(first) == ["translation", "legacy"]
+    assert await register.seed_from_policy([*first, SimpleNamespace(id="new", name="New", status="active")]) == ["new"]
+    statuses = {k: v[0] for k, v in (await register.statuses()).items()}
+    assert statuses == {"translation": "approved", "legacy": "retired", "new": "draft"}
+    assert {e["actor"] for e in await audit.entries()} == {"system"}
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "csv"])
+async def test_export_then_import_gives_back_the_same_register(register, fmt):
+    await submitted(register, "cv-screening")
+    await register.create(record("minutes"), "alice")
+    records = [s.record for s in await register.list()]
+    assert exchange.load(exchange.dump(records, fmt), fmt) == records
+    assert await register.import_records(records, "alice") == {"created": 0, "updated": 0, "unchanged": 2}
+
+
+def test_drift_names_each_disagreement():
+    policy = [SimpleNamespace(id="translation", status="active"), SimpleNamespace(id="code", status="active"),
+              SimpleNamespace(id="old", status="retired")]
+    register = {"translation": ("approved", ""), "code": ("suspended", "leak"), "old": ("approved", ""),
+                "orphan": ("approved", "")}
+    assert [(d.use_case, d.key) for d in drift(policy, register)] == [
+        ("code", "drift.not_approved"), ("old", "drift.policy_off"), ("orphan", "drift.not_in_policy")]
+
+
+async def test_the_status_gate_refuses_unapproved_and_unknown_use_cases_with_the_reason(register):
+    from gateway.inventory.gate import StatusGate
+
+    gate = StatusGate(register)
+    gate.check("anything")
+    await register.create(record(), "alice")
+    await gate.refresh()
+    for use_case, code in (("cv-screening", "use_case_not_approved"), ("nowhere", "use_case_unregistered")):
+        with pytest.raises(GatewayError) as refused:
+            gate.check(use_case)
+        assert refused.value.status == 403 and refused.value.code == code
+        assert use_case in refused.value.message("fr")

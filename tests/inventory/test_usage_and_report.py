@@ -1,0 +1,98 @@
+"""Committee usage is k-anonymous and cannot be differenced; the report's numbers are the ledger's sums."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from gateway.catalogue import Catalogue
+from gateway.inventory.config import InventorySettings
+from gateway.inventory.report import build_report, render_csv, render_markdown
+from gateway.inventory.usage import Figures, UsageAggregator, roll_up
+from gateway.ledger.tables import UsageRecord
+from tests.inventory.conftest import seed, usage_row
+
+OCT, SEP = datetime(2026, 10, 14, 9, 0, tzinfo=UTC), datetime(2026, 9, 10, 9, 0, tzinfo=UTC)
+
+
+def ledger() -> list[dict]:
+    rows = []
+    rows += [usage_row(f"fin{i}", "translation", "finance", "mistral-small", OCT) for i in range(6)]
+    rows += [usage_row(f"fin{i}", "translation", "finance", "mistral-small", OCT) for i in range(3)]
+    rows += [usage_row(f"leg{i}", "translation", "legal", "mistral-small", OCT, cost_micro_eur=50_000) for i in range(2)]
+    rows += [usage_row(f"drf{i}", "drafting", "finance", "mistral-large", OCT, output_tokens=400) for i in range(5)]
+    rows += [usage_row(f"ops{i}", "summarisation", "ops", "mistral-medium", OCT) for i in range(7)]
+    rows += [usage_row(f"fin{i}", "translation", "finance", "mistral-small", SEP) for i in range(5)]
+    return rows
+
+
+@pytest.fixture
+async def october(engine):
+    await seed(engine, ledger())
+    return await UsageAggregator(engine, k=5).month("2026-10")
+
+
+def cell(usage, use_case, department):
+    return next(c for c in usage.cells if (c.use_case, c.department) == (use_case, department))
+
+
+async def test_a_cell_covering_fewer_than_k_employees_is_suppressed(october):
+    legal = cell(october, "translation", "legal")
+    assert legal.suppressed and legal.suppression == "primary"
+    assert all(c.distinct_users >= 5 for c in october.published)
+
+
+async def test_secondary_suppression_hides_the_next_smallest_cell(october):
+    drafting = cell(october, "drafting", "finance")
+    assert drafting.suppressed and drafting.suppression == "secondary"
+    assert october.remainder_users >= october.k
+
+
+async def test_differencing_the_total_with_published_cells_does_not_reveal_a_suppressed_cell(october):
+    published_sum = sum((c.figures for c in october.published), Figures())
+    translation = roll_up(october.cells, ["use_case"])[("translation",)]
+    difference = october.total.cost_micro_eur - published_sum.cost_micro_eur
+    legal = cell(october, "translation", "legal").figures
+    assert difference == october.remainder.cost_micro_eur != legal.cost_micro_eur
+    assert translation == cell(october, "translation", "finance").figures
+
+
+async def test_published_cells_and_remainder_add_up_to_the_ledger_sums(october, engine):
+    async with engine.connect() as conn:
+        cost, gwp, requests = (await conn.execute(select(
+            func.sum(UsageRecord.cost_micro_eur), func.sum(UsageRecord.gwp_ug), func.count()).where(
+            UsageRecord.started_at >= datetime(2026, 10, 1, tzinfo=UTC),
+            UsageRecord.started_at < datetime(2026, 11, 1, tzinfo=UTC)))).one()
+    published = sum((c.figures for c in october.published), Figures()) + october.remainder
+    assert (published.cost_micro_eur, published.gwp_ug, published.requests) == (cost, gwp, requests)
+    assert october.total == published
+
+
+async def test_a_month_with_fewer_than_k_employees_publishes_no_total(engine):
+    await seed(engine, [usage_row(f"e{i}", "translation", "finance", "mistral-small", OCT) for i in range(3)])
+    usage = await UsageAggregator(engine, k=5).month("2026-10")
+    assert not usage.published and not usage.totals_publishable
+
+
+def test_k_can_be_raised_but_not_below_five(monkeypatch):
+    monkeypatch.setenv("SOBRIA_K_ANONYMITY", "8")
+    assert InventorySettings().k_anonymity == 8
+    monkeypatch.setenv("SOBRIA_K_ANONYMITY", "3")
+    with pytest.raises(ValidationError):
+        InventorySettings()
+
+
+async def test_report_totals_and_rows_equal_the_ledger_sums(october, engine, register):
+    report = await build_report(engine, register, UsageAggregator(engine, 5), Catalogue.load(None), "2026-10")
+    expected = sum(r["cost_micro_eur"] for r in ledger() if r["started_at"] == OCT)
+    assert report.usage.total.cost_micro_eur == expected
+    rows = {line.split(",")[1]: line.split(",") for line in render_csv(report).splitlines()[1:]}
+    assert float(rows["(total)"][5]) == pytest.approx(expected / 1e6)
+    assert float(rows["translation"][5]) + float(rows["summarisation"][5]) + float(rows["(suppressed)"][5]) == \
+        pytest.approx(expected / 1e6)
+    assert report.growing[0].use_case == "summarisation"
+    markdown = render_markdown(report, "fr")
+    assert "Rapport RSE Sobria, 2026-10" in markdown and "p-leg0" not in markdown
