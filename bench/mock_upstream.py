@@ -18,6 +18,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from functools import lru_cache
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +28,23 @@ from starlette.routing import Route
 
 def build_app(delay_ms: float = 0.0, output_tokens: int = 64, slow_ms: float = 3000.0) -> Starlette:
     calls: Counter[str] = Counter()
+    created = int(time.time())
+
+    @lru_cache(maxsize=1024)
+    def plain(model: str, count: int, prompt: int) -> bytes:
+        text = " ".join(f"w{i}" for i in range(count))
+        return json.dumps({
+            "id": f"chatcmpl-mock-{created}",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": count, "total_tokens": prompt + count},
+        }).encode()
+
+    @lru_cache(maxsize=1024)
+    def events(model: str, count: int, prompt: int, include_usage: bool) -> tuple[bytes, ...]:
+        return tuple(_chunks(model, count, prompt, created, include_usage))
 
     async def completions(request: Request) -> Response:
         body = json.loads(await request.body())
@@ -46,24 +64,13 @@ def build_app(delay_ms: float = 0.0, output_tokens: int = 64, slow_ms: float = 3
         limit = body.get("max_tokens") or body.get("max_completion_tokens") or output_tokens
         count = max(1, min(int(limit), output_tokens))
         prompt = sum(len(str(m.get("content", ""))) // 4 + 4 for m in body.get("messages", []))
-        created = int(time.time())
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                _chunks(model, count, prompt, created, include_usage, cut=model.startswith("cut")),
+                _replay(events(model, count, prompt, include_usage), cut=model.startswith("cut")),
                 media_type="text/event-stream",
             )
-        text = " ".join(f"w{i}" for i in range(count))
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-mock-{created}",
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": count, "total_tokens": prompt + count},
-            }
-        )
+        return Response(plain(model, count, prompt), media_type="application/json")
 
     async def stats(_: Request) -> Response:
         return JSONResponse(dict(calls))
@@ -81,11 +88,17 @@ def build_app(delay_ms: float = 0.0, output_tokens: int = 64, slow_ms: float = 3
     )
 
 
-async def _chunks(model: str, count: int, prompt: int, created: int, include_usage: bool, cut: bool):
+async def _replay(events: tuple[bytes, ...], cut: bool):
+    """Send prepared SSE events one by one; a `cut` stream breaks off half-way."""
+    for i, event in enumerate(events):
+        if cut and i == len(events) // 2:
+            raise ConnectionResetError("mock cut the stream")
+        yield event
+
+
+def _chunks(model: str, count: int, prompt: int, created: int, include_usage: bool):
     base = {"id": f"chatcmpl-mock-{created}", "object": "chat.completion.chunk", "created": created, "model": model}
     for i in range(count):
-        if cut and i == count // 2:
-            raise ConnectionResetError("mock cut the stream")
         delta = {"role": "assistant", "content": f"w{i} "} if i == 0 else {"content": f"w{i} "}
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         yield f"data: {json.dumps(chunk)}\n\n".encode()
@@ -108,7 +121,8 @@ def main() -> None:
     parser.add_argument("--slow-ms", type=float, default=3000.0)
     args = parser.parse_args()
     app = build_app(args.delay_ms, args.output_tokens, args.slow_ms)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+                loop="uvloop", http="httptools")
 
 
 if __name__ == "__main__":
