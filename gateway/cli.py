@@ -39,6 +39,13 @@ async def _keystore(settings: Settings):  # noqa: ANN202
     return engine, KeyStore(engine)
 
 
+def _cli_actor() -> str:
+    """Who ran a CLI command, for the audit log: the operating-system user."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 async def _bootstrap_admin(settings: Settings) -> str | None:
     """Create the first admin key when there is none; returns it (shown once)."""
     engine, keys = await _keystore(settings)
@@ -89,9 +96,13 @@ def keys_create(
     """Create a key and print it once (only its hash is kept)."""
 
     async def run() -> tuple[str, str]:
+        from gateway.audit import AuditLog
+
         engine, keys = await _keystore(get_settings())
         try:
             key, record = await keys.create(name, employee, department, role, trusted_frontend)
+            after = {"employee_id": employee, "department": department, "roles": sorted(role), "name": name}
+            await AuditLog(engine).record(_cli_actor(), "key.create", record.key_id, None, after)
             return key, record.key_id
         finally:
             await engine.dispose()
@@ -127,9 +138,14 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 
     """Revoke a key; every replica refuses it within a second."""
 
     async def run() -> bool:
+        from gateway.audit import AuditLog
+
         engine, keys = await _keystore(get_settings())
         try:
-            return await keys.revoke(key_id)
+            revoked = await keys.revoke(key_id)
+            if revoked:
+                await AuditLog(engine).record(_cli_actor(), "key.revoke", key_id, {"active": True}, {"active": False})
+            return revoked
         finally:
             await engine.dispose()
 

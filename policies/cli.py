@@ -57,7 +57,14 @@ def _load(path: Path, catalogue: Catalogue) -> PolicyEngine:
 
 
 @policy_app.command()
-def check(file: Path, catalogue: CatalogueOption = None) -> None:
+def check(
+    file: Path,
+    catalogue: CatalogueOption = None,
+    register: Annotated[
+        bool, typer.Option(help="Also report drift from the committee's register (in the gateway's database).")
+    ] = True,
+    strict: Annotated[bool, typer.Option(help="Exit 2 when the policy and the register drift apart.")] = False,
+) -> None:
     """Report schema and semantic errors with line numbers; exit 1 if there is any."""
     report = check_text(file.read_text(encoding="utf-8"), _catalogue(catalogue))
     for issue in report.issues:
@@ -68,6 +75,32 @@ def check(file: Path, catalogue: CatalogueOption = None) -> None:
     policy = report.policy
     assert policy is not None
     typer.echo(f"{file}: OK ({len(policy.use_cases)} use cases, {len(policy.rules)} rules)")
+    if register:
+        drifts = asyncio.run(_register_drift(policy.use_cases))
+        for line in drifts:
+            typer.echo(f"{file}: drift: {line}", err=True)
+        if drifts and strict:
+            raise typer.Exit(2)
+
+
+async def _register_drift(use_cases: list) -> list[str]:  # noqa: ANN001
+    """Drift between these use cases and the register, or nothing when there is no register yet."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.audit import AuditLog
+    from gateway.inventory.drift import drift
+    from gateway.inventory.register import Register
+    from gateway.ledger import db
+    from gateway.settings import get_settings
+
+    engine = db.make_engine(get_settings().effective_database_url)
+    try:
+        statuses = await Register(engine, AuditLog(engine)).statuses()
+    except SQLAlchemyError:
+        return []
+    finally:
+        await engine.dispose()
+    return [d.render() for d in drift(use_cases, statuses)]
 
 
 @policy_app.command()
