@@ -20,6 +20,7 @@ from admin_ui.charts import stacked_bars
 from admin_ui.web import SECURITY_HEADERS, UiRoute, Visitor, form_data, redirect, render, visitor
 from gateway.errors import GatewayError
 from gateway.i18n import translate
+from gateway.inventory import exchange
 from gateway.inventory.lifecycle import allowed
 from gateway.inventory.model import STATUSES, StoredUseCase
 from gateway.inventory.service import Inventory
@@ -78,6 +79,15 @@ async def inventory_page(
         use_cases=found, statuses=STATUSES, risks=RISK_CLASSES,
         filters={"status": status, "risk": risk, "q": q}, sort=key, sorts=list(SORTS),
     )
+
+
+@router.get("/use-cases.csv")
+async def register_csv(request: Request, who: Visitor = Depends(visitor)) -> Response:
+    """The whole register as CSV, in the inventory's own exchange format."""
+    who.require("committee")
+    records = [s.record for s in await _inventory(request).register.list()]
+    headers = {**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="sobria-use-cases.csv"'}
+    return PlainTextResponse(exchange.dump(records, "csv"), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 async def _trend(inventory: Inventory, use_case_id: str) -> list[tuple[str, Figures | None]]:

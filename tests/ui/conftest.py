@@ -85,8 +85,10 @@ def use_case_under_review(gateway, keys) -> str:
     return "meeting-minutes"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium):
+    """Chromium for this folder only: sync Playwright runs an event loop in the main
+    thread while it lives, which later tests calling asyncio.run would trip over."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

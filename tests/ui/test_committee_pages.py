@@ -70,3 +70,11 @@ def test_the_aggregate_downloads_as_csv_with_the_same_suppression(page, gateway,
 def test_the_committee_csv_is_refused_without_a_session(gateway):
     response = httpx.get(f"{gateway.base_url}/ui/committee/usage.csv", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/ui/sign-in")
+
+
+def test_the_register_downloads_as_csv_from_the_inventory_page(page, gateway, keys):
+    sign_in(page, gateway.base_url, keys.committee, "/ui/committee/use-cases")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export the register (CSV)").click()
+    text = open(download.value.path(), encoding="utf-8").read()
+    assert "translation" in text and "summarisation" in text
