@@ -45,6 +45,7 @@ from gateway.upstream import Upstream
 from policies import admin_routes as policy_admin
 from policies.engine import PolicyEngine, ReloadResult
 from policies.history import record_version
+from policies.publish import PolicyPublisher
 from policies.watch import watch_policy_file
 
 log = logging.getLogger("sobria")
@@ -99,6 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.ledger = ledger
     app.state.policy_engine = policy
     app.state.audit = AuditLog(engine)
+    app.state.policy_publisher = PolicyPublisher(policy, engine, url, app.state.audit)
     inventory = Inventory(engine, app.state.audit)
     await inventory.start(policy.policy.use_cases)
     app.state.inventory = inventory

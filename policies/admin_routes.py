@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -10,9 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gateway.auth import Principal, require_role
-from policies.diff import diff_policies
-from policies.engine import PolicyEngine, content_version
-from policies.history import list_versions, record_version, version_text
+from policies.engine import PolicyEngine
+from policies.history import list_versions, version_text
+from policies.publish import PolicyPublisher
 
 router = APIRouter(prefix="/admin/policy", tags=["admin"])
 Admin = Depends(require_role("admin"))
@@ -24,10 +23,6 @@ class PolicyCandidate(BaseModel):
 
 def _engine(request: Request) -> PolicyEngine:
     return request.app.state.policy_engine
-
-
-async def _audit(request: Request, actor: str, action: str, before: dict[str, Any], after: dict[str, Any]) -> None:
-    await request.app.state.audit.record(actor, action, "policy", json.dumps(before), json.dumps(after))
 
 
 @router.get("")
@@ -52,28 +47,15 @@ async def current_policy(request: Request, admin: Principal = Admin) -> dict[str
 async def put_policy(
     candidate: PolicyCandidate,
     request: Request,
-    dry_run: bool = Query(False, description="Validate and diff only; do not load."),
+    dry_run: bool = Query(False, description="Validate, diff and replay the last 30 days only; do not load."),
     admin: Principal = Admin,
 ) -> JSONResponse:
     """Validate a candidate; unless `dry_run`, load it. A bad policy is never loaded (422)."""
-    engine = _engine(request)
-    report = engine.check(candidate.text)
-    before = {"version": engine.version}
-    if not report.ok or report.policy is None:
-        errors = [{"line": i.line, "message": i.message, "path": i.path} for i in report.issues]
-        body: dict[str, Any] = {"valid": False, "applied": False, "version": engine.version, "errors": errors}
-        action, status = "policy.rejected", 422
-    else:
-        changes = [c.render() for c in diff_policies(engine.policy, report.policy)]
-        body = {"valid": True, "applied": False, "version": content_version(candidate.text), "changes": changes}
-        action, status = "policy.dry_run", 200
-        if not dry_run:
-            result = engine.reload_text(candidate.text, source=f"admin:{admin.employee_id}")
-            body.update(applied=result.loaded, version=result.version, previous_version=result.previous_version)
-            action = "policy.update"
-            await record_version(request.app.state.engine, engine, admin.employee_id)
-    await _audit(request, admin.employee_id, action, before, {k: v for k, v in body.items() if k != "valid"})
-    return JSONResponse(body, status_code=status)
+    publisher: PolicyPublisher = request.app.state.policy_publisher
+    outcome = await publisher.submit(
+        candidate.text, admin.employee_id, f"admin:{admin.employee_id}", publish=not dry_run, with_replay=dry_run
+    )
+    return JSONResponse(outcome.as_dict(), status_code=200 if outcome.valid else 422)
 
 
 @router.get("/history")

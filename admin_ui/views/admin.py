@@ -6,8 +6,7 @@ to the audit log.
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -16,13 +15,11 @@ from admin_ui.web import UiRoute, Visitor, form_data, redirect, render, visitor
 from gateway.budgets.config import BudgetRule
 from gateway.budgets.overrides import BudgetOverrides
 from gateway.keys import ROLES
-from policies.diff import diff_policies
 from policies.engine import PolicyEngine
-from policies.history import list_versions, record_version
-from policies.replay import load_rows, replay
+from policies.history import list_versions
+from policies.publish import PolicyPublisher
 
 router = APIRouter(prefix="/admin", route_class=UiRoute)
-REPLAY_DAYS = 30
 
 
 @router.get("/models")
@@ -153,26 +150,15 @@ async def policy_submit(request: Request, who: Visitor = Depends(visitor)) -> Re
     admin = who.require("admin")
     form = await form_data(request, who)
     text = form.get("text", "").replace("\r\n", "\n")
-    engine: PolicyEngine = request.app.state.policy_engine
-    audit = request.app.state.audit
-    check = engine.check(text)
-    if not check.ok or check.policy is None:
-        issues = [{"line": i.line, "message": i.message, "path": i.path} for i in check.issues]
-        await audit.record(admin.employee_id, "policy.rejected", "policy", {"version": engine.version}, {"errors": issues})
-        return await _policy_page(request, who, text, 422, issues=check.issues)
-    changes = [c.render() for c in diff_policies(engine.policy, check.policy)]
-    if form.get("action") == "publish":
-        before = engine.version
-        result = engine.reload_text(text, source=f"ui:{admin.employee_id}")
-        await record_version(request.app.state.engine, engine, admin.employee_id)
-        await audit.record(admin.employee_id, "policy.update", "policy", {"version": before}, {"version": result.version, "changes": changes})
-        return await _policy_page(request, who, engine.text, changes=changes, published=result.version)
-    since = datetime.now(UTC) - timedelta(days=REPLAY_DAYS)
-    rows = await load_rows(request.app.state.settings.effective_database_url, since)
-    candidate = PolicyEngine.from_text(text, engine.catalogue, source="dry-run")
-    report = await asyncio.to_thread(replay, rows, candidate, since=since)
-    await audit.record(admin.employee_id, "policy.dry_run", "policy", {"version": engine.version}, {"version": candidate.version, "changes": changes})
-    return await _policy_page(request, who, text, changes=changes, report=report)
+    publisher: PolicyPublisher = request.app.state.policy_publisher
+    publish = form.get("action") == "publish"
+    outcome = await publisher.submit(text, admin.employee_id, f"ui:{admin.employee_id}", publish, with_replay=not publish)
+    if not outcome.valid:
+        return await _policy_page(request, who, text, 422, issues=outcome.issues)
+    if publish:
+        return await _policy_page(request, who, publisher.engine.text, changes=outcome.changes,
+                                  published=outcome.version)
+    return await _policy_page(request, who, text, changes=outcome.changes, report=outcome.replay)
 
 
 @router.get("/audit")

@@ -13,6 +13,7 @@ from gateway.ledger.tables import Base
 from policies import admin_routes
 from policies.engine import PolicyEngine
 from policies.history import record_version
+from policies.publish import PolicyPublisher
 from tests.policies.conftest import DATA, RULES_POLICY
 
 ADMIN = Principal("alice", "p-alice", "dsi", frozenset({"admin"}), "key-1")
@@ -29,7 +30,8 @@ class RecordingAudit:
 
 @pytest.fixture
 async def app(catalogue, tmp_path):
-    db = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    db = create_async_engine(url)
     async with db.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     application = FastAPI()
@@ -38,6 +40,9 @@ async def app(catalogue, tmp_path):
     application.state.policy_engine = PolicyEngine.load(RULES_POLICY, catalogue)
     application.state.engine = db
     application.state.audit = RecordingAudit()
+    application.state.policy_publisher = PolicyPublisher(
+        application.state.policy_engine, db, url, application.state.audit
+    )
     await record_version(db, application.state.policy_engine, "startup")
     yield application
     await db.dispose()
@@ -107,3 +112,11 @@ async def test_routes_require_the_admin_role(app):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as employee:
         response = await employee.get("/admin/policy")
     assert (response.status_code, response.json()["error"]["code"]) == (403, "forbidden_role")
+
+
+async def test_dry_run_reports_the_replay_of_recent_traffic(client):
+    response = await client.put("/admin/policy", params={"dry_run": "true"}, json={"text": V2_TEXT})
+    replay = response.json()["replay"]
+    assert response.status_code == 200
+    assert replay["policy_version"] == response.json()["version"]
+    assert replay["overall"]["requests"] == 0  # the fixture ledger is empty
