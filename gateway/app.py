@@ -25,7 +25,7 @@ from gateway.errors import install_error_handlers
 from gateway.keys import KeyStore
 from gateway.ledger import db
 from gateway.ledger.writer import LedgerWriter
-from gateway.limits import BodySizeLimit
+from gateway.limits import BodySizeLimit, HeaderSizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
 from gateway.routes import admin, chat, impacts, me, models
@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RefusalTrace)
+    app.add_middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes)  # outermost: before anything reads them
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(access_log.router)

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         default=None, description="Signs the web pages' session cookies; generated into data_dir when unset"
     )
     max_body_bytes: int = 1_000_000
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="total size of a request's headers; over it the answer is 431"
+    )
     max_messages: int = 512
     upstream_timeout_s: float = 120.0
     upstream_retries: int = 1
@@ -79,6 +82,13 @@ class Settings(BaseSettings):
     content_log_enabled: bool = Field(default=False, description="Store prompt and completion text (opt-in)")
     content_log_retention_days: float = Field(default=30, gt=0, description="Stored text older than this is purged")
     content_log_purge_interval_s: float = Field(default=3600, gt=0)
+    measured_mode: bool = Field(
+        default=False, description="Measure the gateway process and measured local models with codecarbon (opt-in)"
+    )
+    measurement_window_s: float = Field(default=300, gt=0, description="Length of one codecarbon measurement window")
+    measurement_zone: str = Field(
+        default="FRA", description="ISO 3166-1 alpha-3 zone of this host's grid, for the gateway's own footprint"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -120,3 +120,21 @@ async def test_redis_limits_are_shared_by_every_replica(redis_url, key_prefix):
             await clients[0].delete(*keys)
         for client in clients:
             await client.aclose()
+
+
+def test_headers_over_the_limit_are_refused_with_431_in_openai_shape(secured):
+    gateway, callers = secured
+    bulky = {"Authorization": f"Bearer {callers.employee}", **HEADERS, "Accept-Language": "fr"}
+
+    refused = httpx.post(f"{gateway.base_url}/v1/chat/completions", headers={**bulky, "X-Padding": "a" * 200_000},
+                         json={"model": "test-small", "messages": [{"role": "user", "content": "bonjour"}]}, timeout=30)
+    many = httpx.get(f"{gateway.base_url}/v1/models", timeout=30,
+                     headers={**bulky, **{f"X-Pad-{i}": "b" * 100 for i in range(200)}})
+    fits = httpx.get(f"{gateway.base_url}/v1/models", headers={**bulky, "X-Padding": "a" * 8_000}, timeout=30)
+
+    assert refused.status_code == 431
+    error = refused.json()["error"]
+    assert (error["code"], error["type"]) == ("headers_too_large", "invalid_request_error")
+    assert "16384" in error["message"] and "en-têtes" in error["message"]
+    assert many.status_code == 431
+    assert fits.status_code == 200
