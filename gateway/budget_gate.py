@@ -93,8 +93,11 @@ class BudgetGate:
             return
 
     async def describe(self, principal: Principal, now: datetime) -> list[dict[str, Any]]:
-        """The caller's budgets as of now, for /v1/me/usage."""
-        statuses = await self.service.usage(principal, now)
+        """The caller's budgets as of now, for /v1/me/usage; 503 when the store is unreachable."""
+        try:
+            statuses = await self.service.usage(principal, now)
+        except BudgetStoreUnavailable:
+            raise GatewayError(503, "budget_unavailable") from None
         described = []
         for status in statuses:
             fmt = format_eur if status.limit.unit == EUR else format_g

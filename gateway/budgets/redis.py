@@ -213,7 +213,10 @@ class RedisBudgetStore:
             raise RedisConnectionError("Redis marked down after a recent failure")
 
     def _mark_down(self) -> None:
-        self._down_until = time.monotonic() + self._probe_interval
+        now = time.monotonic()
+        if now < self._down_until:
+            return  # refused without trying: the window stands, or steady traffic would never probe again
+        self._down_until = now + self._probe_interval
         if not self._down:
             self._down = True
             log.error("budget store (Redis) unreachable: %s", self._mode)
