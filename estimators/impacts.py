@@ -149,6 +149,7 @@ class ImpactProfile:
     when they are absent or unknown there, the parameter counts (billions) are used.
     `market_gwp_kg_per_kwh` is the operator's market-based factor (contracts, PPAs,
     guarantees of origin), reported beside the location-based figure when declared.
+    `measured` declares a deployment on the gateway's own host, measured with codecarbon.
     """
 
     provider: str
@@ -161,3 +162,4 @@ class ImpactProfile:
     wue_l_per_kwh: Range | None = None
     market_gwp_kg_per_kwh: float | None = None
     supplier: SupplierFactor | None = None
+    measured: bool = False

@@ -32,11 +32,16 @@ FORMULA = (
 FUNCTIONAL_UNIT = "one chat/completions request: its input tokens and generated output tokens"
 
 
-def methodology(zones: Iterable[str] = ("FRA", "SWE", "USA", "WOR")) -> dict[str, Any]:
-    """Method id, factor-set version, zone mixes in use and the formula in words."""
+def methodology(
+    zones: Iterable[str] = ("FRA", "SWE", "USA", "WOR"), measured: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Method id, factor-set version, zone mixes in use and the formula in words.
+
+    `measured`, given when measured mode is on, is published as `measured_mode`: what is
+    measured and how, and the gateway's own measured footprint per request."""
     ratio = prefill_ratio()
     band = factor_set()["utilisation"]
-    return {
+    published = {
         "method_id": METHOD_ID,
         "factor_set_version": FACTOR_SET_VERSION,
         "functional_unit": FUNCTIONAL_UNIT,
@@ -58,3 +63,6 @@ def methodology(zones: Iterable[str] = ("FRA", "SWE", "USA", "WOR")) -> dict[str
         "zones": {zone: zone_mix(zone).as_dict() for zone in sorted(set(zones))},
         "document": "METHODOLOGY.md",
     }
+    if measured is not None:
+        published["measured_mode"] = measured
+    return published

@@ -22,6 +22,7 @@ from gateway.budgets.overrides import BudgetOverrides
 from gateway.budgets.service import BudgetService
 from gateway.catalogue import Catalogue
 from gateway.errors import install_error_handlers
+from gateway.footprint import Footprint, measured_models
 from gateway.keys import KeyStore
 from gateway.ledger import db
 from gateway.ledger.writer import LedgerWriter
@@ -112,6 +113,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.metrics = metrics
     tracer_provider = getattr(app.state, "tracer_provider", None) or tracer_provider_from_env()
     upstream = Upstream(catalogue, settings.upstream_timeout_s, settings.upstream_retries, errors=metrics)
+    footprint = None
+    if settings.measured_mode:
+        footprint = Footprint(
+            engine, measured_models(catalogue.all()), settings.measurement_window_s, settings.measurement_zone,
+            str(settings.data_dir.resolve()),
+        )
+        await footprint.start()
+        log.info("measured mode: codecarbon windows of %ss for the gateway and %s", settings.measurement_window_s,
+                 ", ".join(footprint.models) or "no local model")
+    app.state.footprint = footprint
     app.state.pipeline = ChatPipeline(
         catalogue=catalogue,
         policy=policy,
@@ -124,6 +135,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         content_log=content_log,
         telemetry=Telemetry(tracer_provider, metrics, frozenset(spec.name for spec in catalogue.all())),
         inventory=inventory,
+        footprint=footprint,
     )
     policy_watch = asyncio.create_task(
         watch_policy_file(policy, on_reload=lambda result: _record_reload(engine, policy, result)),
@@ -144,6 +156,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await content_log.stop()
         await access_trace.stop()
         await inventory.stop()
+        if footprint is not None:
+            await footprint.stop()
         await ledger.stop()
         await budgets.aclose()
         log.info("ledger flushed: %d records written", ledger.written)

@@ -43,6 +43,7 @@ class _Impact(BaseModel):
     wue_l_per_kwh: float | tuple[float, float] | None = None
     market_gwp_kg_per_kwh: float | None = Field(default=None, ge=0)
     supplier: dict[str, Any] | None = None
+    measured: bool = False
 
 
 class _Model(BaseModel):
@@ -178,6 +179,7 @@ class Catalogue:
                         wue_l_per_kwh=_range(imp.wue_l_per_kwh),
                         market_gwp_kg_per_kwh=imp.market_gwp_kg_per_kwh,
                         supplier=supplier_factor_from_dict(imp.supplier),
+                        measured=imp.measured,
                     ),
                     supplier_factor=imp.supplier,
                     mode=mode,  # type: ignore[arg-type]

@@ -103,6 +103,7 @@ class ChatPipeline:
         content_log: ContentLog | None = None,
         inventory: Any | None = None,
         telemetry: Telemetry | None = None,
+        footprint: Any | None = None,
     ):
         self.catalogue = catalogue
         self.policy = policy
@@ -115,6 +116,7 @@ class ChatPipeline:
         self.content_log = content_log
         self.inventory = inventory  # the register's status gate; None: every policy use case may serve
         self.telemetry = telemetry or Telemetry()
+        self.footprint = footprint  # measured mode (gateway.footprint.Footprint); None: estimates only
 
     # -- stages -------------------------------------------------------------------
 
@@ -210,6 +212,8 @@ class ChatPipeline:
             view = await self.budgets.settle(flight.hold, Amount(cost, gwp_ug), datetime.now(UTC))
         flight.hold = None
         self.record(flight, "ok", 200, input_tokens, output_tokens, cost, impacts)
+        if self.footprint is not None:
+            self.footprint.observe(spec.name, flight.request_id, input_tokens + output_tokens)
         return self._outcome(flight, spec, cost, impacts, view, input_tokens, output_tokens)
 
     async def release(self, flight: _Flight) -> None:

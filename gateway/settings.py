@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     content_log_enabled: bool = Field(default=False, description="Store prompt and completion text (opt-in)")
     content_log_retention_days: float = Field(default=30, gt=0, description="Stored text older than this is purged")
     content_log_purge_interval_s: float = Field(default=3600, gt=0)
+    measured_mode: bool = Field(
+        default=False, description="Measure the gateway process and measured local models with codecarbon (opt-in)"
+    )
+    measurement_window_s: float = Field(default=300, gt=0, description="Length of one codecarbon measurement window")
+    measurement_zone: str = Field(
+        default="FRA", description="ISO 3166-1 alpha-3 zone of this host's grid, for the gateway's own footprint"
+    )
 
     @classmethod
     def settings_customise_sources(
