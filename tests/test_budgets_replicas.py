@@ -7,15 +7,14 @@ fresh PostgreSQL database; the shared servers are never touched.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, free_port
 from tests.processes import start_gateway, start_mock_upstream, stop
+from tests.reliability.servers import start_own_redis
 
 OUTPUT_TOKENS = 20
 PRICE_MICRO_EUR_PER_REQUEST = 20  # 1 EUR per million output tokens, free input
@@ -50,49 +49,9 @@ models:
 FALLBACKS = {"small": ["test-small"], "medium": ["test-medium"], "large": ["test-large"]}
 
 
-class OwnRedis:
-    """A private redis-server that the test may stop and start again."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if IN_CI:
-                pytest.fail("redis-server is not installed")
-            pytest.skip("redis-server is not installed")
-        self.binary = binary
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                import socket
-
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
-
-
 @pytest.fixture
 def redis_server():
-    server = OwnRedis()
-    server.start()
+    server = start_own_redis()
     yield server
     server.stop()
 
@@ -117,10 +76,13 @@ def start_replicas(tmp_path, upstream, redis_url: str, database_url: str, count:
         "SOBRIA_PSEUDONYM_KEY": "replicas-share-this-secret",
         **env,
     }
-    return [
-        start_gateway(tmp_path / f"replica{i}", catalogue(upstream.base_url), base, policy_yaml=policy())
-        for i in range(count)
-    ]
+
+    def start(i: int):
+        return start_gateway(tmp_path / f"replica{i}", catalogue(upstream.base_url), base, policy_yaml=policy())
+
+    first = start(0)  # creates the schema and the admin key; the others start together after it
+    with ThreadPoolExecutor(max_workers=max(1, count - 1)) as pool:
+        return [first, *pool.map(start, range(1, count))]
 
 
 async def _fire(urls: list[str], key: str, count: int) -> list[httpx.Response]:
