@@ -154,3 +154,23 @@ async def test_redis_restarted_empty_is_rebuilt_from_the_ledger_not_a_fresh_budg
     await own_redis_server.start()
     refused = await store.reserve("r2", [EUR_100], Amount(20, 0), T0 + timedelta(minutes=1))
     assert not refused.granted
+
+
+async def test_steady_refusals_while_down_do_not_postpone_the_next_probe(own_redis_server, own_client):
+    store = RedisBudgetStore(own_client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=0.5)
+    await spend(store, "r1", [EUR_100], 10)
+    await own_redis_server.stop(keep_data=False)
+    with pytest.raises(BudgetStoreUnavailable):
+        await store.reserve("r2", [EUR_100], Amount(10, 0), T0)
+    await own_redis_server.start()
+    loop = asyncio.get_running_loop()
+    restarted_at = loop.time()
+    granted_after = None
+    for attempt in range(40):  # a request every 50 ms: the down window must still end
+        try:
+            if (await store.reserve(f"r{attempt + 3}", [EUR_100], Amount(10, 0), T0)).granted:
+                granted_after = loop.time() - restarted_at
+                break
+        except BudgetStoreUnavailable:
+            await asyncio.sleep(0.05)
+    assert granted_after is not None and granted_after < 1.0
