@@ -3,13 +3,17 @@
 Keys carry 256 bits of randomness, so a plain SHA-256 is a sound at-rest hash (no
 password stretching needed) and lets a key be found by index. Lookups are cached for
 `cache_ttl_s` so the hot path rarely reaches the database, which bounds how long a
-revocation takes to reach every replica. While the database is unreachable a key
-seen before keeps its last known record (`serve_when_database_down`), since no
-revocation can be written meanwhile either; otherwise the lookup is a 503.
+revocation takes to reach every replica. One query per key is in flight at a time,
+whatever the concurrency, and a cached record past half its lifetime is refreshed in
+the background while it is still served, so requests do not wait on the database
+when the cache turns over. While the database is unreachable a key seen before keeps
+its last known record (`serve_when_database_down`), since no revocation can be
+written meanwhile either; otherwise the lookup is a 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -69,6 +73,8 @@ class KeyStore:
         self._ttl = cache_ttl_s
         self._serve_when_down = serve_when_database_down
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._loading: dict[str, asyncio.Task[KeyRecord | None]] = {}
+        self._generation = 0
 
     async def create(
         self,
@@ -106,22 +112,46 @@ class KeyStore:
             return None
         digest = hash_key(key)
         cached = self._cache.get(digest)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
+        if cached is not None:
+            age = time.monotonic() - cached[0]
+            if age < self._ttl / 2:
+                return cached[1]
+            if age < self._ttl:
+                self._load(digest)
+                return cached[1]
         try:
-            async with self._engine.connect() as conn:
-                row = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+            return await asyncio.shield(self._load(digest))
         except (OSError, SQLAlchemyError) as exc:
             if self._serve_when_down and cached is not None:
                 return cached[1]
             raise GatewayError(503, "database_unavailable") from exc
+
+    def _load(self, digest: str) -> asyncio.Task[KeyRecord | None]:
+        """The one lookup of this key in flight, started when there is none."""
+        task = self._loading.get(digest)
+        if task is None:
+            task = asyncio.create_task(self._query(digest), name="sobria-key-lookup")
+            self._loading[digest] = task
+            task.add_done_callback(lambda done: self._loaded(digest, done))
+        return task
+
+    def _loaded(self, digest: str, task: asyncio.Task[KeyRecord | None]) -> None:
+        self._loading.pop(digest, None)
+        if not task.cancelled():
+            task.exception()
+
+    async def _query(self, digest: str) -> KeyRecord | None:
+        """Read one key's record and cache it, stamped with when the read began."""
+        started, generation = time.monotonic(), self._generation
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == digest))).first()
         record = None
         if row is not None and hmac.compare_digest(row.key_hash, digest) and row.revoked_at is None:
             record = KeyRecord.from_row(row)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (now, record)
+        if generation == self._generation:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (started, record)
         return record
 
     async def list(self) -> list[KeyRecord]:
@@ -137,6 +167,7 @@ class KeyStore:
                 .where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
+        self._generation += 1
         self._cache.clear()
         return result.rowcount > 0
 

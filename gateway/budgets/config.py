@@ -72,6 +72,9 @@ class BudgetsConfig(BaseModel):
 
     redis_prefix: str = "sobria:budget:"
     on_redis_unavailable: Literal["fail_closed", "fail_open"] = "fail_closed"
-    redis_timeout_s: float = Field(default=0.25, description="socket timeout of budget calls to Redis")
+    redis_timeout_s: float = Field(
+        default=1.0,
+        description="socket timeout of budget calls to Redis; shorter ones fire spuriously when the event loop is saturated",
+    )
     reservation_ttl_s: int = Field(default=900, ge=1, description="an unsettled reservation is freed after this")
     settle_grace_s: int = Field(default=3600, ge=0, description="a late settle still counts within this")
