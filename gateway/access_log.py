@@ -9,18 +9,17 @@ is bounded, so a flood of bad keys cannot exhaust memory; what overflows is coun
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import require_role
+from gateway.batched import BatchedInserter
 from gateway.keys import hash_key
 from gateway.ledger.tables import ApiKey
 from gateway.ledger.trace_tables import AccessRefusal
@@ -32,18 +31,14 @@ class AccessTrace:
     """Bounded queue of refusals and the task that writes them."""
 
     def __init__(self, engine: AsyncEngine, flush_interval_s: float = 0.5, capacity: int = 10_000):
-        self._engine = engine
-        self._interval = flush_interval_s
-        self._pending: deque[dict[str, Any]] = deque()
-        self._capacity = capacity
-        self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
+        self._rows = BatchedInserter(engine, AccessRefusal, "access-trace", flush_interval_s, capacity)
+
+    @property
+    def dropped(self) -> int:
+        return self._rows.dropped
 
     def note(self, status: int, method: str, path: str, key: str | None, client: str | None) -> None:
-        if len(self._pending) >= self._capacity:
-            self.dropped += 1
-            return
-        self._pending.append(
+        self._rows.add(
             {
                 "at": datetime.now(UTC),
                 "status": status,
@@ -55,36 +50,13 @@ class AccessTrace:
         )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sobria-access-trace")
+        await self._rows.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        try:
-            await self.flush()
-        except Exception:
-            log.warning("access trace: %d refusals not written at shutdown", len(self._pending))
+        await self._rows.stop()
 
     async def flush(self) -> None:
-        if not self._pending:
-            return
-        batch = list(self._pending)
-        async with self._engine.begin() as connection:
-            await connection.execute(insert(AccessRefusal), batch)
-        for _ in batch:
-            self._pending.popleft()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.warning("access trace write failed; retrying", exc_info=True)
+        await self._rows.flush()
 
 
 def presented_key(headers: dict[bytes, bytes]) -> str | None:

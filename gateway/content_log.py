@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.batched import BatchedInserter
 from gateway.ledger.trace_tables import ContentRecord
 
 log = logging.getLogger("sobria.content_log")
@@ -42,14 +42,15 @@ class ContentLog:
         self._engine = engine
         self.retention = timedelta(days=retention_days)
         self._purge_interval = purge_interval_s
-        self._flush_interval = flush_interval_s
-        self._pending: deque[dict[str, Any]] = deque(maxlen=100_000)
-        self._task: asyncio.Task[None] | None = None
+        self._next_purge = 0.0
+        self._rows = BatchedInserter(
+            engine, ContentRecord, "content-log", flush_interval_s, 100_000, on_tick=self._purge_when_due
+        )
         self.purged = 0
 
     def record(self, request_id: str, pseudonym: str, messages: list[dict[str, Any]], completion: str) -> None:
         """Queue the text of one answered request."""
-        self._pending.append(
+        self._rows.add(
             {
                 "request_id": request_id,
                 "created_at": datetime.now(UTC),
@@ -61,28 +62,20 @@ class ContentLog:
 
     async def start(self) -> None:
         await self.purge()
-        self._task = asyncio.create_task(self._run(), name="sobria-content-log")
+        self._next_purge = asyncio.get_running_loop().time() + self._purge_interval
+        await self._rows.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        try:
-            await self.flush()
-        except Exception:
-            log.warning("content log: %d texts not written at shutdown", len(self._pending))
+        await self._rows.stop()
 
     async def flush(self) -> None:
-        if not self._pending:
-            return
-        batch = list(self._pending)
-        async with self._engine.begin() as connection:
-            await connection.execute(insert(ContentRecord), batch)
-        for _ in batch:
-            self._pending.popleft()
+        await self._rows.flush()
+
+    async def _purge_when_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_purge:
+            self._next_purge = loop.time() + self._purge_interval
+            await self.purge()
 
     async def purge(self, now: datetime | None = None) -> int:
         """Delete every text older than the retention period; returns how many were deleted."""
@@ -108,16 +101,3 @@ class ContentLog:
         async with self._engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.execute(text("VACUUM content_log"))
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_purge = loop.time() + self._purge_interval
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            try:
-                await self.flush()
-                if loop.time() >= next_purge:
-                    next_purge = loop.time() + self._purge_interval
-                    await self.purge()
-            except Exception:  # the database may be down: keep the texts and retry
-                log.warning("content log write or purge failed; retrying", exc_info=True)

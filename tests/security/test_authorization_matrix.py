@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from tests.processes import Gateway
-from tests.security.conftest import Callers
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/v1/impacts/methodology")}
 ROLES = ("anonymous", "revoked", "employee", "committee", "admin")
