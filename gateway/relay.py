@@ -1,4 +1,4 @@
-"""A lean relay to OpenAI-compatible upstreams: one shared httpx pool, bytes in, bytes out.
+"""A lean relay to OpenAI-compatible upstreams: one shared aiohttp pool, bytes in, bytes out.
 
 litellm's Router costs about 5 ms of CPU per plain call and 34 ms per 64-chunk stream,
 most of it translating between protocols that are already the same. For deployments
@@ -7,15 +7,19 @@ this module sends the request as JSON and relays the answer: a plain answer is p
 once, a stream's SSE events are forwarded as the upstream wrote them, parsed only to
 count generated text and to catch the usage chunk. One attempt per call; retries and
 fallbacks live in `gateway.upstream`, identical for this path and litellm's.
+The client is aiohttp rather than httpx: httpx's connection pool scans every pooled
+connection (a `poll` per connection) on each request, which cost 40% of the gateway's
+CPU at 64 requests in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from gateway.catalogue import ModelSpec
@@ -105,37 +109,52 @@ def _error_message(body: bytes) -> str:
     return str(message or "")[:200]
 
 
-def transport_error(exc: Exception) -> GatewayError:
-    """An httpx failure (timeout, refused, cut) as the contract's error."""
-    if isinstance(exc, httpx.TimeoutException):
+def transport_error(exc: BaseException) -> GatewayError:
+    """A transport failure (timeout, refused, cut) as the contract's error."""
+    if isinstance(exc, asyncio.TimeoutError):
         return GatewayError(504, "upstream_timeout")
     return GatewayError(502, "upstream_error", detail=type(exc).__name__)
 
 
-class Relay:
-    """Calls OpenAI-compatible upstreams through one pooled `httpx.AsyncClient`."""
+#: What a failed call to an upstream raises: aiohttp's errors and its timeouts.
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
-    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None):
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0),
-            follow_redirects=False,
-        )
+
+class Relay:
+    """Calls OpenAI-compatible upstreams through one pooled `aiohttp.ClientSession`."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=min(timeout_s, 10.0), sock_read=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session, opened on first use (it must be made inside the running loop)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def complete(self, target: Target, payload: dict[str, Any]) -> dict[str, Any]:
         """One plain call; the upstream's answer as a dict."""
         body = orjson.dumps({**payload, "model": target.model})
         try:
-            response = await self.client.post(target.url, content=body, headers=target.headers)
-        except httpx.HTTPError as exc:
+            async with self.session.post(
+                target.url, data=body, headers=target.headers, allow_redirects=False
+            ) as response:
+                status, content = response.status, await response.read()
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from exc
-        if response.status_code != 200:
-            raise _status_error(response.status_code, response.content)
+        if status != 200:
+            raise _status_error(status, content)
         try:
-            answer = orjson.loads(response.content)
+            answer = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise GatewayError(502, "upstream_error", detail="malformed JSON from upstream") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
@@ -147,19 +166,20 @@ class Relay:
         wire: dict[str, Any] = {**payload, "model": target.model, "stream": True}
         if target.stream_options:
             wire["stream_options"] = {"include_usage": True}
-        request = self.client.build_request("POST", target.url, content=orjson.dumps(wire), headers=target.headers)
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            response = await self.session.post(
+                target.url, data=orjson.dumps(wire), headers=target.headers, allow_redirects=False
+            )
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from exc
-        if response.status_code != 200:
+        if response.status != 200:
             try:
-                body = await response.aread()
-            except httpx.HTTPError:
+                body = await response.read()
+            except TRANSPORT_ERRORS:
                 body = b""
             finally:
-                await response.aclose()
-            raise _status_error(response.status_code, body)
+                response.release()
+            raise _status_error(response.status, body)
         return _events(response, _ModelRewrite(target.model, served))
 
 
@@ -200,11 +220,11 @@ def _data_of(event: bytes) -> bytes | None:
     return None
 
 
-async def _events(response: httpx.Response, rewrite: _ModelRewrite) -> AsyncIterator[StreamPiece]:
+async def _events(response: aiohttp.ClientResponse, rewrite: _ModelRewrite) -> AsyncIterator[StreamPiece]:
     """Split the byte stream into SSE events; forward content events as they came."""
     buffer = b""
     try:
-        async for data in response.aiter_bytes():
+        async for data in response.content.iter_any():
             buffer += data
             if b"\r" in buffer:
                 buffer = buffer.replace(b"\r\n", b"\n")
@@ -214,10 +234,10 @@ async def _events(response: httpx.Response, rewrite: _ModelRewrite) -> AsyncIter
             piece = _piece(complete.split(b"\n\n"), rewrite)
             if piece is not None:
                 yield piece
-    except httpx.HTTPError as exc:
+    except TRANSPORT_ERRORS as exc:
         raise transport_error(exc) from exc
     finally:
-        await response.aclose()
+        response.release()
 
 
 def _piece(events: list[bytes], rewrite: _ModelRewrite) -> StreamPiece | None:

@@ -10,6 +10,7 @@ fallbacks in order; a 4xx from the provider is returned at once. Failures become
 `GatewayError`s with the contract's 400/502/504 codes.
 
 `SOBRIA_UPSTREAM_RELAY=off` sends every deployment through litellm (for comparison).
+litellm itself is imported only when some deployment needs it (`gateway.litellm_path`).
 """
 
 from __future__ import annotations
@@ -18,20 +19,14 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-import litellm
-import orjson
-from litellm import Router
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gateway.catalogue import Catalogue, ModelSpec
 from gateway.errors import GatewayError
 from gateway.relay import Relay, StreamPiece, Target, target_for
 
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
-    logging.getLogger(_name).setLevel(logging.CRITICAL)
+if TYPE_CHECKING:
+    from gateway.litellm_path import LitellmPath
 
 log = logging.getLogger("sobria.upstream")
 
@@ -73,17 +68,6 @@ class ErrorCounter(Protocol):
     def upstream_error(self, deployment: str, code: str) -> None: ...
 
 
-def _router_model_list(catalogue: Catalogue) -> list[dict[str, Any]]:
-    return [
-        {
-            "model_name": spec.name,
-            "litellm_params": dict(spec.litellm_params),
-            "model_info": {"id": spec.name},
-        }
-        for spec in catalogue.all()
-    ]
-
-
 def _relay_enabled() -> bool:
     return os.environ.get("SOBRIA_UPSTREAM_RELAY", "on").strip().lower() not in {"off", "0", "false", "no"}
 
@@ -110,7 +94,11 @@ class Upstream:
                 if target is not None:
                     self.targets[spec.name] = target
         self.relay = Relay(timeout_s)
-        self.router = Router(model_list=_router_model_list(catalogue), num_retries=0, timeout=timeout_s)
+        self.litellm: LitellmPath | None = None
+        if any(spec.name not in self.targets for spec in catalogue.all()):
+            from gateway.litellm_path import LitellmPath
+
+            self.litellm = LitellmPath(catalogue, timeout_s)
 
     def path(self, name: str) -> str:
         """`relay` or `litellm`: how a deployment is reached."""
@@ -137,24 +125,15 @@ class Upstream:
         target = self.targets.get(spec.name)
         if target is not None:
             return await self.relay.complete(target, self._payload(call))
-        try:
-            response = await self.router.acompletion(**self._litellm_kwargs(call, spec))
-        except Exception as exc:
-            raise map_upstream_error(exc) from exc
-        return response.model_dump(exclude_none=True)
+        assert self.litellm is not None
+        return await self.litellm.complete(self._litellm_kwargs(call, spec))
 
     async def _stream_once(self, call: UpstreamCall, spec: ModelSpec) -> AsyncIterator[StreamPiece]:
         target = self.targets.get(spec.name)
         if target is not None:
             return await self.relay.stream(target, self._payload(call), spec.name)
-        kwargs = self._litellm_kwargs(call, spec)
-        kwargs["stream"] = True
-        kwargs["stream_options"] = {"include_usage": True}
-        try:
-            stream = await self.router.acompletion(**kwargs)
-        except Exception as exc:
-            raise map_upstream_error(exc) from exc
-        return _litellm_pieces(stream, spec.name)
+        assert self.litellm is not None
+        return await self.litellm.stream(self._litellm_kwargs(call, spec), spec.name)
 
     # -- the contract: retries then fallbacks -----------------------------------------
 
@@ -194,41 +173,3 @@ class Upstream:
         fallbacks apply until the stream opens; a failure after that ends the stream
         with a `GatewayError`."""
         return await self._with_fallbacks(call, spec, self._stream_once)
-
-
-async def _litellm_pieces(stream: AsyncIterator[Any], served: str) -> AsyncIterator[StreamPiece]:
-    """litellm's chunk objects as relay pieces (serialised once, model name set)."""
-    try:
-        async for chunk in stream:
-            data = chunk.model_dump(exclude_none=True)
-            usage = data.pop("usage", None) or None
-            choices = data.get("choices") or ()
-            text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
-            sse = b""
-            if choices:
-                data["model"] = served
-                sse = b"data: " + orjson.dumps(data) + b"\n\n"
-            yield StreamPiece(sse, text, usage, data.get("id"), data.get("created"))
-    except GatewayError:
-        raise
-    except Exception as exc:
-        raise map_upstream_error(exc) from exc
-
-
-def map_upstream_error(exc: Exception) -> GatewayError:
-    """A litellm/provider exception as the contract's error."""
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, litellm.Timeout):
-        return GatewayError(504, "upstream_timeout")
-    if isinstance(exc, litellm.ContextWindowExceededError):
-        return GatewayError(400, "invalid_request", param="messages", detail="context window exceeded")
-    if isinstance(exc, litellm.BadRequestError):
-        return GatewayError(400, "invalid_request", detail=_short(exc))
-    log.warning("upstream failure: %s", _short(exc))
-    return GatewayError(502, "upstream_error", detail=type(exc).__name__)
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
