@@ -29,8 +29,9 @@ def markdown(run: dict[str, Any]) -> str:
     direct = targets.get("direct")
     lines = [
         f"Run {run['started']} on {run['machine']['cpu_model']} ({run['machine']['cpus']} cores), "
-        f"Python {run['machine']['python']}; gateway pinned to core 0, load generator, mock upstream "
-        f"and Redis to core 1; {run['load']['output_tokens']} output tokens per answer "
+        f"Python {run['machine']['python']}; gateway pinned to core {run['load']['gateway_core']} "
+        f"({run['load'].get('workers', 1)} worker(s)), load generator, mock upstream "
+        f"and Redis to core {run['load']['load_core']}; {run['load']['output_tokens']} output tokens per answer "
         f"(a stream has {run['load']['output_tokens']} content chunks); requests per cell "
         + ", ".join(f"c={c}: {n}" for c, n in run["load"]["cells"]) + ".",
         "",

@@ -11,7 +11,8 @@ run and dropped after it). LiteLLM Proxy runs from its own venv as a plain proxy
 a master key (its database features need Prisma binaries, not available offline).
 
 Run: python bench/run.py [--litellm /tmp/litellm-proxy-venv/bin/litellm] [--quick]
-Writes bench/results/latest.json and bench/results/latest.md.
+Writes bench/results/latest.json and bench/results/latest.md. With `--workers 2`, Sobria
+runs `sobria serve --workers 2` on both cores (the load generator then shares one).
 """
 
 from __future__ import annotations
@@ -143,8 +144,11 @@ class Direct(Target):
 class Sobria(Target):
     model = "auto"
 
-    def __init__(self, work: Path, upstream: str, redis_url: str, relay: bool):
+    def __init__(self, work: Path, upstream: str, redis_url: str, relay: bool, workers: int = 1):
         self.name = "sobria" if relay else "sobria-litellm-path"
+        if workers > 1:
+            self.name += f"-{workers}-workers"
+        self.workers = workers
         self.note = ("lean relay path; auth, policy + classifier, budgets in Redis, estimation, ledger on PostgreSQL"
                      if relay else "same, with every deployment through litellm's Router (SOBRIA_UPSTREAM_RELAY=off)")
         self.work, self.upstream, self.redis_url, self.relay = work / self.name, upstream, redis_url, relay
@@ -172,7 +176,9 @@ class Sobria(Target):
                                  env=env, capture_output=True, text=True, timeout=120, check=True)
         key = created.stdout.strip().splitlines()[-1]
         log = (self.work / "gateway.log").open("w")
-        self.process = subprocess.Popen(["taskset", "-c", "0", str(SOBRIA), "serve"], env=env, stdout=log,
+        cores = "0" if self.workers == 1 else "0,1"
+        self.process = subprocess.Popen(["taskset", "-c", cores, str(SOBRIA), "serve", "--workers", str(self.workers)],
+                                        env=env, stdout=log,
                                         stderr=subprocess.STDOUT)
         wait_up(f"http://127.0.0.1:{port}/healthz", self.process)
         return f"http://127.0.0.1:{port}/v1/chat/completions", {"Authorization": f"Bearer {key}"}, self.process.pid
@@ -249,6 +255,7 @@ def main() -> None:
     parser.add_argument("--litellm", default="/tmp/litellm-proxy-venv/bin/litellm")
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell (a smoke run)")
     parser.add_argument("--only", nargs="*", help="target names to run (default: all)")
+    parser.add_argument("--workers", type=int, default=1, help="Sobria worker processes (more than one: cores 0-1)")
     parser.add_argument("--out", default=str(RESULTS / "latest"))
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})
@@ -261,8 +268,8 @@ def main() -> None:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     upstream = f"http://127.0.0.1:{mock_port}/v1"
     targets: list[Target] = [Direct(upstream),
-                             Sobria(work, upstream, f"redis://127.0.0.1:{redis_port}/0", relay=True),
-                             Sobria(work, upstream, f"redis://127.0.0.1:{redis_port}/0", relay=False)]
+                             Sobria(work, upstream, f"redis://127.0.0.1:{redis_port}/0", True, args.workers),
+                             Sobria(work, upstream, f"redis://127.0.0.1:{redis_port}/0", False, args.workers)]
     litellm_note = None
     if Path(args.litellm).exists():
         targets.append(LiteLLMProxy(work, upstream, args.litellm))
@@ -276,7 +283,8 @@ def main() -> None:
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
                         "cpu_model": _cpu_model()},
-            "load": {"output_tokens": OUTPUT_TOKENS, "cells": cells, "gateway_core": 0, "load_core": 1},
+            "load": {"output_tokens": OUTPUT_TOKENS, "cells": cells, "gateway_core": 0 if args.workers == 1 else "0,1",
+                     "load_core": 1, "workers": args.workers},
             "litellm_version": next((t.version() for t in targets if isinstance(t, LiteLLMProxy)), None),
             "litellm_note": litellm_note,
             "targets": [],
