@@ -1,5 +1,8 @@
 """Three replicas behind one Redis and one PostgreSQL under load; one is SIGKILLed.
 
+The victim flushes its ledger every 60 s, so when it dies its answered requests are
+only in its spool.
+
 The survivors' answered requests are all in the ledger. The killed replica's answered
 requests are too once it is started again on the same data directory: its spool (sync
 policy `record`, the default) is replayed, so no answered request is lost.
@@ -16,8 +19,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.processes import SOBRIA, Gateway, start_mock_upstream, stop, wait_until_up
-from tests.test_budgets_replicas import OUTPUT_TOKENS, start_replicas
+from tests.processes import SOBRIA, Gateway, start_gateway, start_mock_upstream, stop, wait_until_up
+from tests.test_budgets_replicas import OUTPUT_TOKENS, catalogue, policy, start_replicas
 
 SENDERS_PER_REPLICA = 3
 
@@ -76,12 +79,17 @@ def _wait_for(database_url: str, wanted: set[str], timeout_s: float = 15) -> set
 
 
 def test_a_replica_killed_under_load_loses_no_answered_request(tmp_path, upstream, own_redis, postgres_database):
-    replicas = start_replicas(
-        tmp_path, upstream, own_redis.url, postgres_database, 3,
-        SOBRIA_LEDGER_FLUSH_INTERVAL_S="1.0",  # records wait in the spool long enough for the kill to catch some
-        SOBRIA_BUDGETS__EMPLOYEE__EUR="1000", SOBRIA_BUDGETS__EMPLOYEE__GCO2E_G="1000000",
-    )
-    victim = replicas[1]
+    budgets = {"SOBRIA_BUDGETS__EMPLOYEE__EUR": "1000", "SOBRIA_BUDGETS__EMPLOYEE__GCO2E_G": "1000000"}
+    others = start_replicas(tmp_path, upstream, own_redis.url, postgres_database, 2, **budgets)
+    victim_env = {
+        "SOBRIA_REDIS_URL": own_redis.url,
+        "SOBRIA_DATABASE_URL": postgres_database,
+        "SOBRIA_PSEUDONYM_KEY": "replicas-share-this-secret",
+        "SOBRIA_LEDGER_FLUSH_INTERVAL_S": "60",  # its records are only in the spool when it is killed
+        **budgets,
+    }
+    victim = start_gateway(tmp_path / "victim", catalogue(upstream.base_url), victim_env, policy_yaml=policy())
+    replicas = [*others, victim]
     restarted: subprocess.Popen | None = None
     try:
         key = replicas[0].create_key("mia", "ops")
@@ -108,5 +116,6 @@ def test_a_replica_killed_under_load_loses_no_answered_request(tmp_path, upstrea
         f"{len(survivors - recorded)} + {len(killed - recorded)} missing"
     )
     assert len(killed) > 10 and len(survivors) > 20
+    assert missing_before_restart == killed
     assert survivors - recorded == set()
     assert killed - recorded == set()
