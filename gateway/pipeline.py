@@ -12,9 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -22,69 +20,24 @@ import orjson
 
 from estimators.impacts import Impacts
 from gateway.auth import Principal
-from gateway.budget_gate import BudgetGate, Hold
+from gateway.budget_gate import BudgetGate, format_micro
 from gateway.budgets.store import Amount
 from gateway.catalogue import Catalogue, ModelSpec
-from gateway.errors import GatewayError
-from gateway.i18n import translate
 from gateway.content_log import ContentLog, completion_text
+from gateway.errors import GatewayError
+from gateway.flight import ChatRequest, Flight, Outcome
+from gateway.i18n import translate
+from gateway.ledger.records import usage_record
 from gateway.ledger.writer import LedgerWriter
+from gateway.outcome import base_headers, completion_outcome, format_figure
 from gateway.ratelimit import RateLimiter
-from gateway.tokens import message_text, prompt_tokens, text_tokens
 from gateway.relay import StreamPiece
 from gateway.telemetry import Telemetry
+from gateway.tokens import message_text, prompt_tokens, text_tokens
 from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
-from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
+from policies.decision import PolicyDenied, RoutingRequest
 
 log = logging.getLogger("sobria.pipeline")
-
-
-@dataclass(slots=True)
-class ChatRequest:
-    """A validated chat completion request, as the pipeline needs it."""
-
-    model: str
-    messages: list[dict[str, Any]]
-    stream: bool
-    max_tokens: int | None
-    use_case: str | None
-    params: dict[str, Any]
-    language: str = "en"
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What the caller is told besides the provider's answer: headers and usage.sobria."""
-
-    headers: dict[str, str]
-    sobria: dict[str, Any]
-
-
-@dataclass(slots=True)
-class _Flight:
-    """Everything known about one request in flight; becomes its ledger record."""
-
-    request_id: str
-    principal: Principal
-    request: ChatRequest
-    started_at: datetime
-    started: float
-    input_tokens_estimate: int
-    decision: RoutingDecision | None = None
-    spec: ModelSpec | None = None
-    hold: Hold | None = None
-    served: str | None = None
-    max_tokens: int | None = None
-    ttft_ms: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _decimal_eur(micro: int) -> str:
-    return str((Decimal(micro) / Decimal(1_000_000)).quantize(Decimal("0.000001")))
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.6g}"
 
 
 class ChatPipeline:
@@ -120,7 +73,7 @@ class ChatPipeline:
 
     # -- stages -------------------------------------------------------------------
 
-    def route(self, flight: _Flight) -> None:
+    def route(self, flight: Flight) -> None:
         request = flight.request
         prompt = " ".join(message_text(m) for m in request.messages if m.get("role") == "user")
         routing = RoutingRequest(
@@ -154,7 +107,7 @@ class ChatPipeline:
             caps.append(decision.max_tokens_cap)
         flight.max_tokens = min(caps)
 
-    def worst_case(self, flight: _Flight) -> Amount:
+    def worst_case(self, flight: Flight) -> Amount:
         """Cost and carbon if the model writes every token it is allowed to."""
         spec = flight.spec
         assert spec is not None and flight.max_tokens is not None
@@ -164,19 +117,19 @@ class ChatPipeline:
             gwp_ug=int(impacts.gwp_g.max * 1_000_000) + 1,
         )
 
-    async def limit_rate(self, flight: _Flight) -> None:
+    async def limit_rate(self, flight: Flight) -> None:
         """Count this request against its caller's per-minute limits (429 `rate_limited`)."""
         if self.rate_limiter is not None:
             principal = flight.principal
             caller = f"{principal.key_id}:{principal.pseudonym}" if principal.via_frontend else principal.key_id
             await self.rate_limiter.admit(caller, flight.input_tokens_estimate + (flight.max_tokens or 0))
 
-    async def reserve(self, flight: _Flight) -> None:
+    async def reserve(self, flight: Flight) -> None:
         flight.hold = await self.budgets.reserve(
             flight.request_id, flight.principal, flight.decision.use_case, self.worst_case(flight), flight.started_at
         )
 
-    def upstream_call(self, flight: _Flight) -> UpstreamCall:
+    def upstream_call(self, flight: Flight) -> UpstreamCall:
         request, spec = flight.request, flight.spec
         assert spec is not None
         demo_text = self._demo_text(spec, flight.max_tokens or 0, request.language) if spec.is_demo else None
@@ -202,7 +155,7 @@ class ChatPipeline:
     def estimate(self, spec: ModelSpec, input_tokens: int, output_tokens: int, latency_s: float) -> Impacts:
         return self.estimator.estimate(spec.impact, input_tokens, output_tokens, latency_s)
 
-    async def settle(self, flight: _Flight, spec: ModelSpec, input_tokens: int, output_tokens: int) -> Outcome:
+    async def settle(self, flight: Flight, spec: ModelSpec, input_tokens: int, output_tokens: int) -> Outcome:
         """Price and estimate the actual usage, settle the budgets, and build the outcome."""
         latency_s = time.perf_counter() - flight.started
         impacts = self.estimate(spec, input_tokens, output_tokens, latency_s)
@@ -214,16 +167,16 @@ class ChatPipeline:
         self.record(flight, "ok", 200, input_tokens, output_tokens, cost, impacts)
         if self.footprint is not None:
             self.footprint.observe(spec.name, flight.request_id, input_tokens + output_tokens)
-        return self._outcome(flight, spec, cost, impacts, view, input_tokens, output_tokens)
+        return completion_outcome(flight, spec, cost, impacts, view)
 
-    async def release(self, flight: _Flight) -> None:
+    async def release(self, flight: Flight) -> None:
         if flight.hold is not None:
             hold, flight.hold = flight.hold, None
             await self.budgets.release(hold, datetime.now(UTC))
 
     def record(
         self,
-        flight: _Flight,
+        flight: Flight,
         status: str,
         http_status: int,
         input_tokens: int = 0,
@@ -233,139 +186,14 @@ class ChatPipeline:
         error: str | None = None,
     ) -> None:
         """Append this request's one ledger record."""
-        decision, spec = flight.decision, flight.spec
-        record: dict[str, Any] = {
-            "request_id": flight.request_id,
-            "started_at": flight.started_at,
-            "finished_at": datetime.now(UTC),
-            "employee_pseudonym": flight.principal.pseudonym,
-            "department": flight.principal.department,
-            "roles": ",".join(sorted(flight.principal.roles)),
-            "key_id": flight.principal.key_id,
-            "use_case": decision.use_case if decision else (flight.request.use_case or "unresolved"),
-            "requested_model": flight.request.model[:128],
-            "served_model": flight.served or (spec.name if spec else None),
-            "rule_id": decision.rule_id if decision else None,
-            "policy_version": decision.policy_version if decision else None,
-            "classifier_confidence": decision.classifier_confidence if decision else None,
-            "status": status,
-            "http_status": http_status,
-            "stream": flight.request.stream,
-            "demo": bool(spec and spec.is_demo),
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "max_tokens": flight.max_tokens,
-            "latency_ms": (time.perf_counter() - flight.started) * 1000,
-            "ttft_ms": flight.ttft_ms,
-            "cost_micro_eur": cost_micro_eur,
-            "gwp_ug": 0,
-            "gwp_g_min": 0.0,
-            "gwp_g_max": 0.0,
-            "gwp_market_ug": None,
-            "energy_wh": 0.0,
-            "energy_wh_min": 0.0,
-            "energy_wh_max": 0.0,
-            "water_ml": 0.0,
-            "adpe_kgsbeq": 0.0,
-            "pe_mj": 0.0,
-            "impact_method": None,
-            "factor_set_version": None,
-            "impact_source": None,
-            "impacts_detail": None,
-            "error_message": error[:500] if error else None,
-        }
-        if impacts is not None:
-            total = impacts.total
-            market = impacts.extra.get("gwp_market_g")
-            record.update(
-                gwp_ug=round(total.gwp_g.value * 1_000_000),
-                gwp_g_min=total.gwp_g.min,
-                gwp_g_max=total.gwp_g.max,
-                gwp_market_ug=round(market["value"] * 1_000_000) if isinstance(market, dict) else None,
-                energy_wh=total.energy_wh.value,
-                energy_wh_min=total.energy_wh.min,
-                energy_wh_max=total.energy_wh.max,
-                water_ml=total.water_ml.value,
-                adpe_kgsbeq=total.adpe_kgsbeq.value,
-                pe_mj=total.pe_mj.value,
-                impact_method=impacts.method_id,
-                factor_set_version=impacts.factor_set_version,
-                impact_source=impacts.source,
-                impacts_detail=impacts.as_dict(),
-            )
+        record = usage_record(flight, status, http_status, input_tokens, output_tokens, cost_micro_eur, impacts, error)
         self.ledger.append(record)
         self.telemetry.finish(flight, record)
 
-    def _outcome(
-        self,
-        flight: _Flight,
-        spec: ModelSpec,
-        cost: int,
-        impacts: Impacts,
-        view: Any,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> Outcome:
-        decision = flight.decision
-        assert decision is not None
-        total = impacts.total
-        sobria = {
-            "request_id": flight.request_id,
-            "model": flight.served or spec.name,
-            "use_case": decision.use_case,
-            "rule": decision.rule_id,
-            "policy_version": decision.policy_version,
-            "reason": decision.reason,
-            "demo": spec.is_demo,
-            "cost_eur": _decimal_eur(cost),
-            "energy_wh": total.energy_wh.as_dict(),
-            "gwp_g": total.gwp_g.as_dict(),
-            "water_ml": total.water_ml.as_dict(),
-            "adpe_kgsbeq": total.adpe_kgsbeq.as_dict(),
-            "pe_mj": total.pe_mj.as_dict(),
-            "embodied_gwp_g": impacts.embodied.gwp_g.as_dict(),
-            "impact_method": impacts.method_id,
-            "factor_set_version": impacts.factor_set_version,
-            "impact_source": impacts.source,
-            "zone": impacts.zone,
-            "budget_remaining_eur": view.remaining_eur,
-            "carbon_budget_remaining_g": view.remaining_gco2e,
-        }
-        if view.warnings:
-            sobria["budget_warnings"] = view.warnings
-        headers = self._base_headers(flight, spec)
-        headers.update(
-            {
-                "X-Sobria-Energy-Wh": _fmt(total.energy_wh.value),
-                "X-Sobria-CO2e-g": _fmt(total.gwp_g.value),
-                "X-Sobria-Water-mL": _fmt(total.water_ml.value),
-                "X-Sobria-Cost-EUR": _decimal_eur(cost),
-                "X-Sobria-Budget-Remaining-EUR": view.remaining_eur,
-                "X-Sobria-Carbon-Budget-Remaining-g": view.remaining_gco2e,
-            }
-        )
-        if view.warnings:
-            headers["X-Sobria-Budget-Warning"] = "; ".join(view.warnings)
-        return Outcome(headers, sobria)
-
-    def _base_headers(self, flight: _Flight, spec: ModelSpec) -> dict[str, str]:
-        decision = flight.decision
-        assert decision is not None
-        headers = {
-            "X-Request-Id": flight.request_id,
-            "X-Sobria-Model": flight.served or spec.name,
-            "X-Sobria-Use-Case": decision.use_case,
-            "X-Sobria-Rule": decision.rule_id,
-            "X-Sobria-Policy-Version": decision.policy_version,
-        }
-        if spec.is_demo:
-            headers["X-Sobria-Demo"] = "true"
-        return headers
-
     # -- entry points -----------------------------------------------------------------
 
-    def start(self, principal: Principal, request: ChatRequest) -> _Flight:
-        flight = _Flight(
+    def start(self, principal: Principal, request: ChatRequest) -> Flight:
+        flight = Flight(
             request_id=f"req_{uuid.uuid4().hex}",
             principal=principal,
             request=request,
@@ -376,7 +204,7 @@ class ChatPipeline:
         self.telemetry.begin(flight)
         return flight
 
-    async def admit(self, flight: _Flight) -> None:
+    async def admit(self, flight: Flight) -> None:
         """Route and reserve; a refusal is recorded and re-raised."""
         try:
             with self.telemetry.stage(flight, "sobria.policy"):
@@ -388,7 +216,7 @@ class ChatPipeline:
             self.record(flight, error.code, error.status, error=error.code)
             raise
 
-    async def complete(self, flight: _Flight) -> tuple[dict[str, Any], Outcome]:
+    async def complete(self, flight: Flight) -> tuple[dict[str, Any], Outcome]:
         """Non-streaming completion: the response body (with usage.sobria) and the outcome."""
         await self.admit(flight)
         spec = flight.spec
@@ -415,7 +243,7 @@ class ChatPipeline:
         usage["sobria"] = outcome.sobria
         return body, outcome
 
-    def _usage(self, flight: _Flight, spec: ModelSpec, body: dict[str, Any]) -> tuple[int, int]:
+    def _usage(self, flight: Flight, spec: ModelSpec, body: dict[str, Any]) -> tuple[int, int]:
         """Token counts: the provider's, except for demo answers which are counted here."""
         if spec.is_demo:
             text = "".join(
@@ -427,7 +255,7 @@ class ChatPipeline:
             usage.get("completion_tokens") or 0
         )
 
-    async def _fail(self, flight: _Flight, error: BaseException) -> None:
+    async def _fail(self, flight: Flight, error: BaseException) -> None:
         """Release the reservation and record the failure (shielded from cancellation)."""
         with anyio.CancelScope(shield=True):
             await self.release(flight)
@@ -436,7 +264,7 @@ class ChatPipeline:
             else:
                 self.record(flight, "internal", 500, error=type(error).__name__)
 
-    async def stream(self, flight: _Flight) -> tuple[AsyncIterator[bytes], dict[str, str]]:
+    async def stream(self, flight: Flight) -> tuple[AsyncIterator[bytes], dict[str, str]]:
         """Streaming completion: SSE byte chunks and the headers known before the first one.
 
         Cost and impact headers of a stream carry the reservation's upper bound, since
@@ -453,13 +281,13 @@ class ChatPipeline:
             raise
         served_spec = self.catalogue.get(flight.served) or spec
         bound = self.worst_case(flight)
-        headers = self._base_headers(flight, served_spec)
+        headers = base_headers(flight, served_spec)
         headers.update(
             {
                 "X-Sobria-Figures": "upper-bound; exact figures in the final chunk's usage.sobria",
-                "X-Sobria-Cost-EUR": _decimal_eur(bound.cost_micro_eur),
-                "X-Sobria-CO2e-g": _fmt(bound.gwp_ug / 1_000_000),
-                "X-Sobria-Energy-Wh": _fmt(
+                "X-Sobria-Cost-EUR": format_micro(bound.cost_micro_eur),
+                "X-Sobria-CO2e-g": format_figure(bound.gwp_ug / 1_000_000),
+                "X-Sobria-Energy-Wh": format_figure(
                     self.estimator.estimate(spec.impact, flight.input_tokens_estimate, flight.max_tokens or 0).energy_wh.max
                 ),
                 "X-Sobria-Budget-Remaining-EUR": flight.hold.remaining_eur if flight.hold else "",
@@ -468,7 +296,7 @@ class ChatPipeline:
         )
         return self._relay(flight, served_spec, chunks), headers
 
-    async def _relay(self, flight: _Flight, spec: ModelSpec, chunks: AsyncIterator[StreamPiece]) -> AsyncIterator[bytes]:
+    async def _relay(self, flight: Flight, spec: ModelSpec, chunks: AsyncIterator[StreamPiece]) -> AsyncIterator[bytes]:
         """Relay the upstream's SSE events as they are; settle on what was generated, however the stream ends."""
         generated: list[str] = []
         provider_usage: dict[str, Any] | None = None
@@ -527,7 +355,7 @@ class ChatPipeline:
 
     async def _cut(
         self,
-        flight: _Flight,
+        flight: Flight,
         spec: ModelSpec,
         generated: list[str],
         status: str = "client_disconnected",

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.auth import Principal, current_principal
 from gateway.errors import GatewayError
+from gateway.flight import ChatRequest
 from gateway.i18n import negotiate
-from gateway.pipeline import ChatRequest
 
 router = APIRouter()
 

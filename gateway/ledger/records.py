@@ -1,0 +1,80 @@
+"""The ledger row of one request, built from its flight: never any prompt or completion text."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from estimators.impacts import Impacts
+from gateway.flight import Flight
+
+
+def usage_record(
+    flight: Flight,
+    status: str,
+    http_status: int,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cost_micro_eur: int = 0,
+    impacts: Impacts | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """A `UsageRecord` row as a dict: money in micro-euros, CO2e in micro-grams."""
+    decision, spec = flight.decision, flight.spec
+    record: dict[str, Any] = {
+        "request_id": flight.request_id,
+        "started_at": flight.started_at,
+        "finished_at": datetime.now(UTC),
+        "employee_pseudonym": flight.principal.pseudonym,
+        "department": flight.principal.department,
+        "roles": ",".join(sorted(flight.principal.roles)),
+        "key_id": flight.principal.key_id,
+        "use_case": decision.use_case if decision else (flight.request.use_case or "unresolved"),
+        "requested_model": flight.request.model[:128],
+        "served_model": flight.served or (spec.name if spec else None),
+        "rule_id": decision.rule_id if decision else None,
+        "policy_version": decision.policy_version if decision else None,
+        "classifier_confidence": decision.classifier_confidence if decision else None,
+        "status": status,
+        "http_status": http_status,
+        "stream": flight.request.stream,
+        "demo": bool(spec and spec.is_demo),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "max_tokens": flight.max_tokens,
+        "latency_ms": (time.perf_counter() - flight.started) * 1000,
+        "ttft_ms": flight.ttft_ms,
+        "cost_micro_eur": cost_micro_eur,
+        "error_message": error[:500] if error else None,
+        **_impact_columns(impacts),
+    }
+    return record
+
+
+def _impact_columns(impacts: Impacts | None) -> dict[str, Any]:
+    if impacts is None:
+        return {
+            "gwp_ug": 0, "gwp_g_min": 0.0, "gwp_g_max": 0.0, "gwp_market_ug": None,
+            "energy_wh": 0.0, "energy_wh_min": 0.0, "energy_wh_max": 0.0,
+            "water_ml": 0.0, "adpe_kgsbeq": 0.0, "pe_mj": 0.0,
+            "impact_method": None, "factor_set_version": None, "impact_source": None, "impacts_detail": None,
+        }
+    total = impacts.total
+    market = impacts.extra.get("gwp_market_g")
+    return {
+        "gwp_ug": round(total.gwp_g.value * 1_000_000),
+        "gwp_g_min": total.gwp_g.min,
+        "gwp_g_max": total.gwp_g.max,
+        "gwp_market_ug": round(market["value"] * 1_000_000) if isinstance(market, dict) else None,
+        "energy_wh": total.energy_wh.value,
+        "energy_wh_min": total.energy_wh.min,
+        "energy_wh_max": total.energy_wh.max,
+        "water_ml": total.water_ml.value,
+        "adpe_kgsbeq": total.adpe_kgsbeq.value,
+        "pe_mj": total.pe_mj.value,
+        "impact_method": impacts.method_id,
+        "factor_set_version": impacts.factor_set_version,
+        "impact_source": impacts.source,
+        "impacts_detail": impacts.as_dict(),
+    }

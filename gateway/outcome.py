@@ -1,0 +1,75 @@
+"""What a caller is told besides the provider's answer: `X-Sobria-*` headers and `usage.sobria`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from estimators.impacts import Impacts
+from gateway.budget_gate import BudgetView, format_micro
+from gateway.catalogue import ModelSpec
+from gateway.flight import Flight, Outcome
+
+
+def format_figure(value: float) -> str:
+    """An impact figure for a header: six significant digits."""
+    return f"{value:.6g}"
+
+
+def base_headers(flight: Flight, spec: ModelSpec) -> dict[str, str]:
+    """Headers known as soon as the request is routed (the first ones a stream sends)."""
+    decision = flight.decision
+    assert decision is not None
+    headers = {
+        "X-Request-Id": flight.request_id,
+        "X-Sobria-Model": flight.served or spec.name,
+        "X-Sobria-Use-Case": decision.use_case,
+        "X-Sobria-Rule": decision.rule_id,
+        "X-Sobria-Policy-Version": decision.policy_version,
+    }
+    if spec.is_demo:
+        headers["X-Sobria-Demo"] = "true"
+    return headers
+
+
+def completion_outcome(flight: Flight, spec: ModelSpec, cost: int, impacts: Impacts, view: BudgetView) -> Outcome:
+    """Headers and `usage.sobria` of a settled completion."""
+    decision = flight.decision
+    assert decision is not None
+    total = impacts.total
+    sobria: dict[str, Any] = {
+        "request_id": flight.request_id,
+        "model": flight.served or spec.name,
+        "use_case": decision.use_case,
+        "rule": decision.rule_id,
+        "policy_version": decision.policy_version,
+        "reason": decision.reason,
+        "demo": spec.is_demo,
+        "cost_eur": format_micro(cost),
+        "energy_wh": total.energy_wh.as_dict(),
+        "gwp_g": total.gwp_g.as_dict(),
+        "water_ml": total.water_ml.as_dict(),
+        "adpe_kgsbeq": total.adpe_kgsbeq.as_dict(),
+        "pe_mj": total.pe_mj.as_dict(),
+        "embodied_gwp_g": impacts.embodied.gwp_g.as_dict(),
+        "impact_method": impacts.method_id,
+        "factor_set_version": impacts.factor_set_version,
+        "impact_source": impacts.source,
+        "zone": impacts.zone,
+        "budget_remaining_eur": view.remaining_eur,
+        "carbon_budget_remaining_g": view.remaining_gco2e,
+    }
+    headers = base_headers(flight, spec)
+    headers.update(
+        {
+            "X-Sobria-Energy-Wh": format_figure(total.energy_wh.value),
+            "X-Sobria-CO2e-g": format_figure(total.gwp_g.value),
+            "X-Sobria-Water-mL": format_figure(total.water_ml.value),
+            "X-Sobria-Cost-EUR": format_micro(cost),
+            "X-Sobria-Budget-Remaining-EUR": view.remaining_eur,
+            "X-Sobria-Carbon-Budget-Remaining-g": view.remaining_gco2e,
+        }
+    )
+    if view.warnings:
+        sobria["budget_warnings"] = view.warnings
+        headers["X-Sobria-Budget-Warning"] = "; ".join(view.warnings)
+    return Outcome(headers, sobria)
