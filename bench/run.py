@@ -24,23 +24,22 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import ProcessMeter, run_cell  # noqa: E402
 from report import markdown  # noqa: E402
+from servers import free_port, stop, wait_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -50,36 +49,6 @@ OUTPUT_TOKENS = 64
 CELLS = [(1, 200), (16, 500), (64, 1000)]
 QUICK_CELLS = [(1, 50), (16, 100), (64, 200)]
 PROMPT = "Traduis en anglais : le chat dort sur le tapis du salon."
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_up(url: str, process: subprocess.Popen, timeout_s: float = 120.0, headers: dict | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1.0, headers=headers).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def pg(sql: str) -> None:
@@ -117,15 +86,16 @@ def sobria_files(work: Path, upstream: str) -> None:
     (work / "sobria.yaml").write_text(yaml.safe_dump(config))
 
 
-class Target:
+class Target(ABC):
     """A server under test: how to start it, where to send requests, what to stop."""
 
     name = ""
     note = ""
     model = ""
 
+    @abstractmethod
     def start(self) -> tuple[str, dict[str, str], int | None]:
-        raise NotImplementedError
+        """Start the target; return (base URL, headers, pid of the measured process)."""
 
     def stop(self) -> None:
         pass

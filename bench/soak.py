@@ -26,8 +26,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,9 @@ from typing import Any
 import httpx
 import psutil
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import free_port, stop, wait_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SOBRIA = Path(sys.executable).with_name("sobria")
@@ -116,37 +117,6 @@ class SoakReport:
         return "\n".join(lines)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_up(url: str, process: subprocess.Popen, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
-
-
-def _terminate(process: subprocess.Popen | None, timeout_s: float = 30.0) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 async def _postgres(sql: str, dsn: str = POSTGRES_ADMIN, fetch: bool = False) -> list[Any]:
     import asyncpg
 
@@ -192,7 +162,7 @@ class Stack:
         )
         asyncio.run(_postgres(f'CREATE DATABASE "{self.database}"'))
         self.database_created = True
-        _wait_up(f"http://127.0.0.1:{upstream_port}/stats", self.processes["upstream"])
+        wait_up(f"http://127.0.0.1:{upstream_port}/stats", self.processes["upstream"])
 
         upstream = f"http://127.0.0.1:{upstream_port}/v1"
         models = [
@@ -231,7 +201,7 @@ class Stack:
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.work,
         )
         self.base_url = f"http://127.0.0.1:{port}"
-        _wait_up(f"{self.base_url}/healthz", self.processes["gateway"])
+        wait_up(f"{self.base_url}/healthz", self.processes["gateway"])
         for employee in EMPLOYEES:
             done = subprocess.run(
                 [str(SOBRIA), "keys", "create", "--employee", employee, "--department", "finance"],
@@ -257,7 +227,7 @@ class Stack:
 
     def stop(self) -> None:
         for name in ("gateway", "upstream", "redis"):
-            _terminate(self.processes.get(name))
+            stop(self.processes.get(name))
         if self.database_created:
             asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
 
