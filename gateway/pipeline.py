@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +36,7 @@ from gateway.relay import StreamPiece
 from gateway.telemetry import Telemetry
 from gateway.tokens import message_text, prompt_tokens, text_tokens
 from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
-from policies.decision import PolicyDenied, RoutingRequest
+from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
 
 log = logging.getLogger("sobria.pipeline")
 
@@ -86,16 +87,9 @@ class ChatPipeline:
             now=flight.started_at,
             max_tokens=request.max_tokens,
         )
-        try:
-            decision = self.policy.decide(routing)
-        except PolicyDenied as denied:
-            if denied.code == "model_not_found":
-                raise GatewayError(denied.status, "model_not_found", param="model", model=request.model) from None
-            if denied.code == "use_case_unknown":
-                raise GatewayError(403, "use_case_unknown", use_case=request.use_case or "") from None
-            raise GatewayError(denied.status, denied.code, "error.policy_denied", detail=denied.message) from None
+        decision = self._decide(routing)
         if self.inventory is not None:
-            self.inventory.check(decision.use_case)
+            decision = self._admitted(routing, decision)
         spec = self.catalogue.get(decision.model)
         if spec is None:
             raise GatewayError(404, "model_not_found", param="model", model=decision.model)
@@ -106,6 +100,32 @@ class ChatPipeline:
         if decision.max_tokens_cap is not None:
             caps.append(decision.max_tokens_cap)
         flight.max_tokens = min(caps)
+
+    def _decide(self, routing: RoutingRequest) -> RoutingDecision:
+        """The policy's decision, its refusals as the contract's errors."""
+        try:
+            return self.policy.decide(routing)
+        except PolicyDenied as denied:
+            if denied.code == "model_not_found":
+                raise GatewayError(denied.status, "model_not_found", param="model", model=routing.requested_model) from None
+            if denied.code == "use_case_unknown":
+                raise GatewayError(403, "use_case_unknown", use_case=routing.use_case or "") from None
+            raise GatewayError(denied.status, denied.code, "error.policy_denied", detail=denied.message) from None
+
+    def _admitted(self, routing: RoutingRequest, decision: RoutingDecision) -> RoutingDecision:
+        """The decision when the register lets its use case serve; otherwise the policy's
+        `blocked_use_case` applies: refuse with the committee's reason, or re-route to general."""
+        try:
+            self.inventory.check(decision.use_case)
+            return decision
+        except GatewayError as blocked:
+            defaults = self.policy.policy.defaults
+            if defaults.blocked_use_case != "general" or decision.use_case == defaults.general_use_case:
+                raise
+            rerouted = self._decide(replace(routing, use_case=defaults.general_use_case))
+            self.inventory.check(rerouted.use_case)
+            reason = f"use case {decision.use_case!r} may not serve ({blocked.code}); {rerouted.reason}"
+            return replace(rerouted, rule_id="blocked-use-case-general", reason=reason)
 
     def worst_case(self, flight: Flight) -> Amount:
         """Cost and carbon if the model writes every token it is allowed to."""

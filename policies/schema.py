@@ -151,6 +151,11 @@ class Classifier(_Strict):
 class Defaults(_Strict):
     general_use_case: str = "general"
     unknown_use_case: Literal["refuse", "general"] = "refuse"
+    blocked_use_case: Literal["refuse", "general"] = Field(
+        default="refuse",
+        description="A use case the committee has not approved or has suspended, rejected or retired: "
+        "refuse it (403 with the committee's reason) or route it to the general use case.",
+    )
     on_disallowed_model: ExplicitModelPolicy = "downgrade"
     timezone: str = "Europe/Paris"
 

@@ -122,3 +122,25 @@ def test_sobria_report_writes_markdown_and_csv(gateway, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / f"sobria-report-{month}.md").read_text().startswith("# Sobria CSR report")
     assert (tmp_path / f"sobria-report-{month}.csv").exists()
+
+
+def test_a_suspended_use_case_goes_to_general_when_the_policy_says_so(tmp_path, upstream):
+    import yaml
+
+    from tests.processes import TEST_FALLBACKS, policy_for
+
+    policy = yaml.safe_load(policy_for(TEST_FALLBACKS))
+    policy["defaults"]["blocked_use_case"] = "general"
+    gw = start_gateway(tmp_path, catalogue_for(upstream.base_url), policy_yaml=yaml.safe_dump(policy, allow_unicode=True))
+    try:
+        chair, employee = gw.create_key("chair", "ethics", "committee"), gw.create_key("ines", "hr")
+        suspended = call(gw, chair, "POST", "/committee/use-cases/translation/transition",
+                         json={"status": "suspended", "decision": "under review after a complaint"})
+        assert suspended.status_code == 200, suspended.text
+        answered = chat(gw, employee, "translation")
+        assert answered.status_code == 200
+        assert answered.headers["X-Sobria-Use-Case"] == "general"
+        assert answered.headers["X-Sobria-Rule"] == "blocked-use-case-general"
+        assert "translation" in answered.json()["usage"]["sobria"]["reason"]
+    finally:
+        stop(gw.process)
