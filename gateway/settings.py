@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     upstream_retries: int = 1
     ledger_flush_interval_s: float = 0.2
     ledger_batch_size: int = 500
+    metrics_token: str | None = Field(
+        default=None, description="When set, /metrics requires it as a Bearer token (Prometheus bearer_token)"
+    )
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
     demo_output_tokens: int = 120

@@ -80,3 +80,12 @@ def test_upstream_errors_are_counted_by_deployment_and_code():
     metrics.upstream_error("test-small", "upstream_timeout")
     assert metrics.registry.get_sample_value(
         "sobria_upstream_errors_total", {"deployment": "test-small", "code": "upstream_timeout"}) == 1
+
+
+async def test_a_configured_scrape_token_is_required(gateway):
+    gateway.app.state.settings = gateway.app.state.settings.model_copy(update={"metrics_token": "scrape-secret"})
+    assert (await gateway.client.get("/metrics")).status_code == 401
+    wrong = await gateway.client.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = await gateway.client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert right.status_code == 200 and "sobria_requests_total" in right.text
