@@ -7,27 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
+from gateway.inventory.audit_cli import audit_app
+from gateway.inventory.report import report_command
 from gateway.settings import Settings, get_settings
+from policies.cli import policy_app
 
 app = typer.Typer(help="Sobria, the frugal GenAI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
-
-
-def _mount_optional(name: str, module: str, attribute: str) -> None:
-    """Mount a sub-command group that lives with its own concern (policies, inventory)."""
-    import importlib
-
-    try:
-        group = getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError):
-        return
-    if isinstance(group, typer.Typer):
-        app.add_typer(group, name=name)
-    else:
-        app.command(name)(group)
 
 
 async def _keystore(settings: Settings):  # noqa: ANN202
@@ -165,6 +154,6 @@ def db_upgrade() -> None:
     typer.echo("database schema is up to date")
 
 
-_mount_optional("policy", "policies.cli", "policy_app")
-_mount_optional("report", "gateway.inventory.report", "report_command")
-_mount_optional("audit", "gateway.inventory.audit_cli", "audit_app")
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+app.command("report")(report_command)
