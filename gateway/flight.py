@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.auth import Principal
 from gateway.budget_gate import Hold
+from gateway.budgets.store import Amount
 from gateway.catalogue import ModelSpec
 from policies.decision import RoutingDecision
 
@@ -54,4 +55,6 @@ class Flight:
     served: str | None = None
     max_tokens: int | None = None
     ttft_ms: float | None = None
+    bound: Amount | None = None
+    bound_energy_wh: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)

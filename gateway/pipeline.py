@@ -76,7 +76,10 @@ class ChatPipeline:
 
     def route(self, flight: Flight) -> None:
         request = flight.request
-        prompt = " ".join(message_text(m) for m in request.messages if m.get("role") == "user")
+        # The classifier reads the prompt only when the caller named no use case.
+        prompt = "" if request.use_case else " ".join(
+            message_text(m) for m in request.messages if m.get("role") == "user"
+        )
         routing = RoutingRequest(
             requested_model=request.model,
             use_case=request.use_case,
@@ -128,14 +131,17 @@ class ChatPipeline:
             return replace(rerouted, rule_id="blocked-use-case-general", reason=reason)
 
     def worst_case(self, flight: Flight) -> Amount:
-        """Cost and carbon if the model writes every token it is allowed to."""
-        spec = flight.spec
-        assert spec is not None and flight.max_tokens is not None
-        impacts = self.estimator.estimate(spec.impact, flight.input_tokens_estimate, flight.max_tokens)
-        return Amount(
-            cost_micro_eur=spec.cost_micro_eur(flight.input_tokens_estimate, flight.max_tokens),
-            gwp_ug=int(impacts.gwp_g.max * 1_000_000) + 1,
-        )
+        """Cost and carbon if the model writes every token it is allowed to (computed once per flight)."""
+        if flight.bound is None:
+            spec = flight.spec
+            assert spec is not None and flight.max_tokens is not None
+            impacts = self.estimator.estimate(spec.impact, flight.input_tokens_estimate, flight.max_tokens)
+            flight.bound = Amount(
+                cost_micro_eur=spec.cost_micro_eur(flight.input_tokens_estimate, flight.max_tokens),
+                gwp_ug=int(impacts.gwp_g.max * 1_000_000) + 1,
+            )
+            flight.bound_energy_wh = impacts.energy_wh.max
+        return flight.bound
 
     async def limit_rate(self, flight: Flight) -> None:
         """Count this request against its caller's per-minute limits (429 `rate_limited`)."""
@@ -307,9 +313,7 @@ class ChatPipeline:
                 "X-Sobria-Figures": "upper-bound; exact figures in the final chunk's usage.sobria",
                 "X-Sobria-Cost-EUR": format_micro(bound.cost_micro_eur),
                 "X-Sobria-CO2e-g": format_figure(bound.gwp_ug / 1_000_000),
-                "X-Sobria-Energy-Wh": format_figure(
-                    self.estimator.estimate(spec.impact, flight.input_tokens_estimate, flight.max_tokens or 0).energy_wh.max
-                ),
+                "X-Sobria-Energy-Wh": format_figure(flight.bound_energy_wh),
                 "X-Sobria-Budget-Remaining-EUR": flight.hold.remaining_eur if flight.hold else "",
                 "X-Sobria-Carbon-Budget-Remaining-g": flight.hold.remaining_gco2e if flight.hold else "",
             }
