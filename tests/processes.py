@@ -74,38 +74,46 @@ def start_mock_upstream(*args: str) -> MockUpstream:
     return mock
 
 
-def catalogue_for(upstream_url: str, extra_models: str = "") -> str:
-    """A catalogue whose small and large models are the mock upstream (real HTTP via litellm)."""
+def mock_model(
+    name: str,
+    tier: str,
+    upstream_url: str,
+    price_in: str,
+    price_out: str,
+    ecologits: tuple[str, str] = ("mistralai", "mistral-small-latest"),
+    zone: str = "FRA",
+    max_output_tokens: int = 256,
+) -> str:
+    """One catalogue entry served by the mock upstream (real HTTP through the gateway)."""
+    provider, model = ecologits
     return f"""
-version: test
-models:
-  - name: test-small
-    tier: small
-    litellm_params: {{model: openai/test-small, api_base: "{upstream_url}", api_key: mock}}
-    price_eur_per_mtok: {{input: "0.10", output: "0.30"}}
-    max_output_tokens: 256
-    impact: {{provider: mistralai, ecologits_provider: mistralai, ecologits_model: mistral-small-latest, zone: FRA}}
-  - name: test-medium
-    tier: medium
-    litellm_params: {{model: openai/test-medium, api_base: "{upstream_url}", api_key: mock}}
-    price_eur_per_mtok: {{input: "0.40", output: "2.00"}}
-    max_output_tokens: 256
-    impact: {{provider: mistralai, ecologits_provider: mistralai, ecologits_model: mistral-medium-latest, zone: FRA}}
-  - name: test-large
-    tier: large
-    litellm_params: {{model: openai/test-large, api_base: "{upstream_url}", api_key: mock}}
-    price_eur_per_mtok: {{input: "2.00", output: "6.00"}}
-    max_output_tokens: 256
-    impact: {{provider: openai, ecologits_provider: openai, ecologits_model: gpt-4o, zone: USA}}
+  - name: {name}
+    tier: {tier}
+    litellm_params: {{model: openai/{name}, api_base: "{upstream_url}", api_key: mock}}
+    price_eur_per_mtok: {{input: "{price_in}", output: "{price_out}"}}
+    max_output_tokens: {max_output_tokens}
+    impact: {{provider: {provider}, ecologits_provider: {provider}, ecologits_model: {model}, zone: {zone}}}"""
+
+
+def catalogue_for(upstream_url: str, extra_models: str = "") -> str:
+    """A catalogue whose small, medium and large models are the mock upstream, plus one demo model."""
+    return (
+        "version: test\nmodels:"
+        + mock_model("test-small", "small", upstream_url, "0.10", "0.30")
+        + mock_model("test-medium", "medium", upstream_url, "0.40", "2.00", ("mistralai", "mistral-medium-latest"))
+        + mock_model("test-large", "large", upstream_url, "2.00", "6.00", ("openai", "gpt-4o"), "USA")
+        + """
   - name: demo-small
     tier: small
-    litellm_params: {{model: mistral/mistral-small-latest}}
+    litellm_params: {model: mistral/mistral-small-latest}
     api_key_env: SOBRIA_TEST_NEVER_SET
-    price_eur_per_mtok: {{input: "0.10", output: "0.30"}}
+    price_eur_per_mtok: {input: "0.10", output: "0.30"}
     max_output_tokens: 256
-    impact: {{provider: mistralai, ecologits_provider: mistralai, ecologits_model: mistral-small-latest, zone: SWE}}
-{extra_models}
+    impact: {provider: mistralai, ecologits_provider: mistralai, ecologits_model: mistral-small-latest, zone: SWE}
 """
+        + extra_models
+        + "\n"
+    )
 
 
 @dataclass

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.processes import start_gateway, start_mock_upstream, stop
+from tests.processes import mock_model, start_gateway, start_mock_upstream, stop
 from tests.reliability.servers import start_own_redis
 
 OUTPUT_TOKENS = 20
@@ -21,29 +21,11 @@ PRICE_MICRO_EUR_PER_REQUEST = 20  # 1 EUR per million output tokens, free input
 
 
 def catalogue(upstream_url: str) -> str:
-    """One model whose cost per request is known exactly: 20 output tokens, input free."""
-    return f"""
-version: replicas
-models:
-  - name: test-small
-    tier: small
-    litellm_params: {{model: openai/test-small, api_base: "{upstream_url}", api_key: mock}}
-    price_eur_per_mtok: {{input: "0", output: "1"}}
-    max_output_tokens: {OUTPUT_TOKENS}
-    impact: {{provider: mistralai, ecologits_provider: mistralai, ecologits_model: mistral-small-latest, zone: FRA}}
-  - name: test-medium
-    tier: medium
-    litellm_params: {{model: openai/test-medium, api_base: "{upstream_url}", api_key: mock}}
-    price_eur_per_mtok: {{input: "0", output: "1"}}
-    max_output_tokens: {OUTPUT_TOKENS}
-    impact: {{provider: mistralai, ecologits_provider: mistralai, ecologits_model: mistral-small-latest, zone: FRA}}
-  - name: test-large
-    tier: large
-    litellm_params: {{model: openai/test-large, api_base: "{upstream_url}", api_key: mock}}
-    price_eur_per_mtok: {{input: "0", output: "1"}}
-    max_output_tokens: {OUTPUT_TOKENS}
-    impact: {{provider: mistralai, ecologits_provider: mistralai, ecologits_model: mistral-small-latest, zone: FRA}}
-"""
+    """Models whose cost per request is known exactly: 20 output tokens, input free."""
+    return "version: replicas\nmodels:" + "".join(
+        mock_model(name, tier, upstream_url, "0", "1", max_output_tokens=OUTPUT_TOKENS)
+        for name, tier in (("test-small", "small"), ("test-medium", "medium"), ("test-large", "large"))
+    ) + "\n"
 
 
 FALLBACKS = {"small": ["test-small"], "medium": ["test-medium"], "large": ["test-large"]}
