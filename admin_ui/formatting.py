@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-MICRO = Decimal(1_000_000)
+from gateway.units import MICRO
 _GROUP = {"en": ",", "fr": "\u202f"}
 _DECIMAL = {"en": ".", "fr": ","}
 _MONTHS = {

@@ -20,14 +20,13 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
 
 from admin_ui import formatting
 from admin_ui.session import COOKIE_NAME, Session, SessionCodec
 from gateway.auth import Principal
 from gateway.i18n import negotiate, translate
+from gateway.dependencies import services
 from gateway.keys import KeyRecord
-from gateway.ledger.tables import ApiKey
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -94,23 +93,20 @@ def environment() -> Environment:
 
 
 def codec(request: Request) -> SessionCodec:
-    return request.app.state.ui_sessions
+    sessions: SessionCodec = request.app.state.ui_sessions
+    return sessions
 
 
 async def principal_for_key_id(request: Request, key_id: str) -> Principal | None:
-    """The principal of an active (not revoked) key, looked up on every page so a revocation applies at once."""
-    async with request.app.state.engine.connect() as conn:
-        row = (await conn.execute(select(ApiKey).where(ApiKey.key_id == key_id))).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    record = KeyRecord.from_row(row)
-    return principal_for(request, record)
+    """The principal of an active key, on every page, through the key service (its cache and database-down mode)."""
+    return await services(request).keys.principal_for_key_id(key_id)
 
 
 def principal_for(request: Request, record: KeyRecord) -> Principal:
+    """The principal of a key just checked at sign-in."""
     return Principal(
         employee_id=record.employee_id,
-        pseudonym=request.app.state.authenticator.pseudonym(record.employee_id),
+        pseudonym=services(request).pseudonyms.of(record.employee_id),
         department=record.department,
         roles=record.roles,
         key_id=record.key_id,

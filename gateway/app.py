@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,83 +36,89 @@ from gateway.content_log import ContentLog
 from gateway.ledger.spool import Spool
 from gateway.ratelimit import Limits, build_rate_limiter
 from gateway.settings import Settings, get_settings
-from gateway.audit import AuditLog
+from gateway.audit import AuditLog, export_checkpoints
+from gateway.services.budget_overrides import BudgetOverrideService
+from gateway.services.keys import KeyService
+from gateway.services.policy_publishing import PolicyPublishing
+from gateway.services.pseudonyms import Pseudonyms
+from gateway.services.registry import Services
 from gateway.inventory.service import Inventory
 from gateway.routes import committee
 from gateway.metrics import Metrics
 from gateway.routes import metrics as metrics_route
 from gateway.telemetry import Telemetry, tracer_provider_from_env
 from gateway.upstream import Upstream
-from policies import admin_routes as policy_admin
-from policies.engine import PolicyEngine, ReloadResult
-from policies.history import record_version
-from policies.publish import PolicyPublisher
-from policies.watch import watch_policy_file
+from policies.engine import PolicyEngine
 
 log = logging.getLogger("sobria")
 
 
-async def _record_reload(engine, policy: PolicyEngine, result: ReloadResult) -> None:  # noqa: ANN001
-    """Keep the policy history in step with reloads of the policy file."""
-    if result.loaded:
-        await record_version(engine, policy, "file-watch")
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
-async def _refresh_overrides(budgets: BudgetService, engine, interval_s: float = 5.0) -> None:  # noqa: ANN001
-    """Pick up budget overrides set through another replica."""
-    overrides = BudgetOverrides(engine)
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            budgets.set_overrides(await overrides.load())
-        except Exception:
-            log.warning("could not reload budget overrides; keeping the current ones", exc_info=True)
+def _background(stack: AsyncExitStack, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+    """Run a loop for the life of the app; the stack cancels it (and waits for it) on the way out."""
+    stack.push_async_callback(_cancel, asyncio.create_task(coroutine, name=name))
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
+    """Build and start every collaborator; each one started registers its stop on `stack` at once.
+
+    So whatever fails half-way through start-up, what had started is stopped, in reverse."""
     settings: Settings = app.state.settings
     url = settings.effective_database_url
     await db.upgrade(url)
     engine = db.make_engine(url)
+    stack.push_async_callback(engine.dispose)
     catalogue = Catalogue.load(settings.catalogue_path)
     for spec in catalogue.all():
         log.info("model %s (%s tier): %s", spec.name, spec.tier, spec.provenance)
+    pseudonyms = Pseudonyms(settings.effective_pseudonym_key())
+    audit = AuditLog(engine, settings.effective_audit_key())
     keys = KeyStore(engine, serve_when_database_down=settings.database_down_mode == "serve")
     spool = Spool(settings.data_dir / "spool", settings.ledger_spool_sync, settings.ledger_spool_fsync_ms)
     ledger = LedgerWriter(engine, settings.ledger_flush_interval_s, settings.ledger_batch_size, spool)
     await ledger.start()
+
+    async def stop_ledger() -> None:
+        await ledger.stop()
+        log.info("ledger flushed: %d records written", ledger.written)
+
+    stack.push_async_callback(stop_ledger)
     access_trace = AccessTrace(engine)
     await access_trace.start()
-    app.state.access_trace = access_trace
+    stack.push_async_callback(access_trace.stop)
     content_log = None
     if settings.content_log_enabled:
         content_log = ContentLog(engine, settings.content_log_retention_days, settings.content_log_purge_interval_s)
         await content_log.start()
+        stack.push_async_callback(content_log.stop)
         log.warning("content logging is on: prompt and completion text kept %s days", settings.content_log_retention_days)
     policy = PolicyEngine.load(settings.policy_path, catalogue)
-    await record_version(engine, policy, "startup")
+    publishing = PolicyPublishing(policy, engine, url, audit, settings.policy_path)
+    await publishing.start()
     store = build_store(settings.budgets, settings.redis_url, LedgerRebuildSource(engine))
-    budgets = BudgetService(store, settings.budgets, await BudgetOverrides(engine).load())
-    app.state.budgets = budgets
-    app.state.engine = engine
-    app.state.catalogue = catalogue
-    app.state.keys = keys
-    app.state.ledger = ledger
-    app.state.policy_engine = policy
-    app.state.audit = AuditLog(engine)
-    app.state.policy_publisher = PolicyPublisher(policy, engine, url, app.state.audit)
-    inventory = Inventory(engine, app.state.audit)
+    budgets = BudgetService(store, settings.budgets)
+    stack.push_async_callback(budgets.aclose)
+    overrides = BudgetOverrideService(BudgetOverrides(engine), budgets, audit, pseudonyms)
+    await overrides.refresh()
+    inventory = Inventory(engine, audit, settings.k_anonymity, settings.use_case_refresh_s)
     await inventory.start(policy.policy.use_cases)
-    app.state.inventory = inventory
-    app.state.authenticator = Authenticator(
+    stack.push_async_callback(inventory.stop)
+    authenticator = Authenticator(
         keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), settings.jwt_secret
     )
     metrics = Metrics()
     metrics.watch_ledger(lambda: ledger.pending, lambda: ledger.flush_errors)
-    app.state.metrics = metrics
     tracer_provider = getattr(app.state, "tracer_provider", None) or tracer_provider_from_env()
-    upstream = Upstream(catalogue, settings.upstream_timeout_s, settings.upstream_retries, errors=metrics)
+    if tracer_provider is not None:
+        stack.callback(tracer_provider.shutdown)
+    upstream = Upstream(catalogue, settings.upstream_timeout_s, settings.upstream_retries, errors=metrics,
+                        relay=settings.upstream_relay)
+    stack.push_async_callback(upstream.aclose)
     footprint = None
     if settings.measured_mode:
         footprint = Footprint(
@@ -120,10 +126,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             str(settings.data_dir.resolve()),
         )
         await footprint.start()
+        stack.push_async_callback(footprint.stop)
         log.info("measured mode: codecarbon windows of %ss for the gateway and %s", settings.measurement_window_s,
                  ", ".join(footprint.models) or "no local model")
-    app.state.footprint = footprint
-    app.state.pipeline = ChatPipeline(
+    pipeline = ChatPipeline(
         catalogue=catalogue,
         policy=policy,
         upstream=upstream,
@@ -137,31 +143,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         inventory=inventory,
         footprint=footprint,
     )
-    policy_watch = asyncio.create_task(
-        watch_policy_file(policy, on_reload=lambda result: _record_reload(engine, policy, result)),
-        name="sobria-policy-watch",
-    )
-    overrides_watch = asyncio.create_task(_refresh_overrides(budgets, engine), name="sobria-budget-overrides")
+    _background(stack, publishing.follow(settings.policy_follow_interval_s), "sobria-policy-follow")
+    _background(stack, publishing.watch_file(settings.policy_file_poll_s), "sobria-policy-file")
+    _background(stack, overrides.follow(), "sobria-budget-overrides")
+    _background(stack, export_checkpoints(audit, settings.effective_audit_checkpoint_path,
+                                          settings.audit_checkpoint_interval_s), "sobria-audit-checkpoints")
+    state = app.state
+    state.services = Services(KeyService(keys, audit, pseudonyms), overrides, publishing, pseudonyms, audit)
+    state.engine, state.catalogue, state.keys, state.ledger = engine, catalogue, keys, ledger
+    state.budgets, state.policy_engine, state.audit, state.inventory = budgets, policy, audit, inventory
+    state.authenticator, state.metrics, state.footprint, state.pipeline = authenticator, metrics, footprint, pipeline
+    state.access_trace = access_trace
     gc.freeze()
     log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))
-    try:
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The composition root: what `compose` started is stopped in reverse, on shutdown or a failed start."""
+    async with AsyncExitStack() as stack:
+        await compose(app, stack)
         yield
-    finally:
-        policy_watch.cancel()
-        overrides_watch.cancel()
-        await upstream.aclose()
-        if tracer_provider is not None:
-            tracer_provider.shutdown()
-        if content_log is not None:
-            await content_log.stop()
-        await access_trace.stop()
-        await inventory.stop()
-        if footprint is not None:
-            await footprint.stop()
-        await ledger.stop()
-        await budgets.aclose()
-        log.info("ledger flushed: %d records written", ledger.written)
-        await engine.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -186,7 +188,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(impacts.router)
     app.include_router(metrics_route.router)
-    app.include_router(policy_admin.router)
     install_ui(app)
     app.include_router(committee.router)
 

@@ -1,40 +1,86 @@
-"""Append-only, hash-chained audit log of committee and admin actions.
+"""Append-only audit log of committee and admin actions, authenticated and anchored.
 
-Each entry's hash covers its content and the previous entry's hash, so editing,
-inserting or deleting a row anywhere breaks the chain from that row on and
-`verify()` names the first broken entry. Appends are serialised so two replicas can
-never fork the chain: a transaction-level advisory lock on PostgreSQL, the database
-write lock (taken first, before reading the last hash) on SQLite.
+Each entry carries an HMAC-SHA256, under a key the database does not hold, of its
+content and of the previous entry's MAC. Someone who can write to the database but
+does not hold the key cannot edit, insert or re-chain entries without `verify()`
+naming the first broken one. What a chain alone cannot show is the loss of its tail
+(or a full rewrite by someone holding the key), so the gateway also exports signed
+checkpoints, "entry N has MAC h and there are N entries up to it", to a file outside
+the database; `verify(checkpoints)` checks the chain still reaches each of them.
+
+Appends are serialised so two replicas can never fork the chain: a transaction-level
+advisory lock on PostgreSQL, the database write lock (taken first, before reading the
+last MAC) on SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.ledger.tables import AuditEntry
+
+log = logging.getLogger("sobria.audit")
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x50B12A  # the advisory lock that serialises appends on PostgreSQL
 _VERIFY_BATCH = 1000
 
+BreakReason = Literal["chain_link", "content", "truncated", "rewritten", "checkpoint_signature"]
+
 
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
-    """Result of walking the chain: ok, how many entries were checked, where it broke."""
+    """Result of walking the chain: ok, how many entries were checked, where and why it broke."""
 
     ok: bool
     checked: int
     first_broken_id: int | None = None
-    reason: str | None = None  # "chain_link" (prev_hash differs) or "content" (fields differ from the hash)
+    reason: BreakReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntryView:
+    """One audit entry as shown to an admin."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement of the chain's head: its last entry id, that entry's MAC and the entry count."""
+
+    head_id: int
+    head_hash: str
+    count: int
+    at: str
+    signature: str
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, line: str) -> "Checkpoint":
+        data = json.loads(line)
+        return cls(int(data["head_id"]), str(data["head_hash"]), int(data["count"]), str(data["at"]),
+                   str(data["signature"]))
 
 
 def _text(value: Mapping[str, Any] | str | None) -> str | None:
@@ -49,18 +95,34 @@ def _iso(at: datetime) -> str:
 
 
 def entry_hash(
-    prev_hash: str, at: datetime, actor: str, action: str, target: str, before: str | None, after: str | None
+    key: bytes, prev_hash: str, at: datetime, actor: str, action: str, target: str, before: str | None,
+    after: str | None,
 ) -> str:
-    """SHA-256 over the previous hash and every field of the entry."""
+    """HMAC-SHA256 under `key` of the previous entry's MAC and every field of the entry."""
     payload = json.dumps([prev_hash, _iso(at), actor, action, target, before, after], ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _checkpoint_mac(key: bytes, head_id: int, head_hash: str, count: int, at: str) -> str:
+    payload = json.dumps(["checkpoint", head_id, head_hash, count, at])
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def read_checkpoints(path: Path) -> list[Checkpoint]:
+    """Every checkpoint of a checkpoint file (one JSON object a line); none when it does not exist."""
+    if not path.exists():
+        return []
+    return [Checkpoint.from_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 class AuditLog:
     """Record and verify audit entries in the `audit_log` table."""
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, key: bytes):
+        if not key:
+            raise ValueError("the audit log needs a key")
         self._engine = engine
+        self._key = key
         self._local = asyncio.Lock()
 
     async def record(
@@ -91,7 +153,7 @@ class AuditLog:
         prev = last or GENESIS
         at = datetime.now(UTC)
         before_text, after_text = _text(before), _text(after)
-        digest = entry_hash(prev, at, actor[:128], action[:64], target[:256], before_text, after_text)
+        digest = entry_hash(self._key, prev, at, actor[:128], action[:64], target[:256], before_text, after_text)
         result = await conn.execute(
             AuditEntry.__table__.insert().values(
                 at=at, actor=actor[:128], action=action[:64], target=target[:256],
@@ -99,6 +161,10 @@ class AuditLog:
             )
         )
         return int(result.inserted_primary_key[0])
+
+    async def lock(self, conn: AsyncConnection) -> None:
+        """Take the append lock in the caller's transaction (to serialise a change with its audit entry)."""
+        await self._lock(conn)
 
     @staticmethod
     async def _lock(conn: AsyncConnection) -> None:
@@ -108,8 +174,37 @@ class AuditLog:
         else:
             await conn.execute(update(AuditEntry).where(AuditEntry.id < 0).values(actor=AuditEntry.actor))
 
-    async def verify(self) -> AuditVerification:
-        """Recompute the chain from the first entry; report the first entry that does not match."""
+    async def checkpoint(self) -> Checkpoint:
+        """A signed statement of the current head (id 0 and the genesis hash for an empty log)."""
+        async with self._engine.connect() as conn:
+            head = (await conn.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))).first()
+            count = int((await conn.execute(select(func.count()).select_from(AuditEntry))).scalar_one())
+        head_id, head_hash = (int(head.id), str(head.hash)) if head is not None else (0, GENESIS)
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        return Checkpoint(head_id, head_hash, count, at, _checkpoint_mac(self._key, head_id, head_hash, count, at))
+
+    async def export_checkpoint(self, path: Path) -> Checkpoint:
+        """Append a checkpoint to `path` (and to the log), so the head can be checked later."""
+        point = await self.checkpoint()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(point.as_json() + "\n")
+        log.info("audit checkpoint", extra={"audit_checkpoint": point.as_json()})
+        return point
+
+    def _signed(self, point: Checkpoint) -> bool:
+        expected = _checkpoint_mac(self._key, point.head_id, point.head_hash, point.count, point.at)
+        return hmac.compare_digest(expected, point.signature)
+
+    async def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> AuditVerification:
+        """Recompute the chain from the first entry; report the first entry that does not match.
+
+        With checkpoints, also require that each checkpoint's head is still in the chain,
+        with the same MAC and the same number of entries up to it."""
+        for point in checkpoints:
+            if not self._signed(point):
+                return AuditVerification(False, 0, point.head_id, "checkpoint_signature")
+        anchors = {point.head_id: point for point in checkpoints if point.head_id > 0}
         prev, checked, after_id = GENESIS, 0, 0
         async with self._engine.connect() as conn:
             while True:
@@ -119,24 +214,42 @@ class AuditLog:
                     )
                 ).all()
                 if not rows:
-                    return AuditVerification(True, checked)
+                    break
                 for row in rows:
+                    for head_id in [h for h in anchors if h < row.id]:
+                        return AuditVerification(False, checked, head_id, "truncated")
                     if row.prev_hash != prev:
                         return AuditVerification(False, checked, row.id, "chain_link")
-                    expected = entry_hash(prev, row.at, row.actor, row.action, row.target, row.before, row.after)
-                    if row.hash != expected:
+                    expected = entry_hash(self._key, prev, row.at, row.actor, row.action, row.target, row.before, row.after)
+                    if not hmac.compare_digest(row.hash, expected):
                         return AuditVerification(False, checked, row.id, "content")
                     prev, checked, after_id = row.hash, checked + 1, row.id
+                    point = anchors.pop(row.id, None)
+                    if point is not None and (point.head_hash != row.hash or point.count != checked):
+                        return AuditVerification(False, checked, row.id, "rewritten")
+        if anchors:
+            return AuditVerification(False, checked, min(anchors), "truncated")
+        return AuditVerification(True, checked)
 
-    async def entries(self, target_prefix: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def entries(self, target_prefix: str | None = None, limit: int = 100) -> list[AuditEntryView]:
         """The latest entries, newest first (optionally for targets starting with a prefix)."""
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if target_prefix:
             query = query.where(AuditEntry.target.startswith(target_prefix))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            {"id": r.id, "at": _iso(r.at), "actor": r.actor, "action": r.action, "target": r.target,
-             "before": r.before, "after": r.after}
-            for r in rows
-        ]
+        return [AuditEntryView(r.id, _iso(r.at), r.actor, r.action, r.target, r.before, r.after) for r in rows]
+
+
+async def export_checkpoints(audit: AuditLog, path: Path, interval_s: float) -> None:
+    """Export a checkpoint every `interval_s` until cancelled (the composition root runs this)."""
+    last: tuple[int, str] | None = None
+    while True:
+        try:
+            point = await audit.checkpoint()
+            if (point.head_id, point.head_hash) != last:
+                point = await audit.export_checkpoint(path)
+                last = (point.head_id, point.head_hash)
+        except Exception:
+            log.warning("could not export an audit checkpoint; trying again later", exc_info=True)
+        await asyncio.sleep(interval_s)

@@ -18,7 +18,7 @@ from gateway.budgets.service import BudgetExceeded, BudgetService, BudgetSnapsho
 from gateway.budgets.store import EUR, Amount, BudgetLimit, BudgetStoreUnavailable
 from gateway.errors import GatewayError
 
-MICRO = Decimal(1_000_000)
+from gateway.units import MICRO
 
 
 def format_micro(micro: int | None) -> str:

@@ -1,31 +1,35 @@
-"""The `sobria` command: serve the gateway, manage keys, migrate the database."""
+"""The `sobria` command: serve the gateway, manage keys, budgets and the policy, migrate the database.
+
+The admin commands call the same services as the JSON API and the pages
+(`gateway.services`), so an action has the same validation and audit entry whichever
+door it came through; the CLI's actor is `cli:<operating-system user>`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Optional
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Optional, TypeVar
 
 import typer
 
+from gateway.domain_errors import DomainError
+from gateway.i18n import translate
 from gateway.inventory.audit_cli import audit_app
 from gateway.inventory.report import report_command
-from gateway.settings import Settings, get_settings
+from gateway.services.registry import Services
+from gateway.settings import get_settings
 from policies.cli import policy_app
 
 app = typer.Typer(help="Sobria, the frugal GenAI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+budgets_app = typer.Typer(help="Budget overrides per scope.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(db_app, name="db")
-
-
-async def _keystore(settings: Settings):  # noqa: ANN202
-    from gateway.keys import KeyStore
-    from gateway.ledger import db
-
-    await db.upgrade(settings.effective_database_url)
-    engine = db.make_engine(settings.effective_database_url)
-    return engine, KeyStore(engine)
+T = TypeVar("T")
 
 
 def _cli_actor() -> str:
@@ -35,16 +39,21 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-async def _bootstrap_admin(settings: Settings) -> str | None:
-    """Create the first admin key when there is none; returns it (shown once)."""
-    engine, keys = await _keystore(settings)
+def _run(action: Callable[[Services], Awaitable[T]]) -> T:
+    """Run one admin action on the services; a domain error is printed in words and exits 2 (1 for not found)."""
+    from gateway.domain_errors import NotFound
+    from gateway.services.standalone import open_services
+
+    async def run() -> T:
+        async with open_services(get_settings()) as services:
+            return await action(services)
+
     try:
-        if await keys.count_admins():
-            return None
-        key, _ = await keys.create("bootstrap admin", "admin", "it", ["admin"])
-        return key
-    finally:
-        await engine.dispose()
+        return asyncio.run(run())
+    except DomainError as error:
+        message = translate(error.message_key, **error.params)
+        typer.secho(f"{error.param}: {message}" if error.param else message, fg="red", err=True)
+        raise typer.Exit(1 if isinstance(error, NotFound) else 2) from error
 
 
 @app.command()
@@ -57,7 +66,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    first_key = asyncio.run(_bootstrap_admin(settings))
+    first_key = _run(lambda services: services.keys.bootstrap_admin("system:first-start"))
     if first_key:
         typer.secho("First start: an admin key was created. It is shown only this once:", fg="yellow")
         typer.secho(f"  {first_key}", fg="green", bold=True)
@@ -83,40 +92,20 @@ def keys_create(
     trusted_frontend: Annotated[bool, typer.Option(help="A chat front end that forwards its users")] = False,
 ) -> None:
     """Create a key and print it once (only its hash is kept)."""
+    from gateway.services.keys import CreatedKey, NewKey
 
-    async def run() -> tuple[str, str]:
-        from gateway.audit import AuditLog
+    async def create(services: Services) -> CreatedKey:
+        return await services.keys.create(_cli_actor(), NewKey(employee, department, tuple(role), name, trusted_frontend))
 
-        engine, keys = await _keystore(get_settings())
-        try:
-            key, record = await keys.create(name, employee, department, role, trusted_frontend)
-            after = {"employee_id": employee, "department": department, "roles": sorted(role), "name": name}
-            await AuditLog(engine).record(_cli_actor(), "key.create", record.key_id, None, after)
-            return key, record.key_id
-        finally:
-            await engine.dispose()
-
-    try:
-        key, key_id = asyncio.run(run())
-    except ValueError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from exc
-    typer.echo(f"key id: {key_id}")
-    typer.echo(key)
+    created = _run(create)
+    typer.echo(f"key id: {created.record.key_id}")
+    typer.echo(created.key)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (ids, owners, roles, status; never the keys)."""
-
-    async def run():  # noqa: ANN202
-        engine, keys = await _keystore(get_settings())
-        try:
-            return await keys.list()
-        finally:
-            await engine.dispose()
-
-    for record in asyncio.run(run()):
+    for record in _run(lambda services: services.keys.list()):
         status = f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "active"
         roles = ",".join(sorted(record.roles))
         typer.echo(f"{record.key_id}  {record.employee_id:<20} {record.department:<12} {roles:<24} {status}  {record.name}")
@@ -125,23 +114,60 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'")]) -> None:
     """Revoke a key; every replica refuses it within a second."""
-
-    async def run() -> bool:
-        from gateway.audit import AuditLog
-
-        engine, keys = await _keystore(get_settings())
-        try:
-            revoked = await keys.revoke(key_id)
-            if revoked:
-                await AuditLog(engine).record(_cli_actor(), "key.revoke", key_id, {"active": True}, {"active": False})
-            return revoked
-        finally:
-            await engine.dispose()
-
-    if not asyncio.run(run()):
-        typer.secho(f"no active key {key_id}", fg="red", err=True)
-        raise typer.Exit(1)
+    _run(lambda services: services.keys.revoke(_cli_actor(), key_id))
     typer.echo(f"revoked {key_id}")
+
+
+@budgets_app.command("set")
+def budgets_set(
+    scope: Annotated[str, typer.Argument(help="org, employee:<id>, department:<code> or use_case:<id>")],
+    eur: Annotated[Optional[str], typer.Option(help="Limit in euros per window (unset: no euro limit)")] = None,
+    gco2e_g: Annotated[Optional[str], typer.Option(help="Limit in grams CO2e per window")] = None,
+    window: Annotated[str, typer.Option(help="rolling or calendar_month")] = "rolling",
+    window_days: Annotated[str, typer.Option(help="Length of a rolling window")] = "30",
+) -> None:
+    """Set the budget of one scope (an employee is named by id and stored by pseudonym)."""
+    from gateway.services.budget_overrides import make_rule
+
+    async def put(services: Services) -> str:
+        change = await services.budget_overrides.set(_cli_actor(), scope, make_rule(eur, gco2e_g, window, window_days))
+        return change.scope
+
+    typer.echo(f"set {_run(put)}")
+
+
+@budgets_app.command("remove")
+def budgets_remove(scope: Annotated[str, typer.Argument(help="The scope of the override")]) -> None:
+    """Remove an override: the scope goes back to its configured default."""
+
+    async def remove(services: Services) -> str:
+        return (await services.budget_overrides.remove(_cli_actor(), scope)).scope
+
+    typer.echo(f"removed {_run(remove)}")
+
+
+@budgets_app.command("list")
+def budgets_list() -> None:
+    """Every override and its rule."""
+    for scope, rule in sorted(_run(lambda services: services.budget_overrides.overrides()).items()):
+        typer.echo(f"{scope:<42} eur={rule.eur} gco2e_g={rule.gco2e_g} {rule.window} {rule.window_days}d")
+
+
+@policy_app.command("publish")
+def policy_publish(
+    file: Annotated[Path, typer.Argument(help="The policy YAML to publish to every replica")],
+    dry_run: Annotated[bool, typer.Option(help="Validate, diff and replay only")] = False,
+) -> None:
+    """Publish a policy through the same service as the admin API (validated, audited, followed by every replica)."""
+    text = file.read_text(encoding="utf-8")
+    outcome = _run(lambda services: services.policy.submit(text, _cli_actor(), publish=not dry_run, with_replay=dry_run))
+    for change in outcome.changes:
+        typer.echo(change)
+    if not outcome.valid:
+        for issue in outcome.issues:
+            typer.secho(issue.render(str(file)), fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{'published' if outcome.applied else 'checked'} {outcome.version}")
 
 
 @db_app.command("upgrade")

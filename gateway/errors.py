@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.domain_errors import Conflict, DomainError, InvalidInput, NotFound, Refused, Unavailable
 from gateway.i18n import negotiate, translate
 
 log = logging.getLogger("sobria.errors")
@@ -63,6 +64,21 @@ class GatewayError(Exception):
         return translate(self.message_key, language, **self.params)
 
 
+_DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 400),
+    (NotFound, 404),
+    (Refused, 403),
+    (Conflict, 409),
+    (Unavailable, 503),
+)
+
+
+def from_domain(error: DomainError) -> GatewayError:
+    """The HTTP form of a domain error: the one place a domain error gets a status."""
+    status = next((code for kind, code in _DOMAIN_STATUS if isinstance(error, kind)), 500)
+    return GatewayError(status, error.code, error.message_key, error.param, **error.params)
+
+
 def error_body(status: int, code: str, message: str, param: str | None = None) -> dict:
     return {"error": {"message": message, "type": _TYPES.get(status, "api_error"), "code": code, "param": param}}
 
@@ -87,6 +103,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway(request: Request, exc: GatewayError) -> JSONResponse:
         return error_response(exc, request)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(from_domain(exc), request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

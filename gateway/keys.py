@@ -75,6 +75,7 @@ class KeyStore:
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
         self._loading: dict[str, asyncio.Task[KeyRecord | None]] = {}
         self._generation = 0
+        self._by_id: dict[str, tuple[float, KeyRecord | None]] = {}
 
     async def create(
         self,
@@ -154,6 +155,26 @@ class KeyStore:
             self._cache[digest] = (started, record)
         return record
 
+    async def find_id(self, key_id: str) -> KeyRecord | None:
+        """The active record of a key by its public id (the web session's key), cached like `find`."""
+        cached = self._by_id.get(key_id)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        started, generation = time.monotonic(), self._generation
+        try:
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(select(ApiKey).where(ApiKey.key_id == key_id))).first()
+        except (OSError, SQLAlchemyError) as exc:
+            if self._serve_when_down and cached is not None:
+                return cached[1]
+            raise GatewayError(503, "database_unavailable") from exc
+        record = KeyRecord.from_row(row) if row is not None and row.revoked_at is None else None
+        if generation == self._generation:
+            if len(self._by_id) > 10_000:
+                self._by_id.clear()
+            self._by_id[key_id] = (started, record)
+        return record
+
     async def list(self) -> list[KeyRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(ApiKey).order_by(ApiKey.created_at))).all()
@@ -169,6 +190,7 @@ class KeyStore:
             )
         self._generation += 1
         self._cache.clear()
+        self._by_id.clear()
         return result.rowcount > 0
 
     async def count_admins(self) -> int:

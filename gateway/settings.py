@@ -2,18 +2,22 @@
 
 Precedence (highest first): constructor arguments, environment variables, the YAML
 file named by `SOBRIA_CONFIG`, then the defaults below, which start a working
-gateway on a laptop with no configuration at all.
+gateway on a laptop with no configuration at all. This is the one settings model of
+the project (the inventory's settings included): every field is read from the
+environment and from the YAML file alike, and a YAML key that names no setting is
+an error naming that key, rather than a setting silently left at its default.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
-from gateway.budgets.config import BudgetsConfig
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,11 +25,33 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.budgets.config import BudgetsConfig
+
+MIN_K_ANONYMITY = 5
+
+
+class UnknownSettingError(ValueError):
+    """A key of the YAML settings file that names no setting."""
+
+    def __init__(self, key: str, path: str):
+        super().__init__(f"unknown setting {key!r} in {path} (see gateway/settings.py for the settings)")
+        self.key = key
+
+
+class _StrictYamlSource(YamlConfigSettingsSource):
+    """The YAML settings file, refusing keys that name no setting."""
+
+    def __init__(self, settings_cls: type[BaseSettings], yaml_file: str):
+        super().__init__(settings_cls, yaml_file=yaml_file)
+        for key in self.yaml_data:
+            if key not in settings_cls.model_fields:
+                raise UnknownSettingError(str(key), yaml_file)
+
 
 class Settings(BaseSettings):
     """Everything an operator can set. Units are in the names."""
 
-    model_config = SettingsConfigDict(env_prefix="SOBRIA_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SOBRIA_", env_nested_delimiter="__", extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -52,7 +78,12 @@ class Settings(BaseSettings):
     ledger_flush_interval_s: float = 0.2
     ledger_batch_size: int = 500
     metrics_token: str | None = Field(
-        default=None, description="When set, /metrics requires it as a Bearer token (Prometheus bearer_token)"
+        default=None, description="/metrics requires it as a Bearer token (Prometheus bearer_token)"
+    )
+    metrics_open: bool = Field(
+        default=False,
+        description="Serve /metrics without a token even when listening beyond loopback (not recommended: "
+        "its labels name departments and use cases with no small-group suppression)",
     )
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
@@ -92,6 +123,32 @@ class Settings(BaseSettings):
     measurement_zone: str = Field(
         default="FRA", description="ISO 3166-1 alpha-3 zone of this host's grid, for the gateway's own footprint"
     )
+    upstream_relay: bool = Field(
+        default=True, description="Send OpenAI-compatible deployments through the direct relay; off: through litellm"
+    )
+    k_anonymity: int = Field(
+        default=MIN_K_ANONYMITY, description="Smallest number of distinct employees a published figure covers"
+    )
+    use_case_refresh_s: float = Field(default=1.0, gt=0, le=10, description="How often each replica re-reads statuses")
+    policy_follow_interval_s: float = Field(
+        default=1.0, gt=0, le=5, description="How often each replica checks the database for a newly published policy"
+    )
+    policy_file_poll_s: float = Field(default=2.0, gt=0, description="How often the policy file is checked for edits")
+    audit_key: str | None = Field(
+        default=None, description="HMAC key of the audit chain; keep it out of the database (or use audit_key_file)"
+    )
+    audit_key_file: Path | None = Field(default=None, description="File holding the audit chain's HMAC key")
+    audit_checkpoint_path: Path | None = Field(
+        default=None, description="Where signed audit checkpoints are appended (default: data_dir/audit-checkpoints.jsonl)"
+    )
+    audit_checkpoint_interval_s: float = Field(default=300, gt=0, description="How often a checkpoint is exported")
+
+    @field_validator("k_anonymity")
+    @classmethod
+    def _k_not_below_minimum(cls, value: int) -> int:
+        if value < MIN_K_ANONYMITY:
+            raise ValueError(f"k_anonymity may only be raised: it must be at least {MIN_K_ANONYMITY}")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -105,7 +162,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("SOBRIA_CONFIG")
         if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            sources.append(_StrictYamlSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
 
     @property
@@ -126,6 +183,26 @@ class Settings(BaseSettings):
                 "SOBRIA_PSEUDONYM_KEY must be set (the same on every replica) when SOBRIA_REDIS_URL is set"
             )
         return _secret_file(self.data_dir / "pseudonym.key")
+
+    @property
+    def effective_audit_checkpoint_path(self) -> Path:
+        return self.audit_checkpoint_path or self.data_dir / "audit-checkpoints.jsonl"
+
+    def effective_audit_key(self) -> bytes:
+        """The audit chain's HMAC key: configured, read from a file, else derived from the pseudonym key.
+
+        Never stored in the database. Replicas must share it (each verifies what the others
+        wrote); the pseudonym key they already share serves when none is set, domain-separated
+        so one key's MACs say nothing about the other's pseudonyms."""
+        if self.audit_key:
+            return self.audit_key.encode()
+        if self.audit_key_file:
+            return self.audit_key_file.read_text(encoding="utf-8").strip().encode()
+        return hmac.new(self.effective_pseudonym_key(), b"sobria audit chain", hashlib.sha256).digest()
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        return self.host not in {"127.0.0.1", "::1", "localhost"}
 
     def effective_session_secret(self) -> bytes:
         """The web session signing key; created once in the data directory when not configured.

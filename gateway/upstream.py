@@ -9,14 +9,13 @@ both paths, so both pass the same contract tests: a deployment is tried
 fallbacks in order; a 4xx from the provider is returned at once. Failures become
 `GatewayError`s with the contract's 400/502/504 codes.
 
-`SOBRIA_UPSTREAM_RELAY=off` sends every deployment through litellm (for comparison).
+`upstream_relay: false` (`SOBRIA_UPSTREAM_RELAY=off`) sends every deployment through litellm (for comparison).
 litellm itself is imported only when some deployment needs it (`gateway.litellm_path`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -68,10 +67,6 @@ class ErrorCounter(Protocol):
     def upstream_error(self, deployment: str, code: str) -> None: ...
 
 
-def _relay_enabled() -> bool:
-    return os.environ.get("SOBRIA_UPSTREAM_RELAY", "on").strip().lower() not in {"off", "0", "false", "no"}
-
-
 class Upstream:
     """The provider side of the gateway: relay targets, one litellm Router, fallbacks."""
 
@@ -80,15 +75,14 @@ class Upstream:
         catalogue: Catalogue,
         timeout_s: float,
         retries: int,
-        relay: bool | None = None,
+        relay: bool = True,
         errors: ErrorCounter | None = None,
     ):
         self.catalogue = catalogue
         self.retries = max(0, retries)
         self.errors = errors
-        use_relay = _relay_enabled() if relay is None else relay
         self.targets: dict[str, Target] = {}
-        if use_relay:
+        if relay:
             for spec in catalogue.all():
                 target = target_for(spec)
                 if target is not None:

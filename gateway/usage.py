@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.ledger.tables import UsageRecord
 
-MICRO = Decimal(1_000_000)
+from gateway.units import MICRO
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,9 +93,10 @@ async def _register_drift(use_cases: list) -> list[str]:  # noqa: ANN001
     from gateway.ledger import db
     from gateway.settings import get_settings
 
-    engine = db.make_engine(get_settings().effective_database_url)
+    settings = get_settings()
+    engine = db.make_engine(settings.effective_database_url)
     try:
-        statuses = await Register(engine, AuditLog(engine)).statuses()
+        statuses = await Register(engine, AuditLog(engine, settings.effective_audit_key())).statuses()
     except SQLAlchemyError:
         return []
     finally:

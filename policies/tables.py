@@ -22,3 +22,16 @@ class PolicyVersion(Base):
     source: Mapped[str] = mapped_column(String(256))
     actor: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
+
+
+class PolicyHead(Base):
+    """The published policy every replica serves (one row): its version, and the last policy file published."""
+
+    __tablename__ = "policy_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    file_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_by: Mapped[str] = mapped_column(String(128))

@@ -86,7 +86,7 @@ def test_admin_creates_a_key_shown_once_and_revokes_it(gateway):
     time.sleep(1.0)
     assert chat(gateway, key).status_code == 401
     actions = audit_actions(gateway)
-    assert ("key.create", key_id) in actions and ("key.revoke", key_id) in actions
+    assert ("key.create", f"key:{key_id}") in actions and ("key.revoke", f"key:{key_id}") in actions
 
 
 def test_admin_sees_the_catalogue_with_what_each_model_really_is(gateway):

@@ -1,36 +1,41 @@
 """Admin pages: model catalogue, budgets and overrides, API keys, policy editor, audit log.
 
-Every change goes through the same services as the JSON admin API and is written
-to the audit log.
+Thin callers of the same services as the JSON admin API and the CLI (`gateway.services`):
+the same validation, the same audit action names and targets. Every successful POST
+answers with a redirect (post/redirect/get), except the creation of a key, whose
+answer is the one time the key is shown; a revocation is confirmed on its own page;
+a policy is published only after a dry run of exactly that text.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from admin_ui.web import UiRoute, Visitor, form_data, redirect, render, visitor
 from gateway.budgets.config import BudgetRule
-from gateway.budgets.overrides import BudgetOverrides
+from gateway.dependencies import BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep, AuditDep
+from gateway.domain_errors import DomainError, InvalidInput, NotFound
 from gateway.keys import ROLES
-from policies.engine import PolicyEngine
-from policies.history import list_versions
-from policies.publish import PolicyPublisher
+from gateway.services.budget_overrides import make_rule
+from gateway.services.keys import NewKey
+from gateway.budgets.service import BudgetService
+from policies.engine import content_version
 
 router = APIRouter(prefix="/admin", route_class=UiRoute)
+VisitorDep = Depends(visitor)
 
 
 @router.get("/models")
-async def models(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def models(request: Request, catalogue: CatalogueDep, who: Visitor = VisitorDep) -> Response:
     who.require("admin")
-    return render(request, who, "admin/models.html", models=request.app.state.catalogue.all())
+    return render(request, who, "admin/models.html", models=catalogue.all())
 
 
-async def _budget_rows(request: Request, overrides: dict[str, BudgetRule]) -> list[dict]:
+async def _budget_rows(budgets: BudgetService, overrides: dict[str, BudgetRule]) -> list[dict[str, Any]]:
     """Each overridden or configured scope with its rule and current consumption."""
-    budgets = request.app.state.budgets
     now = datetime.now(UTC)
     config = budgets.config
     scopes = {f"department:{name}": rule for name, rule in config.departments.items()}
@@ -45,124 +50,134 @@ async def _budget_rows(request: Request, overrides: dict[str, BudgetRule]) -> li
     return rows
 
 
-async def _budgets_page(request: Request, who: Visitor, error: str | None = None, status_code: int = 200) -> Response:
-    overrides = await BudgetOverrides(request.app.state.engine).load()
-    config = request.app.state.budgets.config
+async def _budgets_page(request: Request, who: Visitor, budgets: BudgetService, overrides: OverridesDep,
+                        error: DomainError | None = None, status_code: int = 200) -> Response:
+    config = budgets.config
     defaults = [("employee", config.employee), ("department", config.department), ("use_case", config.use_case)]
     defaults += [(f"employee @ {name}", rule) for name, rule in config.employee_by_department.items()]
     defaults += [(f"employee + {role}", rule) for role, rule in config.employee_by_role.items()]
     return render(
         request, who, "admin/budgets.html", status_code=status_code,
-        defaults=defaults, rows=await _budget_rows(request, overrides), error=error,
+        defaults=defaults, rows=await _budget_rows(budgets, await overrides.overrides()), error=error,
     )
 
 
 @router.get("/budgets")
-async def budgets_page(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def budgets_page(request: Request, budgets: BudgetsDep, overrides: OverridesDep,
+                       who: Visitor = VisitorDep) -> Response:
     who.require("admin")
-    return await _budgets_page(request, who)
-
-
-def _amount(text: str) -> Decimal | None:
-    text = text.strip().replace(",", ".")
-    if not text:
-        return None
-    value = Decimal(text)
-    if value < 0 or not value.is_finite():
-        raise InvalidOperation(text)
-    return value
+    return await _budgets_page(request, who, budgets, overrides)
 
 
 @router.post("/budgets")
-async def set_override(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def set_override(request: Request, budgets: BudgetsDep, overrides: OverridesDep,
+                       who: Visitor = VisitorDep) -> Response:
+    """Set or remove an override through the budget override service (employee:<id> is pseudonymised there)."""
     admin = who.require("admin")
     form = await form_data(request, who)
-    scope = form.get("scope", "").strip()
-    store = BudgetOverrides(request.app.state.engine)
-    if form.get("action") == "remove":
-        change = await store.remove(scope)
-    else:
-        kind = scope.partition(":")[0]
-        if kind not in {"employee", "department", "use_case", "org"} or (kind != "org" and ":" not in scope):
-            return await _budgets_page(request, who, "ui.budgets.bad_scope", 422)
-        try:
-            rule = BudgetRule(eur=_amount(form.get("eur", "")), gco2e_g=_amount(form.get("gco2e_g", "")))
-        except (InvalidOperation, ValueError):
-            return await _budgets_page(request, who, "ui.budgets.bad_amount", 422)
-        change = await store.put(scope, rule, admin.employee_id, datetime.now(UTC))
-    request.app.state.budgets.set_overrides(await store.load())
-    await request.app.state.audit.record(admin.employee_id, "budget.override", scope, change.before, change.after)
+    scope = form.get("scope", "")
+    try:
+        if form.get("action") == "remove":
+            await overrides.remove(admin.employee_id, scope)
+        else:
+            rule = make_rule(form.get("eur"), form.get("gco2e_g"), form.get("window", "rolling"),
+                             form.get("window_days", "30"), form.get("bucket_minutes", "60"))
+            await overrides.set(admin.employee_id, scope, rule)
+    except DomainError as error:
+        return await _budgets_page(request, who, budgets, overrides, error, 404 if isinstance(error, NotFound) else 422)
     return redirect(request, who, "/ui/admin/budgets")
 
 
+def _keys_page(request: Request, who: Visitor, listing: list[Any], *, created: str | None = None,
+               error: DomainError | None = None, status_code: int = 200) -> Response:
+    response = render(request, who, "admin/keys.html", status_code=status_code, keys=listing, roles=ROLES,
+                      created=created, error=error)
+    if created:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @router.get("/keys")
-async def keys_page(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def keys_page(request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
     who.require("admin")
-    return render(request, who, "admin/keys.html", keys=await request.app.state.keys.list(), roles=ROLES, created=None, error=None)
+    return _keys_page(request, who, await keys.list())
 
 
 @router.post("/keys")
-async def create_key(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def create_key(request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
+    """Create a key through the key service; the answer shows it once (never stored, never in a URL)."""
     admin = who.require("admin")
     form = await form_data(request, who)
-    roles = [role for role in ROLES if form.get(f"role_{role}")]
-    employee, department = form.get("employee", "").strip(), form.get("department", "").strip()
-    keys = request.app.state.keys
-    if not employee or not department or not roles:
-        listing = await keys.list()
-        return render(request, who, "admin/keys.html", status_code=422, keys=listing, roles=ROLES, created=None, error="ui.keys.missing")
-    name = form.get("name", "").strip() or employee
-    key, record = await keys.create(name, employee, department, roles)
-    after = {"name": name, "employee_id": employee, "department": department, "roles": sorted(roles)}
-    await request.app.state.audit.record(admin.employee_id, "key.create", f"key:{record.key_id}", None, after)
-    return render(request, who, "admin/keys.html", keys=await keys.list(), roles=ROLES, created=key, error=None)
+    roles = tuple(role for role in ROLES if form.get(f"role_{role}"))
+    request_key = NewKey(form.get("employee", ""), form.get("department", ""), roles, form.get("name", ""))
+    try:
+        created = await keys.create(admin.employee_id, request_key)
+    except InvalidInput as error:
+        return _keys_page(request, who, await keys.list(), error=error, status_code=422)
+    return _keys_page(request, who, await keys.list(), created=created.key)
+
+
+@router.get("/keys/{key_id}/revoke")
+async def confirm_revoke(key_id: str, request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
+    """Ask before revoking: which key, whose, and that every replica will refuse it."""
+    who.require("admin")
+    record = next((k for k in await keys.list() if k.key_id == key_id and k.revoked_at is None), None)
+    if record is None:
+        return render(request, who, "error.html", status_code=404, message_key="error.key_not_found")
+    return render(request, who, "admin/revoke.html", key=record)
 
 
 @router.post("/keys/{key_id}/revoke")
-async def revoke_key(key_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def revoke_key(key_id: str, request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
     admin = who.require("admin")
     await form_data(request, who)
-    if await request.app.state.keys.revoke(key_id):
-        await request.app.state.audit.record(admin.employee_id, "key.revoke", f"key:{key_id}", {"active": True}, {"active": False})
+    try:
+        await keys.revoke(admin.employee_id, key_id)
+    except NotFound:
+        return render(request, who, "error.html", status_code=404, message_key="error.key_not_found")
     return redirect(request, who, "/ui/admin/keys")
 
 
-async def _policy_page(request: Request, who: Visitor, text: str, status_code: int = 200, **result: object) -> Response:
-    engine: PolicyEngine = request.app.state.policy_engine
-    versions = await list_versions(request.app.state.engine, 20)
+async def _policy_page(request: Request, who: Visitor, publishing: PolicyDep, text: str, status_code: int = 200,
+                       **result: Any) -> Response:
+    engine = publishing.engine
+    versions = [{"version": v.version, "loaded_at": v.published_at.isoformat(), "actor": v.actor}
+                for v in await publishing.history(20)]
     return render(
         request, who, "admin/policy.html", status_code=status_code,
         text=text, current=engine.version, label=engine.policy.version_label, versions=versions,
         issues=result.get("issues", []), changes=result.get("changes"), report=result.get("report"),
-        published=result.get("published"),
+        published=result.get("published"), dry_run_of=result.get("dry_run_of"),
+        dry_run_first=result.get("dry_run_first", False),
     )
 
 
 @router.get("/policy")
-async def policy_page(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def policy_page(request: Request, publishing: PolicyDep, who: Visitor = VisitorDep) -> Response:
     who.require("admin")
-    return await _policy_page(request, who, request.app.state.policy_engine.text)
+    published = request.query_params.get("published")
+    return await _policy_page(request, who, publishing, publishing.engine.text, published=published)
 
 
 @router.post("/policy")
-async def policy_submit(request: Request, who: Visitor = Depends(visitor)) -> Response:
-    """Dry run: validate, diff and replay the last days of the ledger; publish: the same, then load it."""
+async def policy_submit(request: Request, publishing: PolicyDep, who: Visitor = VisitorDep) -> Response:
+    """Dry run: validate, diff and replay the last days of the ledger. Publish: only the text just dry-run."""
     admin = who.require("admin")
     form = await form_data(request, who)
     text = form.get("text", "").replace("\r\n", "\n")
-    publisher: PolicyPublisher = request.app.state.policy_publisher
     publish = form.get("action") == "publish"
-    outcome = await publisher.submit(text, admin.employee_id, f"ui:{admin.employee_id}", publish, with_replay=not publish)
+    if publish and form.get("dry_run_of") != content_version(text):
+        publish = False
+    outcome = await publishing.submit(text, admin.employee_id, publish, with_replay=not publish)
     if not outcome.valid:
-        return await _policy_page(request, who, text, 422, issues=outcome.issues)
+        return await _policy_page(request, who, publishing, text, 422, issues=outcome.issues)
     if publish:
-        return await _policy_page(request, who, publisher.engine.text, changes=outcome.changes,
-                                  published=outcome.version)
-    return await _policy_page(request, who, text, changes=outcome.changes, report=outcome.replay)
+        return redirect(request, who, f"/ui/admin/policy?published={outcome.version}")
+    return await _policy_page(request, who, publishing, text, changes=outcome.changes, report=outcome.replay,
+                              dry_run_of=outcome.version, dry_run_first=form.get("action") == "publish")
 
 
 @router.get("/audit")
-async def audit_page(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def audit_page(request: Request, audit: AuditDep, who: Visitor = VisitorDep) -> Response:
     who.require("admin")
-    audit = request.app.state.audit
     return render(request, who, "admin/audit.html", entries=await audit.entries(limit=200), verification=await audit.verify())

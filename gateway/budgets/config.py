@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.budgets.store import CALENDAR_MONTH, EUR, GCO2E, ROLLING, BudgetLimit
 
-MICRO = Decimal(1_000_000)
+from gateway.units import MICRO
 
 
 class BudgetRule(BaseModel):

@@ -209,7 +209,6 @@ def render_csv(report: Report) -> str:
 async def _run(month: str, out: Path, language: str) -> tuple[Path, Path]:
     from estimators.hosted import HostedEstimator
     from gateway.audit import AuditLog
-    from gateway.inventory.config import InventorySettings
     from gateway.ledger import db
     from gateway.settings import get_settings
 
@@ -217,8 +216,8 @@ async def _run(month: str, out: Path, language: str) -> tuple[Path, Path]:
     await db.upgrade(settings.effective_database_url)
     engine = db.make_engine(settings.effective_database_url)
     try:
-        register = Register(engine, AuditLog(engine))
-        aggregator = UsageAggregator(engine, InventorySettings().k_anonymity)
+        register = Register(engine, AuditLog(engine, settings.effective_audit_key()))
+        aggregator = UsageAggregator(engine, settings.k_anonymity)
         report = await build_report(engine, register, aggregator, Catalogue.load(settings.catalogue_path), month,
                                     HostedEstimator())
     finally:

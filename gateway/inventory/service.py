@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditLog
-from gateway.inventory.config import InventorySettings
 from gateway.inventory.gate import StatusGate
 from gateway.inventory.register import Register
 from gateway.inventory.usage import UsageAggregator
@@ -17,12 +16,11 @@ from gateway.inventory.usage import UsageAggregator
 class Inventory:
     """One object per process; `check` is the request path's status gate."""
 
-    def __init__(self, engine: AsyncEngine, audit: AuditLog, settings: InventorySettings | None = None):
-        settings = settings or InventorySettings()
+    def __init__(self, engine: AsyncEngine, audit: AuditLog, k_anonymity: int, refresh_s: float = 1.0):
         self.audit = audit
         self.register = Register(engine, audit)
-        self.gate = StatusGate(self.register, settings.use_case_refresh_s)
-        self.usage = UsageAggregator(engine, settings.k_anonymity)
+        self.gate = StatusGate(self.register, refresh_s)
+        self.usage = UsageAggregator(engine, k_anonymity)
 
     async def start(self, policy_use_cases: Iterable[Any]) -> list[str]:
         """Seed the register from the policy (first start, or new policy use cases), then watch statuses."""

@@ -1,43 +1,33 @@
-"""Admin API: budgets, keys and the model catalogue. Every change is audit-logged."""
+"""Admin API: budgets, keys, the policy and the model catalogue; thin doors onto the admin services.
+
+Every change goes through a service of `gateway.services`, which validates, stores,
+audits and tells the other replicas; the pages and the CLI call the same methods.
+"""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gateway.auth import Principal, require_role
 from gateway.budget_gate import format_micro
 from gateway.budgets.config import BudgetRule
-from gateway.budgets.overrides import BudgetOverrides, rule_json
-from gateway.errors import GatewayError
-from gateway.keys import ROLES
+from gateway.budgets.overrides import OverrideChange, rule_json
+from gateway.budgets.store import BudgetStatus
+from gateway.dependencies import BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep
+from gateway.domain_errors import NotFound
+from gateway.keys import KeyRecord
+from gateway.services.keys import NewKey
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-Admin = Depends(require_role("admin"))
-_SCOPE = re.compile(r"^(org|(employee|department|use_case):[A-Za-z0-9@._-]{1,128})$")
+require_admin = require_role("admin")
+AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-def _scope(request: Request, scope: str) -> str:
-    """Validate a budget scope; an employee is named by id and stored by pseudonym."""
-    if not _SCOPE.match(scope):
-        raise GatewayError(400, "invalid_request", param="scope",
-                           detail="scope is org, employee:<id>, department:<code> or use_case:<id>")
-    kind, _, name = scope.partition(":")
-    if kind == "employee":
-        return f"employee:{request.app.state.authenticator.pseudonym(name)}"
-    return scope
-
-
-async def _reload_overrides(request: Request) -> None:
-    service = request.app.state.budgets
-    service.set_overrides(await BudgetOverrides(request.app.state.engine).load())
-
-
-def _status_json(status: Any) -> dict[str, Any]:
+def _status_json(status: BudgetStatus) -> dict[str, Any]:
     return {
         "unit": status.limit.unit,
         "window": status.limit.window,
@@ -48,39 +38,30 @@ def _status_json(status: Any) -> dict[str, Any]:
     }
 
 
+def _change_json(change: OverrideChange) -> dict[str, Any]:
+    return {"scope": change.scope, "before": change.before, "after": change.after}
+
+
 @router.get("/budgets")
-async def list_budgets(request: Request, admin: Principal = Admin) -> dict[str, Any]:
+async def list_budgets(admin: AdminDep, overrides: OverridesDep, budgets: BudgetsDep) -> dict[str, Any]:
     """Configured defaults, admin overrides, and each override's current consumption."""
-    service = request.app.state.budgets
-    overrides = await BudgetOverrides(request.app.state.engine).load()
-    now = datetime.now(UTC)
-    listed = []
-    for scope, rule in sorted(overrides.items()):
-        statuses = await service.store.status(rule.limits(scope), now)
-        listed.append({"scope": scope, "rule": rule_json(rule), "status": [_status_json(s) for s in statuses]})
-    return {"defaults": service.config.model_dump(mode="json", exclude={"webhook_url"}), "overrides": listed}
+    listed = [
+        {"scope": o.scope, "rule": rule_json(o.rule), "status": [_status_json(s) for s in o.statuses]}
+        for o in await overrides.list()
+    ]
+    return {"defaults": budgets.config.model_dump(mode="json", exclude={"webhook_url"}), "overrides": listed}
 
 
 @router.put("/budgets/{scope}")
-async def put_budget(scope: str, rule: BudgetRule, request: Request, admin: Principal = Admin) -> dict[str, Any]:
-    """Set the budget of one scope (replaces the default for it)."""
-    stored = _scope(request, scope)
-    change = await BudgetOverrides(request.app.state.engine).put(stored, rule, admin.employee_id, datetime.now(UTC))
-    await request.app.state.audit.record(admin.employee_id, "budget.set", stored, change.before, change.after)
-    await _reload_overrides(request)
-    return {"scope": stored, "before": change.before, "after": change.after}
+async def put_budget(scope: str, rule: BudgetRule, admin: AdminDep, overrides: OverridesDep) -> dict[str, Any]:
+    """Set the budget of one scope (replaces the default for it); an employee is named by id, stored by pseudonym."""
+    return _change_json(await overrides.set(admin.employee_id, scope, rule))
 
 
 @router.delete("/budgets/{scope}")
-async def delete_budget(scope: str, request: Request, admin: Principal = Admin) -> dict[str, Any]:
+async def delete_budget(scope: str, admin: AdminDep, overrides: OverridesDep) -> dict[str, Any]:
     """Remove an override: the scope goes back to the configured default."""
-    stored = _scope(request, scope)
-    change = await BudgetOverrides(request.app.state.engine).remove(stored)
-    if change.before is None:
-        raise GatewayError(404, "not_found")
-    await request.app.state.audit.record(admin.employee_id, "budget.remove", stored, change.before, None)
-    await _reload_overrides(request)
-    return {"scope": stored, "before": change.before, "after": None}
+    return _change_json(await overrides.remove(admin.employee_id, scope))
 
 
 class KeyRequest(BaseModel):
@@ -91,7 +72,7 @@ class KeyRequest(BaseModel):
     trusted_frontend: bool = False
 
 
-def _key_json(record: Any) -> dict[str, Any]:
+def _key_json(record: KeyRecord) -> dict[str, Any]:
     return {
         "key_id": record.key_id,
         "name": record.name,
@@ -105,36 +86,29 @@ def _key_json(record: Any) -> dict[str, Any]:
 
 
 @router.get("/keys")
-async def list_keys(request: Request, admin: Principal = Admin) -> dict[str, Any]:
+async def list_keys(admin: AdminDep, keys: KeysDep) -> dict[str, Any]:
     """Every key's id, owner, roles and status (never the key)."""
-    return {"data": [_key_json(k) for k in await request.app.state.keys.list()]}
+    return {"data": [_key_json(k) for k in await keys.list()]}
 
 
 @router.post("/keys", status_code=201)
-async def create_key(body: KeyRequest, request: Request, admin: Principal = Admin) -> dict[str, Any]:
+async def create_key(body: KeyRequest, admin: AdminDep, keys: KeysDep) -> dict[str, Any]:
     """Create a key; the response is the only time the key is shown."""
-    if set(body.roles) - set(ROLES):
-        raise GatewayError(400, "invalid_request", param="roles", detail=f"roles are {', '.join(ROLES)}")
-    key, record = await request.app.state.keys.create(
-        body.name, body.employee_id, body.department, body.roles, body.trusted_frontend
-    )
-    await request.app.state.audit.record(admin.employee_id, "key.create", record.key_id, None, _key_json(record))
-    return {"key": key, **_key_json(record)}
+    request = NewKey(body.employee_id, body.department, tuple(body.roles), body.name, body.trusted_frontend)
+    created = await keys.create(admin.employee_id, request)
+    return {"key": created.key, **_key_json(created.record)}
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(key_id: str, request: Request, admin: Principal = Admin) -> dict[str, Any]:
+async def revoke_key(key_id: str, admin: AdminDep, keys: KeysDep) -> dict[str, Any]:
     """Revoke a key; every replica refuses it within a second."""
-    if not await request.app.state.keys.revoke(key_id):
-        raise GatewayError(404, "not_found")
-    await request.app.state.audit.record(admin.employee_id, "key.revoke", key_id, {"active": True}, {"active": False})
+    await keys.revoke(admin.employee_id, key_id)
     return {"key_id": key_id, "revoked": True}
 
 
 @router.get("/models")
-async def list_catalogue(request: Request, admin: Principal = Admin) -> dict[str, Any]:
+async def list_catalogue(admin: AdminDep, catalogue: CatalogueDep) -> dict[str, Any]:
     """The model catalogue as loaded: tier, prices, impact profile and what each model really is."""
-    catalogue = request.app.state.catalogue
     return {
         "version": catalogue.version,
         "data": [
@@ -155,3 +129,59 @@ async def list_catalogue(request: Request, admin: Principal = Admin) -> dict[str
             for spec in catalogue.all()
         ],
     }
+
+
+class PolicyCandidate(BaseModel):
+    text: str = Field(description="The candidate policy, as YAML.", max_length=1_000_000)
+
+
+@router.get("/policy")
+async def current_policy(admin: AdminDep, publishing: PolicyDep) -> dict[str, Any]:
+    """The policy in force: version, label, source, use cases and its YAML text."""
+    engine = publishing.engine
+    return {
+        "version": engine.version,
+        "version_label": engine.policy.version_label,
+        "source": engine.source,
+        "loaded_at": engine.loaded_at.isoformat(),
+        "use_cases": [
+            {"id": uc.id, "name": uc.name, "tier": uc.tier, "status": uc.status, "owner": uc.owner}
+            for uc in engine.policy.use_cases
+        ],
+        "rules": [rule.id for rule in engine.policy.rules],
+        "text": engine.text,
+    }
+
+
+@router.put("/policy")
+async def put_policy(
+    candidate: PolicyCandidate,
+    admin: AdminDep,
+    publishing: PolicyDep,
+    dry_run: bool = Query(False, description="Validate, diff and replay the last 30 days only; do not publish."),
+) -> JSONResponse:
+    """Validate a candidate; unless `dry_run`, publish it to every replica. A bad policy is never published (422)."""
+    outcome = await publishing.submit(candidate.text, admin.employee_id, publish=not dry_run, with_replay=dry_run)
+    return JSONResponse(outcome.as_dict(), status_code=200 if outcome.valid else 422)
+
+
+@router.get("/policy/history")
+async def policy_history(
+    admin: AdminDep, publishing: PolicyDep, limit: int = Query(100, ge=1, le=1000)
+) -> dict[str, Any]:
+    """Published versions, most recent first."""
+    versions = [
+        {"version": v.version, "version_label": v.version_label, "loaded_at": v.published_at.isoformat(),
+         "source": v.source, "actor": v.actor}
+        for v in await publishing.history(limit)
+    ]
+    return {"current": publishing.engine.version, "versions": versions}
+
+
+@router.get("/policy/history/{version}")
+async def policy_version(version: str, admin: AdminDep, publishing: PolicyDep) -> dict[str, str]:
+    """The YAML text of one published version."""
+    text = await publishing.version_text(version)
+    if text is None:
+        raise NotFound("not_found", "error.policy_version_not_found", param="version", version=version)
+    return {"version": version, "text": text}

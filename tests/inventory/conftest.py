@@ -27,7 +27,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def audit(engine: AsyncEngine) -> AuditLog:
-    return AuditLog(engine)
+    return AuditLog(engine, b"test audit key")
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ async def test_every_change_is_a_version_attributed_to_its_author_and_audited(re
     history = await register.history("cv-screening")
     assert [(v["version"], v["actor"], v["change"]) for v in history] == [
         (1, "alice", "create"), (2, "alice", "transition"), (3, "committee-chair", "transition")]
-    actions = [e["action"] for e in await audit.entries(target_prefix="use_case:cv-screening")]
+    actions = [e.action for e in await audit.entries(target_prefix="use_case:cv-screening")]
     assert actions == ["use_case.transition", "use_case.transition", "use_case.create"]
     assert (await audit.verify()).ok
 
@@ -124,7 +124,7 @@ async def test_seeding_approves_the_policy_use_cases_on_first_start_and_drafts_l
     assert await register.seed_from_policy([*first, SimpleNamespace(id="new", name="New", status="active")]) == ["new"]
     statuses = {k: v[0] for k, v in (await register.statuses()).items()}
     assert statuses == {"translation": "approved", "legacy": "retired", "new": "draft"}
-    assert {e["actor"] for e in await audit.entries()} == {"system"}
+    assert {e.actor for e in await audit.entries()} == {"system"}
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json", "csv"])

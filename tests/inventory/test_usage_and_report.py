@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from gateway.catalogue import Catalogue
-from gateway.inventory.config import InventorySettings
+from gateway.settings import Settings
 from gateway.inventory.report import build_report, render_csv, render_markdown
 from gateway.inventory.usage import Figures, UsageAggregator, roll_up
 from gateway.ledger.tables import UsageRecord
@@ -79,10 +79,10 @@ async def test_a_month_with_fewer_than_k_employees_publishes_no_total(engine):
 
 def test_k_can_be_raised_but_not_below_five(monkeypatch):
     monkeypatch.setenv("SOBRIA_K_ANONYMITY", "8")
-    assert InventorySettings().k_anonymity == 8
+    assert Settings().k_anonymity == 8
     monkeypatch.setenv("SOBRIA_K_ANONYMITY", "3")
     with pytest.raises(ValidationError):
-        InventorySettings()
+        Settings()
 
 
 async def test_report_totals_and_rows_equal_the_ledger_sums(october, engine, register):

@@ -8,7 +8,6 @@ import os
 import pytest
 
 from policies.engine import PolicyEngine, PolicyError, content_version
-from policies.watch import watch_policy_file
 from tests.policies.conftest import DATA, RULES_POLICY, make_request
 
 
@@ -54,18 +53,3 @@ def test_reload_if_changed_picks_up_an_edited_file(engine):
     result = engine.reload_if_changed()
     assert result is not None and result.loaded
     assert engine.policy.version_label == "rules-fixture-v2"
-
-
-async def test_file_watcher_reloads_and_reports_each_change(engine):
-    seen = []
-
-    async def on_reload(result):
-        seen.append(result.loaded)
-
-    task = asyncio.create_task(watch_policy_file(engine, interval_s=0.01, on_reload=on_reload))
-    engine.path.write_text((DATA / "bad_policy.yaml").read_text())
-    os.utime(engine.path, ns=(1, 1))
-    while not seen:
-        await asyncio.sleep(0.01)
-    task.cancel()
-    assert (seen, engine.policy.version_label) == ([False], "rules-fixture")
