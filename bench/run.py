@@ -97,7 +97,7 @@ class Target(ABC):
     def start(self) -> tuple[str, dict[str, str], int | None]:
         """Start the target; return (base URL, headers, pid of the measured process)."""
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 - a target with nothing to stop keeps this default
         pass
 
 

@@ -22,7 +22,6 @@ from estimators.supplier import supplier_factor_from_dict
 Tier = Literal["small", "medium", "large"]
 TIERS: tuple[Tier, ...] = ("small", "medium", "large")
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yaml")
-from gateway.units import MICRO
 
 
 class _Price(BaseModel):

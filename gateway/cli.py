@@ -87,7 +87,7 @@ def serve(
 def keys_create(
     employee: Annotated[str, typer.Option(help="Employee id (pseudonymised in the ledger)")],
     department: Annotated[str, typer.Option(help="Department code")],
-    role: Annotated[list[str], typer.Option(help="employee, committee or admin (repeatable)")] = ["employee"],
+    role: Annotated[Optional[list[str]], typer.Option(help="employee, committee or admin (repeatable)")] = None,
     name: Annotated[str, typer.Option(help="What the key is for")] = "personal key",
     trusted_frontend: Annotated[bool, typer.Option(help="A chat front end that forwards its users")] = False,
 ) -> None:
@@ -95,7 +95,8 @@ def keys_create(
     from gateway.services.keys import CreatedKey, NewKey
 
     async def create(services: Services) -> CreatedKey:
-        return await services.keys.create(_cli_actor(), NewKey(employee, department, tuple(role), name, trusted_frontend))
+        roles = tuple(role or ["employee"])
+        return await services.keys.create(_cli_actor(), NewKey(employee, department, roles, name, trusted_frontend))
 
     created = _run(create)
     typer.echo(f"key id: {created.record.key_id}")

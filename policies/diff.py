@@ -50,7 +50,7 @@ def _keyed(section: str, old: list[dict[str, Any]], new: list[dict[str, Any]], o
     changes: list[Change] = []
     old_by_id = {item["id"]: (i, item) for i, item in enumerate(old)}
     new_by_id = {item["id"]: (i, item) for i, item in enumerate(new)}
-    for key, (i, item) in old_by_id.items():
+    for key, (i, _item) in old_by_id.items():
         if key not in new_by_id:
             changes.append(Change(section, key, "removed", f"was #{i + 1}" if ordered else "removed"))
     for key, (j, item) in new_by_id.items():

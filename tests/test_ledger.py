@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.ledger import db
 from gateway.ledger.tables import UsageRecord
@@ -88,7 +89,7 @@ async def test_failed_flush_keeps_records_for_retry(tmp_path):
     engine = db.make_engine(url)
     writer = LedgerWriter(engine)
     writer.append(record("req-kept"))
-    with pytest.raises(Exception):
+    with pytest.raises(SQLAlchemyError):  # no such table
         await writer.flush()
     assert writer.pending == 1
     await db.upgrade(url)

@@ -24,7 +24,7 @@ from gateway.budgets.service import BudgetService
 from gateway.budgets.store import BudgetStatus
 from gateway.domain_errors import InvalidInput, NotFound
 from gateway.services.pseudonyms import Pseudonyms
-from gateway.units import MAX_STORED_MICRO, has_sub_micro_part, to_micro
+from gateway.units import MAX_STORED_MICRO, has_sub_micro_part
 
 log = logging.getLogger("sobria.budgets")
 

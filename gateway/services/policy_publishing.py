@@ -115,18 +115,22 @@ class PolicyPublishing:
 
     async def _publish(self, text: str, label: str, actor: str, source: str, outcome: PublishOutcome,
                        file_version: str | None = None) -> bool:
-        """Store `text` as the current version and load it here; with `file_version`, only if no replica did already."""
+        """Store `text` as the current version and load it here.
+
+        With `file_version` (a policy file's content), only when no replica ever published
+        that content from a file: a replica restarting with a stale copy of the file
+        does not undo what was published since."""
         now = datetime.now(UTC)
         async with self._database.begin() as conn:
             await self._audit.lock(conn)
             head = await self._head(conn)
-            if file_version is not None and head is not None and head.file_version == file_version:
+            if file_version is not None and await self._published_from_file(conn, file_version):
                 return False
             await conn.execute(insert(PolicyVersion).values(
                 version=outcome.version, version_label=label[:128], loaded_at=now,
                 source=source[:256], actor=actor[:128], text=text,
             ))
-            values = {"version": outcome.version, "published_at": now, "published_by": actor[:128]}
+            values: dict[str, object] = {"version": outcome.version, "published_at": now, "published_by": actor[:128]}
             if file_version is not None:
                 values["file_version"] = file_version
             if head is None:
@@ -141,16 +145,16 @@ class PolicyPublishing:
         return result.loaded
 
     async def publish_file_if_changed(self) -> PublishOutcome | None:
-        """Publish the policy file when its content differs from the last file published (the seed on first start)."""
+        """Publish the policy file when this content was never published from a file (the seed on first start)."""
         text = self._file.read_text(encoding="utf-8")
         version = content_version(text)
         if version == self._file_seen:
             return None
+        self._file_seen = version
         async with self._database.connect() as conn:
             head = await self._head(conn)
-        self._file_seen = version
-        if head is not None and head.file_version == version:
-            return None
+            if await self._published_from_file(conn, version):
+                return None
         actor = f"file:{self._file}"
         report = self.engine.check(text)
         current = self.engine.version
@@ -163,9 +167,14 @@ class PolicyPublishing:
         previous = head.version if head is not None else current
         changes = [c.render() for c in diff_policies(self.engine.policy, report.policy)]
         outcome = PublishOutcome(True, version, previous, changes=changes)
-        outcome.applied = await self._publish(text, report.policy.version_label, actor, str(self._file), outcome,
+        outcome.applied = await self._publish(text, report.policy.version_label, actor, actor, outcome,
                                               file_version=version)
         return outcome
+
+    @staticmethod
+    async def _published_from_file(conn: AsyncConnection, version: str) -> bool:
+        query = select(PolicyVersion.id).where(PolicyVersion.version == version, PolicyVersion.source.startswith("file:"))
+        return (await conn.execute(query.limit(1))).first() is not None
 
     async def follow_once(self) -> bool:
         """Load the published version when it is not the one in force here; True when it changed."""

@@ -21,7 +21,7 @@ async def test_each_request_logs_one_json_line_with_its_request_id(gateway):
 
 async def test_a_refusal_is_logged_with_its_code(gateway):
     await gateway.chat(model="no-such-model")
-    assert [(l["status"], l["http_status"]) for l in request_lines(gateway)] == [("model_not_found", 404)]
+    assert [(line["status"], line["http_status"]) for line in request_lines(gateway)] == [("model_not_found", 404)]
 
 
 async def test_the_request_line_never_carries_prompt_text(gateway):
