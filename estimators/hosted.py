@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from ecologits import __version__ as ECOLOGITS_VERSION
 from ecologits.impacts.llm import compute_llm_impacts_dag
@@ -93,9 +93,9 @@ def _ecologits_model(profile: ImpactProfile) -> Any:
 def _parameters(profile: ImpactProfile, model: Any) -> tuple[tuple[float, float], tuple[float, float], tuple[str, ...], str]:
     """(active, total) parameter bounds in billions, warnings, and where they came from."""
     if profile.active_params_b is not None or profile.total_params_b is not None:
-        active = profile.active_params_b or profile.total_params_b
-        total = profile.total_params_b or profile.active_params_b
-        return _bounds(active), _bounds(total), (), "catalogue"
+        declared_active = profile.active_params_b or profile.total_params_b
+        declared_total = profile.total_params_b or profile.active_params_b
+        return _bounds(declared_active), _bounds(declared_total), (), "catalogue"
     if model is None:
         unknown = factor_set()["unknown_model"]
         warning = (
@@ -173,7 +173,8 @@ def ecologits_dag(d: Deployment, bound: int, tokens: float, latency_s: float, ba
         tps=d.tps,
         ttft=d.ttft_s,
     )
-    return {k: float(out[k]) * unit for k, unit in _FIELDS.items()} | {"generation_latency": float(out["generation_latency"])}
+    scalars = cast(dict[str, float], out)  # every input is a scalar at one bound, so every output is too
+    return {k: float(scalars[k]) * unit for k, unit in _FIELDS.items()} | {"generation_latency": float(scalars["generation_latency"])}
 
 
 def _affine(d: Deployment, bound: int, batch_size: int) -> _Affine:

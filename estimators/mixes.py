@@ -49,6 +49,8 @@ def zone_mix(zone: str) -> ZoneMix:
         warnings = (f"zone {zone!r} has no electricity mix; world average (WOR) used",)
         found = electricity_mixes.find_electricity_mix(zone="WOR")
         zone = "WOR"
+    if found is None:
+        raise LookupError("EcoLogits ships no world-average electricity mix (WOR)")
     override = factor_set().get("zone_overrides", {}).get(zone, {})
     source = ECOLOGITS_SOURCE + (f"; override: {override['source']}" if override else "")
     return ZoneMix(

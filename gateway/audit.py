@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.ledger.tables import AuditEntry
@@ -154,13 +154,13 @@ class AuditLog:
         at = datetime.now(UTC)
         before_text, after_text = _text(before), _text(after)
         digest = entry_hash(self._key, prev, at, actor[:128], action[:64], target[:256], before_text, after_text)
-        result = await conn.execute(
-            AuditEntry.__table__.insert().values(
+        inserted = await conn.execute(
+            insert(AuditEntry).values(
                 at=at, actor=actor[:128], action=action[:64], target=target[:256],
                 before=before_text, after=after_text, prev_hash=prev, hash=digest,
-            )
+            ).returning(AuditEntry.id)
         )
-        return int(result.inserted_primary_key[0])
+        return int(inserted.scalar_one())
 
     async def lock(self, conn: AsyncConnection) -> None:
         """Take the append lock in the caller's transaction (to serialise a change with its audit entry)."""
@@ -224,8 +224,8 @@ class AuditLog:
                     if not hmac.compare_digest(row.hash, expected):
                         return AuditVerification(False, checked, row.id, "content")
                     prev, checked, after_id = row.hash, checked + 1, row.id
-                    point = anchors.pop(row.id, None)
-                    if point is not None and (point.head_hash != row.hash or point.count != checked):
+                    anchor = anchors.pop(row.id) if row.id in anchors else None
+                    if anchor is not None and (anchor.head_hash != row.hash or anchor.count != checked):
                         return AuditVerification(False, checked, row.id, "rewritten")
         if anchors:
             return AuditVerification(False, checked, min(anchors), "truncated")

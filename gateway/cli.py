@@ -51,7 +51,7 @@ def _run(action: Callable[[Services], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except DomainError as error:
-        message = translate(error.message_key, **error.params)
+        message = translate(error.message_key, "en", **error.params)
         typer.secho(f"{error.param}: {message}" if error.param else message, fg="red", err=True)
         raise typer.Exit(1 if isinstance(error, NotFound) else 2) from error
 

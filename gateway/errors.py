@@ -76,7 +76,9 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
 def from_domain(error: DomainError) -> GatewayError:
     """The HTTP form of a domain error: the one place a domain error gets a status."""
     status = next((code for kind, code in _DOMAIN_STATUS if isinstance(error, kind)), 500)
-    return GatewayError(status, error.code, error.message_key, error.param, **error.params)
+    converted = GatewayError(status, error.code, error.message_key, error.param)
+    converted.params = dict(error.params)
+    return converted
 
 
 def error_body(status: int, code: str, message: str, param: str | None = None) -> dict:

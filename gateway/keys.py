@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -104,7 +104,7 @@ class KeyStore:
             revoked_at=None,
         )
         async with self._engine.begin() as conn:
-            await conn.execute(ApiKey.__table__.insert().values(**_row_values(row)))
+            await conn.execute(insert(ApiKey).values(**_row_values(row)))
         return key, KeyRecord.from_row(row)
 
     async def find(self, key: str) -> KeyRecord | None:

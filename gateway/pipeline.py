@@ -118,6 +118,8 @@ class ChatPipeline:
     def _admitted(self, routing: RoutingRequest, decision: RoutingDecision) -> RoutingDecision:
         """The decision when the register lets its use case serve; otherwise the policy's
         `blocked_use_case` applies: refuse with the committee's reason, or re-route to general."""
+        if self.inventory is None:
+            return decision
         try:
             self.inventory.check(decision.use_case)
             return decision
@@ -151,6 +153,8 @@ class ChatPipeline:
             await self.rate_limiter.admit(caller, flight.input_tokens_estimate + (flight.max_tokens or 0))
 
     async def reserve(self, flight: Flight) -> None:
+        if flight.decision is None:
+            raise RuntimeError("a flight is reserved only once routed")
         flight.hold = await self.budgets.reserve(
             flight.request_id, flight.principal, flight.decision.use_case, self.worst_case(flight), flight.started_at
         )
@@ -187,6 +191,8 @@ class ChatPipeline:
         impacts = self.estimate(spec, input_tokens, output_tokens, latency_s)
         cost = spec.cost_micro_eur(input_tokens, output_tokens)
         gwp_ug = round(impacts.gwp_g.value * 1_000_000)
+        if flight.hold is None:
+            raise RuntimeError("a flight is settled only once reserved")
         with self.telemetry.stage(flight, "sobria.budget.settle"):
             view = await self.budgets.settle(flight.hold, Amount(cost, gwp_ug), datetime.now(UTC))
         flight.hold = None

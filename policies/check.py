@@ -179,7 +179,7 @@ def _fallback_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Pat
 
 def fallback_cycle(policy: Policy) -> list[str]:
     """A cycle of tier references in the fallback chains (e.g. small -> medium -> small), or []."""
-    edges = {
+    edges: dict[str, list[str]] = {
         tier: [e[5:] for e in chain if e.startswith("tier:") and e[5:] in TIERS]
         for tier, chain in policy.fallbacks.items()
     }
@@ -212,7 +212,7 @@ def _minutes(when: Conditions) -> frozenset[tuple[int, int]]:
     after, before = when.time.minutes()
     days = [WEEKDAYS.index(d) for d in when.time.weekdays] if when.time.weekdays else range(7)
     if after < before:
-        span = range(after, before)
+        span: range | list[int] = range(after, before)
     elif after == before:
         span = range(0)
     else:

@@ -58,7 +58,7 @@ class UseCaseClassifier:
         if not self.labels:
             raise ValueError("the classifier needs at least one use case with examples")
         self.temperature = temperature
-        counts = {label: Counter() for label in self.labels}
+        counts: dict[str, Counter[str]] = {label: Counter() for label in self.labels}
         for label in self.labels:
             for text in examples[label]:
                 counts[label].update(features(text))

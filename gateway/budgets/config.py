@@ -24,7 +24,7 @@ class BudgetRule(BaseModel):
 
     eur: Decimal | None = Field(default=None, ge=0, description="limit in euros per window")
     gco2e_g: Decimal | None = Field(default=None, ge=0, description="limit in grams CO2e per window")
-    window: Literal["rolling", "calendar_month"] = ROLLING
+    window: Literal["rolling", "calendar_month"] = "rolling"
     window_days: int = Field(default=30, ge=1, description="length of a rolling window")
     bucket_minutes: int = Field(default=60, ge=1, description="resolution of a rolling window")
 
@@ -34,16 +34,14 @@ class BudgetRule(BaseModel):
 
     def limits(self, scope: str) -> list[BudgetLimit]:
         window = CALENDAR_MONTH if self.window == CALENDAR_MONTH else ROLLING
-        shape = {
-            "window": window,
-            "window_seconds": self.window_days * 86_400,
-            "bucket_seconds": self.bucket_minutes * 60,
-        }
+        seconds, bucket = self.window_days * 86_400, self.bucket_minutes * 60
         limits = []
         if self.eur is not None:
-            limits.append(BudgetLimit(scope, EUR, int(self.eur * MICRO), **shape))
+            limits.append(BudgetLimit(scope, EUR, int(self.eur * MICRO), window=window, window_seconds=seconds,
+                                      bucket_seconds=bucket))
         if self.gco2e_g is not None:
-            limits.append(BudgetLimit(scope, GCO2E, int(self.gco2e_g * MICRO), **shape))
+            limits.append(BudgetLimit(scope, GCO2E, int(self.gco2e_g * MICRO), window=window, window_seconds=seconds,
+                                      bucket_seconds=bucket))
         return limits
 
 

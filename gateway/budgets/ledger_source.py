@@ -60,7 +60,7 @@ class LedgerRebuildSource:
     async def _spending(
         session: AsyncSession, scope: str, bucket_seconds: int, start_s: int, now_s: float
     ) -> list[tuple[int, int, int]]:
-        bucket = _bucket_start(session.bind.dialect.name, bucket_seconds)
+        bucket = _bucket_start(session.get_bind().dialect.name, bucket_seconds)
         query = (
             select(bucket, func.sum(UsageRecord.cost_micro_eur), func.sum(UsageRecord.gwp_ug))
             .where(UsageRecord.started_at >= _utc(start_s), UsageRecord.started_at <= _utc(now_s))
@@ -80,7 +80,7 @@ def _utc(epoch: float) -> datetime:
 def _bucket_start(dialect: str, bucket_seconds: int) -> ColumnElement[int]:
     """Epoch seconds of the start of the bucket holding `started_at`, in SQL."""
     if dialect == "sqlite":
-        seconds = cast(func.strftime("%s", UsageRecord.started_at), Integer)
-        return ((seconds // bucket_seconds) * bucket_seconds).label("bucket")
+        sqlite_seconds = cast(func.strftime("%s", UsageRecord.started_at), Integer)
+        return ((sqlite_seconds // bucket_seconds) * bucket_seconds).label("bucket")
     seconds = func.extract("epoch", UsageRecord.started_at)
     return (cast(func.floor(seconds / bucket_seconds), BigInteger) * bucket_seconds).label("bucket")

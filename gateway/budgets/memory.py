@@ -99,10 +99,9 @@ class InMemoryBudgetStore:
         self, reservation_id: str, limits: list[BudgetLimit], amount: Amount, now: datetime
     ) -> ReserveResult:
         known = self._counters
-        counters = [known.get(limit.counter_id) for limit in limits]
-        if None in counters:
+        if any(limit.counter_id not in known for limit in limits):
             await self._ensure(limits, now)
-            counters = [known[limit.counter_id] for limit in limits]
+        counters = [known[limit.counter_id] for limit in limits]
         now_s = epoch_s(now)
         self._expire(now_s)
         existing = self._reservations.get(reservation_id)

@@ -7,6 +7,7 @@ Concurrent edits are caught by the version number (optimistic locking, 409).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -80,7 +81,7 @@ class Register:
             raise GatewayError(404, "use_case_not_found", use_case=use_case_id)
         return found
 
-    async def history(self, use_case_id: str) -> list[dict[str, Any]]:
+    async def history(self, use_case_id: str) -> builtins.list[dict[str, Any]]:
         """Every version of a use case, oldest first: who changed it, when, how, and the record."""
         query = (select(InventoryUseCaseVersion).where(InventoryUseCaseVersion.use_case_id == use_case_id)
                  .order_by(InventoryUseCaseVersion.version))
@@ -96,7 +97,7 @@ class Register:
             rows = (await conn.execute(query)).all()
         return {r.id: (r.status, str((r.document.get("lifecycle") or {}).get("decision") or "")) for r in rows}
 
-    async def due_for_review(self, by: date) -> list[StoredUseCase]:
+    async def due_for_review(self, by: date) -> builtins.list[StoredUseCase]:
         """Serving or suspended use cases whose next review is on or before `by` (or never set)."""
         return [s for s in await self.list()
                 if s.record.lifecycle.status not in {"retired", "rejected"}
@@ -122,7 +123,7 @@ class Register:
         return await self._write(current, merged, actor, "update", expected_version)
 
     async def transition(self, use_case_id: str, target: str, actor: str, decision: str = "",
-                         conditions: list[str] | None = None, next_review: date | None = None,
+                         conditions: builtins.list[str] | None = None, next_review: date | None = None,
                          expected_version: int | None = None) -> StoredUseCase:
         """Move a use case to another lifecycle status, if allowed and complete."""
         current = await self.require(use_case_id)
@@ -176,7 +177,7 @@ class Register:
                 counts["updated"] += 1
         return counts
 
-    async def seed_from_policy(self, use_cases: Iterable[Any]) -> list[str]:
+    async def seed_from_policy(self, use_cases: Iterable[Any]) -> builtins.list[str]:
         """Register the policy's use cases the register does not know yet.
 
         On a first start (empty register) each one takes the status its policy entry

@@ -93,7 +93,7 @@ def _small_share(usage: MonthUsage, catalogue: Catalogue) -> float | None:
     requests = sum(c.figures.requests for c in served)
     if not requests:
         return None
-    small = sum(c.figures.requests for c in served if catalogue.get(c.model).tier == "small")  # type: ignore[union-attr]
+    small = sum(c.figures.requests for c in served if getattr(catalogue.get(c.model), "tier", None) == "small")
     return small / requests
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import Row, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -139,7 +140,7 @@ def _sums() -> list[ColumnElement]:
     ]
 
 
-def _figures(row: object) -> Figures:
+def _figures(row: Row[Any]) -> Figures:
     return Figures(
         int(row.requests), int(row.input_tokens), int(row.output_tokens), int(row.cost_micro_eur),
         float(row.energy_wh), int(row.gwp_ug), int(row.gwp_market_ug), float(row.water_ml),

@@ -33,7 +33,10 @@ def main() -> None:
     if connection is not None:
         _run(connection)
         return
-    asyncio.run(_run_async(context.config.get_main_option("sqlalchemy.url")))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic needs sqlalchemy.url or a connection")
+    asyncio.run(_run_async(url))
 
 
 if context.is_offline_mode():
