@@ -89,3 +89,14 @@ async def test_a_configured_scrape_token_is_required(gateway):
     assert wrong.status_code == 401
     right = await gateway.client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
     assert right.status_code == 200 and "sobria_requests_total" in right.text
+
+
+async def test_metrics_require_a_token_by_default_when_listening_beyond_loopback(gateway):
+    settings = gateway.app.state.settings
+    gateway.app.state.settings = settings.model_copy(update={"host": "0.0.0.0"})
+    refused = await gateway.client.get("/metrics")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "metrics_token_required")
+    gateway.app.state.settings = settings.model_copy(update={"host": "0.0.0.0", "metrics_token": "scrape-secret"})
+    assert (await gateway.client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})).status_code == 200
+    gateway.app.state.settings = settings.model_copy(update={"host": "0.0.0.0", "metrics_open": True})
+    assert (await gateway.client.get("/metrics")).status_code == 200
