@@ -139,6 +139,8 @@ class PolicyPublishing:
                 await conn.execute(update(PolicyHead).where(PolicyHead.id == _HEAD).values(seq=head.seq + 1, **values))
             await self._audit.append(conn, actor, "policy.update", "policy", {"version": outcome.previous_version},
                                      outcome.audit_state())
+        if self.engine.version == outcome.version:
+            return True
         result = self.engine.reload_text(text, source=source)
         if result.loaded:
             log.info("policy published by %s: %s -> %s", actor, result.previous_version, result.version)
@@ -156,8 +158,13 @@ class PolicyPublishing:
             if await self._published_from_file(conn, version):
                 return None
         actor = f"file:{self._file}"
-        report = self.engine.check(text)
         current = self.engine.version
+        if version == current:  # the engine was loaded from this very file: already checked
+            outcome = PublishOutcome(True, version, head.version if head is not None else current)
+            outcome.applied = await self._publish(text, self.engine.policy.version_label, actor, actor, outcome,
+                                                  file_version=version)
+            return outcome
+        report = self.engine.check(text)
         if not report.ok or report.policy is None:
             outcome = PublishOutcome(False, current, current, issues=list(report.issues))
             log.error("policy file rejected, keeping version %s: %s", current,
