@@ -23,6 +23,7 @@ from gateway.services.policy_publishing import PolicyPublishing
 from gateway.services.pseudonyms import Pseudonyms
 from gateway.services.registry import Services
 from policies.engine import PolicyEngine
+from tests.processes import mock_model, policy_for
 
 AUDIT_KEY = b"services-test-audit-key"
 PSEUDONYM_KEY = b"services-test-pseudonym-key"
@@ -49,3 +50,17 @@ async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     engine = db.make_engine(sqlite_url)
     yield engine
     await engine.dispose()
+
+
+def relay_only_catalogue(upstream_url: str) -> str:
+    """Small, medium and large models on the mock upstream, all reached by the relay (no litellm import)."""
+    return "version: test\nmodels:" + "".join(
+        mock_model(f"test-{tier}", tier, upstream_url, "0.10", "0.30") for tier in ("small", "medium", "large")
+    ) + "\n"
+
+
+RELAY_FALLBACKS = {"small": ["test-small"], "medium": ["test-medium"], "large": ["test-large"]}
+
+
+def relay_only_policy() -> str:
+    return policy_for(RELAY_FALLBACKS)

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from policies.engine import content_version
-from tests.processes import Gateway, catalogue_for, policy_for, start_gateway, start_mock_upstream, stop, TEST_FALLBACKS
+from tests.services.conftest import relay_only_catalogue, relay_only_policy
+from tests.processes import Gateway, start_gateway, start_mock_upstream, stop
 
 SHARED = {"SOBRIA_PSEUDONYM_KEY": "replicas-share-this-secret", "SOBRIA_AUDIT_KEY": "replicas-share-this-audit-key"}
 
@@ -28,7 +29,7 @@ def upstream():
 
 
 def seed_policy() -> str:
-    return policy_for(TEST_FALLBACKS)
+    return relay_only_policy()
 
 
 def deny_translation_policy() -> str:
@@ -82,7 +83,7 @@ def audit_rows(database_url: str) -> list[tuple[str, str]]:
 
 def test_three_replicas_follow_a_published_policy_and_keep_it_after_a_restart(tmp_path, upstream, postgres_database):
     env = {"SOBRIA_DATABASE_URL": postgres_database, **SHARED}
-    catalogue = catalogue_for(upstream.base_url)
+    catalogue = relay_only_catalogue(upstream.base_url)
     replicas = [start_gateway(tmp_path / "a", catalogue, env, seed_policy())]
     with ThreadPoolExecutor(max_workers=2) as pool:
         replicas += list(pool.map(lambda name: start_gateway(tmp_path / name, catalogue, env, seed_policy()), "bc"))
