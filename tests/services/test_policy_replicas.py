@@ -84,11 +84,16 @@ def audit_rows(database_url: str) -> list[tuple[str, str]]:
 def test_three_replicas_follow_a_published_policy_and_keep_it_after_a_restart(tmp_path, upstream, postgres_database):
     env = {"SOBRIA_DATABASE_URL": postgres_database, **SHARED}
     catalogue = relay_only_catalogue(upstream.base_url)
-    replicas = [start_gateway(tmp_path / "a", catalogue, env, seed_policy())]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        replicas += list(pool.map(lambda name: start_gateway(tmp_path / name, catalogue, env, seed_policy()), "bc"))
-    admin_key = replicas[0].admin_key
+    replicas: list[Gateway] = []
     try:
+        replicas.append(start_gateway(tmp_path / "a", catalogue, env, seed_policy()))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            started = [pool.submit(start_gateway, tmp_path / name, catalogue, env, seed_policy()) for name in "bc"]
+        errors = [future.exception() for future in started]
+        replicas += [future.result() for future, error in zip(started, errors) if error is None]
+        if any(errors):
+            raise next(error for error in errors if error is not None)
+        admin_key = replicas[0].admin_key
         key = replicas[0].create_key("lea", "hr")
         assert [chat(gw, key) for gw in replicas] == [200, 200, 200]
 

@@ -28,7 +28,10 @@ def test_a_new_key_is_shown_once_and_can_be_revoked(page, gateway, keys):
     page.goto(f"{gateway.base_url}/ui/admin/keys")
     assert key not in page.content()
     key_id = key.removeprefix("sk-sobria-")[:8]
-    page.get_by_role("button", name=re.compile(f"Revoke key {re.escape(key_id)}")).click()
+    page.get_by_role("link", name=re.compile(f"Revoke key {re.escape(key_id)}")).click()
+    assert page.get_by_role("heading", name="Revoke a key").count() == 1  # asked first
+    assert httpx.get(f"{gateway.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    page.get_by_role("button", name="Revoke this key").click()
     page.wait_for_load_state()
     assert page.get_by_role("row", name=re.compile(re.escape(key_id))).get_by_text("Revoked").count() == 1
     refused = httpx.get(f"{gateway.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
@@ -48,7 +51,7 @@ def test_an_invalid_policy_shows_its_errors_inline_with_line_numbers(page, gatew
     sign_in(page, gateway.base_url, keys.admin, "/ui/admin/policy")
     editor = page.get_by_label("Policy (YAML)")
     editor.fill(editor.input_value().replace("tier: medium", "tier: enormous", 1))
-    page.get_by_role("button", name="Publish").click()
+    page.get_by_role("button", name="Dry run").click()
     alert = page.get_by_role("alert")
     assert "nothing was published" in alert.inner_text() and re.search(r"Line \d+", alert.inner_text())
     assert page.get_by_label("Policy (YAML)").get_attribute("aria-invalid") == "true"
