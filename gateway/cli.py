@@ -20,7 +20,7 @@ from gateway.inventory.audit_cli import audit_app
 from gateway.inventory.report import report_command
 from gateway.services.registry import Services
 from gateway.settings import get_settings
-from policies.cli import policy_app
+from gateway.policy_cli import policy_app
 
 app = typer.Typer(help="Sobria, the frugal GenAI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)

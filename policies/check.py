@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import ValidationError
 
-from gateway.catalogue import Catalogue
+from contracts.catalogue import Catalogue
 from policies.schema import TIERS, WEEKDAYS, Conditions, Policy
 
 Path_ = tuple[str | int, ...]

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.catalogue import Catalogue, ModelSpec
+from contracts.catalogue import Catalogue, ModelSpec
 from policies.check import CheckReport, Issue, check_text
 from policies.classifier import UseCaseClassifier
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.ledger.tables import Base
+from contracts.tables import Base
 
 
 class PolicyVersion(Base):

@@ -20,11 +20,9 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-class Base(DeclarativeBase):
-    """Shared metadata for every Sobria table (Alembic reads it)."""
+from contracts.tables import Base  # every table, the gateway's and the policies', on one metadata
 
 
 class UsageRecord(Base):

@@ -26,7 +26,8 @@ from gateway.audit import AuditLog
 from policies.check import Issue
 from policies.diff import diff_policies
 from policies.engine import DEFAULT_POLICY, PolicyEngine, content_version
-from policies.replay import ReplayReport, load_rows, replay
+from gateway.ledger.replay_rows import load_rows
+from policies.replay import ReplayReport, replay
 from policies.tables import PolicyHead, PolicyVersion
 
 log = logging.getLogger("sobria.policy")

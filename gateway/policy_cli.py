@@ -15,7 +15,8 @@ from gateway.catalogue import Catalogue
 from policies.check import check_text
 from policies.diff import diff_policies
 from policies.engine import PolicyEngine, PolicyError
-from policies.replay import load_rows, replay
+from gateway.ledger.replay_rows import load_rows
+from policies.replay import replay
 
 policy_app = typer.Typer(help="Validate, compare and replay routing policies.", no_args_is_help=True)
 
