@@ -34,6 +34,11 @@ class AccessTrace:
         self._rows = BatchedInserter(engine, AccessRefusal, "access-trace", flush_interval_s, capacity)
 
     @property
+    def rows(self) -> BatchedInserter:
+        """The queue and its writer (failures and dead letters are read from it)."""
+        return self._rows
+
+    @property
     def dropped(self) -> int:
         return self._rows.dropped
 

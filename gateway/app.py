@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
@@ -16,6 +17,7 @@ from admin_ui.routes import install as install_ui
 from estimators.hosted import HostedEstimator
 from gateway.auth import Authenticator, Directory
 from gateway.budget_gate import BudgetGate
+from gateway.batched import BatchedInserter
 from gateway.budgets.factory import build_store
 from gateway.budgets.ledger_source import LedgerRebuildSource
 from gateway.budgets.overrides import BudgetOverrides
@@ -29,7 +31,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.limits import BodySizeLimit, HeaderSizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
-from gateway.routes import admin, chat, impacts, me, models
+from gateway.routes import admin, chat, dead_letters, impacts, me, models
 from gateway import access_log
 from gateway.access_log import AccessTrace, RefusalTrace
 from gateway.content_log import ContentLog
@@ -102,6 +104,7 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     await publishing.start()
     store = build_store(settings.budgets, settings.redis_url, LedgerRebuildSource(engine))
     budgets = BudgetService(store, settings.budgets)
+    ledger.on_written = getattr(store, "written", None)
     stack.push_async_callback(budgets.aclose)
     overrides = BudgetOverrideService(BudgetOverrides(engine), budgets, audit, pseudonyms)
     await overrides.refresh()
@@ -113,6 +116,14 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     )
     metrics = Metrics()
     metrics.watch_ledger(lambda: ledger.pending, lambda: ledger.flush_errors)
+    writers: list[LedgerWriter | BatchedInserter] = [ledger, access_trace.rows]
+    if content_log is not None:
+        writers.append(content_log.rows)
+
+    def dead_letter_counts() -> Counter[str]:
+        return sum((w.dead_letters.counts for w in writers), Counter())
+
+    metrics.watch_dead_letters(dead_letter_counts)
     tracer_provider = getattr(app.state, "tracer_provider", None) or tracer_provider_from_env()
     if tracer_provider is not None:
         stack.callback(tracer_provider.shutdown)
@@ -154,6 +165,7 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     state.budgets, state.policy_engine, state.audit, state.inventory = budgets, policy, audit, inventory
     state.authenticator, state.metrics, state.footprint, state.pipeline = authenticator, metrics, footprint, pipeline
     state.access_trace = access_trace
+    state.ledger_writers, state.dead_letter_counts = writers, dead_letter_counts
     gc.freeze()
     log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))
 
@@ -184,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(access_log.router)
+    app.include_router(dead_letters.router)
     app.include_router(me.router)
     app.include_router(admin.router)
     app.include_router(impacts.router)
@@ -206,6 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        failing = [w for w in getattr(request.app.state, "ledger_writers", []) if w.consecutive_failures >= 3]
+        if failing:
+            return JSONResponse({"status": "unavailable", "ledger": "writes failing"}, status_code=503)
         return {"status": "ready", "ledger_pending": request.app.state.ledger.pending}
 
     _document_chat_body(app)

@@ -16,6 +16,9 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.ledger.dead_letter import DeadLetters, PartlyWritten
+from gateway.ledger.sanitise import clean_row
+
 log = logging.getLogger("sobria.batched")
 
 
@@ -30,6 +33,7 @@ class BatchedInserter:
         flush_interval_s: float = 0.5,
         capacity: int = 10_000,
         on_tick: Callable[[], Awaitable[None]] | None = None,
+        dead_letters: DeadLetters | None = None,
     ):
         self._engine = engine
         self._table = table
@@ -40,6 +44,8 @@ class BatchedInserter:
         self._pending: deque[dict[str, Any]] = deque()
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.consecutive_failures = 0
+        self.dead_letters = dead_letters or DeadLetters(engine)
 
     @property
     def pending(self) -> int:
@@ -50,7 +56,7 @@ class BatchedInserter:
         if len(self._pending) >= self._capacity:
             self.dropped += 1
             return
-        self._pending.append(row)
+        self._pending.append(clean_row(row, self._table))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"sobria-{self.name}")
@@ -73,17 +79,31 @@ class BatchedInserter:
         if not self._pending:
             return
         batch = list(self._pending)
-        async with self._engine.begin() as connection:
-            await connection.execute(insert(self._table), batch)
+        try:
+            await self._write(batch)
+        except Exception:  # noqa: BLE001 - a row or the database: isolate tells which
+            try:
+                if not await self.dead_letters.isolate(batch, self._write, self._table.__tablename__):
+                    raise
+            except PartlyWritten as partly:
+                for _ in range(partly.done):
+                    self._pending.popleft()
+                raise
         for _ in batch:
             self._pending.popleft()
+
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(insert(self._table), rows)
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
+                self.consecutive_failures = 0
                 if self._on_tick is not None:
                     await self._on_tick()
             except Exception:  # the database may be down: keep the rows and retry
+                self.consecutive_failures += 1
                 log.warning("%s: write failed; retrying", self.name, exc_info=True)

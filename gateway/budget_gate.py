@@ -86,6 +86,17 @@ class BudgetGate:
             format_eur(snapshot.remaining_micro_eur), format_g(snapshot.remaining_gco2e_ug), snapshot.warnings
         )
 
+    async def renew(self, hold: Hold, now: datetime) -> None:
+        """Keep the hold of a running stream (an unreachable store keeps what it has)."""
+        try:
+            await self.service.renew(hold.reservation_id, now)
+        except BudgetStoreUnavailable:
+            return
+
+    @property
+    def renew_interval_s(self) -> float:
+        return self.service.renew_interval_s
+
     async def release(self, hold: Hold, now: datetime) -> None:
         try:
             await self.service.release(hold.reservation_id, now)

@@ -48,6 +48,11 @@ class ContentLog:
         )
         self.purged = 0
 
+    @property
+    def rows(self) -> BatchedInserter:
+        """The queue and its writer (failures and dead letters are read from it)."""
+        return self._rows
+
     def record(self, request_id: str, pseudonym: str, messages: list[dict[str, Any]], completion: str) -> None:
         """Queue the text of one answered request."""
         self._rows.add(

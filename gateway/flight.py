@@ -49,6 +49,9 @@ class Flight:
     started_at: datetime
     started: float
     input_tokens_estimate: int
+    input_tokens_bound: int = 0
+    choices: int = 1
+    usage_source: str | None = None
     decision: RoutingDecision | None = None
     spec: ModelSpec | None = None
     hold: Hold | None = None

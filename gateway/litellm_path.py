@@ -19,6 +19,7 @@ from litellm import Router
 from gateway.catalogue import Catalogue
 from gateway.errors import GatewayError
 from gateway.relay import StreamPiece
+from gateway.tokens import tool_call_text
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
@@ -74,7 +75,8 @@ async def _pieces(stream: AsyncIterator[Any], served: str) -> AsyncIterator[Stre
             if choices:
                 data["model"] = served
                 sse = b"data: " + orjson.dumps(data) + b"\n\n"
-            yield StreamPiece(sse, text, usage, data.get("id"), data.get("created"))
+            tools = "".join(tool_call_text((c.get("delta") or {}).get("tool_calls")) for c in choices)
+            yield StreamPiece(sse, text, usage, data.get("id"), data.get("created"), tools)
     except GatewayError:
         raise
     except Exception as exc:

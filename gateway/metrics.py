@@ -35,6 +35,21 @@ class _LedgerCollector(Collector):
         )
 
 
+class _DeadLetterCollector(Collector):
+    """Rows set aside as dead letters, per source table, read when scraped."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]):
+        self._counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "sobria_ledger_dead_letters", "Rows the database refused, set aside with the reason", labels=["table"]
+        )
+        for table in ("usage_records", "access_refusals", "content_log"):
+            family.add_metric([table], self._counts().get(table, 0))
+        yield family
+
+
 class Metrics:
     """The gateway's counters and histograms in their own registry."""
 
@@ -70,6 +85,10 @@ class Metrics:
     def watch_ledger(self, pending: Callable[[], int], flush_errors: Callable[[], int]) -> None:
         """Expose the ledger writer's queue depth and flush errors."""
         self.registry.register(_LedgerCollector(pending, flush_errors))
+
+    def watch_dead_letters(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Expose the rows set aside because the database refused them, per table."""
+        self.registry.register(_DeadLetterCollector(counts))
 
     def upstream_error(self, deployment: str, code: str) -> None:
         self.upstream_errors.labels(deployment, code).inc()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from estimators.impacts import Impacts
 from gateway.budget_gate import BudgetView, format_micro
 from gateway.catalogue import ModelSpec
 from gateway.flight import Flight, Outcome
+
+log = logging.getLogger("sobria.usage")
 
 
 def format_figure(value: float) -> str:
@@ -73,3 +77,64 @@ def completion_outcome(flight: Flight, spec: ModelSpec, cost: int, impacts: Impa
         sobria["budget_warnings"] = view.warnings
         headers["X-Sobria-Budget-Warning"] = "; ".join(view.warnings)
     return Outcome(headers, sobria)
+
+
+USAGE_PROVIDER = "provider"
+USAGE_COUNTED = "counted"
+USAGE_CLAMPED = "clamped"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargedUsage:
+    """The tokens a request is charged for, and where the figures come from."""
+
+    input_tokens: int
+    output_tokens: int
+    source: str
+
+
+def _provider_figure(usage: dict[str, Any] | None, name: str) -> int | None:
+    """A provider's token figure as an int; None when absent or not a number."""
+    value = (usage or {}).get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def charged_usage(
+    provider: dict[str, Any] | None,
+    counted_input: int,
+    counted_output: int,
+    input_bound: int,
+    output_bound: int,
+    request_id: str = "",
+    trust_provider: bool = True,
+) -> ChargedUsage:
+    """What to charge: the provider's figures when plausible, else our own count.
+
+    No usage (or a missing figure) is charged at the gateway's count (`counted`); a
+    negative figure is replaced by the count and one above the request's bound is cut
+    to the bound (`clamped`, logged). The result is never negative nor above the bound."""
+    counted_input = max(0, min(counted_input, input_bound)) if input_bound else max(0, counted_input)
+    counted_output = max(0, min(counted_output, output_bound))
+    if not trust_provider:
+        return ChargedUsage(counted_input, counted_output, USAGE_COUNTED)
+    figures = []
+    source = USAGE_PROVIDER
+    for name, counted, bound in (
+        ("prompt_tokens", counted_input, input_bound),
+        ("completion_tokens", counted_output, output_bound),
+    ):
+        value = _provider_figure(provider, name)
+        if value is None:
+            figures.append(counted)
+            source = USAGE_COUNTED if source == USAGE_PROVIDER else source
+        elif value < 0 or (bound and value > bound):
+            clamped = counted if value < 0 else bound
+            log.warning("provider usage %s=%s impossible for %s (bound %s): charged %s", name, value, request_id,
+                        bound, clamped)
+            figures.append(clamped)
+            source = USAGE_CLAMPED
+        else:
+            figures.append(value)
+    return ChargedUsage(figures[0], figures[1], source)

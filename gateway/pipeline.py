@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -30,11 +30,22 @@ from gateway.flight import ChatRequest, Flight, Outcome
 from gateway.i18n import translate
 from gateway.ledger.records import usage_record
 from gateway.ledger.writer import LedgerWriter
-from gateway.outcome import base_headers, completion_outcome, format_figure
+from gateway.outcome import (
+    base_headers,
+    charged_usage,
+    completion_outcome,
+    format_figure,
+)
 from gateway.ratelimit import RateLimiter
 from gateway.relay import StreamPiece
 from gateway.telemetry import Telemetry
-from gateway.tokens import message_text, prompt_tokens, text_tokens
+from gateway.tokens import (
+    choices_asked,
+    completion_output_tokens,
+    input_bound,
+    message_text,
+    text_tokens,
+)
 from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
 
@@ -132,17 +143,32 @@ class ChatPipeline:
             reason = f"use case {decision.use_case!r} may not serve ({blocked.code}); {rerouted.reason}"
             return replace(rerouted, rule_id="blocked-use-case-general", reason=reason)
 
+    def deployments(self, flight: Flight) -> list[ModelSpec]:
+        """Every deployment this request may be served by: the routed one, the catalogue's
+        fallbacks the upstream layer tries, and the policy's fallback chain."""
+        spec = flight.spec
+        assert spec is not None
+        chain = list(self.upstream.candidates(spec)) if hasattr(self.upstream, "candidates") else [spec]
+        for name in flight.decision.fallbacks if flight.decision else ():
+            other = self.catalogue.get(name)
+            if other is not None and other not in chain and (spec.is_demo or not other.is_demo):
+                chain.append(other)
+        return chain
+
     def worst_case(self, flight: Flight) -> Amount:
-        """Cost and carbon if the model writes every token it is allowed to (computed once per flight)."""
+        """Cost and carbon if the most expensive deployment the request may reach writes
+        every token it is allowed to, for every choice (computed once per flight)."""
         if flight.bound is None:
-            spec = flight.spec
-            assert spec is not None and flight.max_tokens is not None
-            impacts = self.estimator.estimate(spec.impact, flight.input_tokens_estimate, flight.max_tokens)
-            flight.bound = Amount(
-                cost_micro_eur=spec.cost_micro_eur(flight.input_tokens_estimate, flight.max_tokens),
-                gwp_ug=int(impacts.gwp_g.max * 1_000_000) + 1,
-            )
-            flight.bound_energy_wh = impacts.energy_wh.max
+            assert flight.max_tokens is not None
+            input_tokens, output_tokens = flight.input_tokens_bound, flight.max_tokens * flight.choices
+            cost, gwp_ug, energy = 0, 0, 0.0
+            for spec in self.deployments(flight):
+                impacts = self.estimator.estimate(spec.impact, input_tokens, output_tokens)
+                cost = max(cost, spec.cost_micro_eur(input_tokens, output_tokens))
+                gwp_ug = max(gwp_ug, int(impacts.gwp_g.max * 1_000_000) + 1)
+                energy = max(energy, impacts.energy_wh.max)
+            flight.bound = Amount(cost_micro_eur=cost, gwp_ug=gwp_ug)
+            flight.bound_energy_wh = energy
         return flight.bound
 
     async def limit_rate(self, flight: Flight) -> None:
@@ -196,6 +222,7 @@ class ChatPipeline:
         with self.telemetry.stage(flight, "sobria.budget.settle"):
             view = await self.budgets.settle(flight.hold, Amount(cost, gwp_ug), datetime.now(UTC))
         flight.hold = None
+        flight.usage_source = flight.usage_source or "provider"
         self.record(flight, "ok", 200, input_tokens, output_tokens, cost, impacts)
         if self.footprint is not None:
             self.footprint.observe(spec.name, flight.request_id, input_tokens + output_tokens)
@@ -225,13 +252,15 @@ class ChatPipeline:
     # -- entry points -----------------------------------------------------------------
 
     def start(self, principal: Principal, request: ChatRequest) -> Flight:
+        bound = input_bound(request.messages, request.params)
         flight = Flight(
             request_id=f"req_{uuid.uuid4().hex}",
             principal=principal,
             request=request,
             started_at=datetime.now(UTC),
             started=time.perf_counter(),
-            input_tokens_estimate=prompt_tokens(request.messages),
+            input_tokens_estimate=bound.estimate,
+            input_tokens_bound=bound.worst,
         )
         self.telemetry.begin(flight)
         return flight
@@ -239,6 +268,10 @@ class ChatPipeline:
     async def admit(self, flight: Flight) -> None:
         """Route and reserve; a refusal is recorded and re-raised."""
         try:
+            try:
+                flight.choices = choices_asked(flight.request.params)
+            except ValueError as invalid:
+                raise GatewayError(400, "invalid_request", param="n", detail=str(invalid)) from None
             with self.telemetry.stage(flight, "sobria.policy"):
                 self.route(flight)
             await self.limit_rate(flight)
@@ -276,16 +309,24 @@ class ChatPipeline:
         return body, outcome
 
     def _usage(self, flight: Flight, spec: ModelSpec, body: dict[str, Any]) -> tuple[int, int]:
-        """Token counts: the provider's, except for demo answers which are counted here."""
-        if spec.is_demo:
-            text = "".join(
-                (c.get("message") or {}).get("content") or "" for c in body.get("choices", [])
-            )
-            return flight.input_tokens_estimate, text_tokens(text)
-        usage = body.get("usage") or {}
-        return int(usage.get("prompt_tokens") or flight.input_tokens_estimate), int(
-            usage.get("completion_tokens") or 0
+        """Token counts: the provider's when plausible, else counted here (demo answers always)."""
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+        return self._charged(flight, spec, usage, completion_output_tokens(body))
+
+    def _charged(
+        self, flight: Flight, spec: ModelSpec, usage: dict[str, Any] | None, counted_output: int
+    ) -> tuple[int, int]:
+        charged = charged_usage(
+            usage,
+            flight.input_tokens_estimate,
+            counted_output,
+            flight.input_tokens_bound,
+            (flight.max_tokens or 0) * flight.choices,
+            flight.request_id,
+            trust_provider=not spec.is_demo,
         )
+        flight.usage_source = charged.source
+        return charged.input_tokens, charged.output_tokens
 
     async def _fail(self, flight: Flight, error: BaseException) -> None:
         """Release the reservation and record the failure (shielded from cancellation)."""
@@ -296,12 +337,15 @@ class ChatPipeline:
             else:
                 self.record(flight, "internal", 500, error=type(error).__name__)
 
-    async def stream(self, flight: Flight) -> tuple[AsyncIterator[bytes], dict[str, str]]:
+    async def stream(
+        self, flight: Flight, disconnected: Callable[[], Awaitable[bool]] | None = None
+    ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
         """Streaming completion: SSE byte chunks and the headers known before the first one.
 
         Cost and impact headers of a stream carry the reservation's upper bound, since
         they leave before the answer is written; the exact figures come in the final
-        chunk's `usage.sobria`."""
+        chunk's `usage.sobria`. `disconnected` tells whether the client is gone, so that
+        an answer nobody received is recorded as `client_disconnected`, not `ok`."""
         await self.admit(flight)
         spec = flight.spec
         assert spec is not None
@@ -324,31 +368,49 @@ class ChatPipeline:
                 "X-Sobria-Carbon-Budget-Remaining-g": flight.hold.remaining_gco2e if flight.hold else "",
             }
         )
-        return self._relay(flight, served_spec, chunks), headers
+        return self._relay(flight, served_spec, chunks, disconnected), headers
 
-    async def _relay(self, flight: Flight, spec: ModelSpec, chunks: AsyncIterator[StreamPiece]) -> AsyncIterator[bytes]:
-        """Relay the upstream's SSE events as they are; settle on what was generated, however the stream ends."""
+    async def _relay(
+        self,
+        flight: Flight,
+        spec: ModelSpec,
+        chunks: AsyncIterator[StreamPiece],
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Relay the upstream's SSE events as they are; settle on what was generated, however
+        the stream ends. The hold is renewed while the stream runs, so it outlives its TTL."""
         generated: list[str] = []
+        tool_text: list[str] = []
         provider_usage: dict[str, Any] | None = None
         last: dict[str, Any] | None = None
         finished = False
+        sent_any = False
+        renew_every = self.budgets.renew_interval_s
+        renew_at = time.monotonic() + renew_every
         try:
             async for piece in chunks:
+                if flight.hold is not None and time.monotonic() >= renew_at:
+                    renew_at = time.monotonic() + renew_every
+                    await self.budgets.renew(flight.hold, datetime.now(UTC))
                 if piece.usage:
                     provider_usage = piece.usage
-                if piece.text:
+                if piece.tool_text:
+                    tool_text.append(piece.tool_text)
+                if piece.text or piece.tool_text:
                     generated.append(piece.text)
                     if flight.ttft_ms is None:
                         flight.ttft_ms = (time.perf_counter() - flight.started) * 1000
                 if piece.id is not None:
                     last = {"id": piece.id, "created": piece.created}
                 if piece.sse:
+                    if not sent_any and disconnected is not None and await disconnected():
+                        return  # abandoned before the first byte: settled as client_disconnected below
+                    sent_any = True
                     yield piece.sse
-            output_tokens = text_tokens("".join(generated))
-            input_tokens = flight.input_tokens_estimate
-            if provider_usage and not spec.is_demo:
-                input_tokens = int(provider_usage.get("prompt_tokens") or input_tokens)
-                output_tokens = int(provider_usage.get("completion_tokens") or output_tokens)
+            if disconnected is not None and await disconnected():
+                return
+            counted = text_tokens("".join(generated)) + text_tokens("".join(tool_text))
+            input_tokens, output_tokens = self._charged(flight, spec, provider_usage, counted)
             outcome = await self.settle(flight, spec, input_tokens, output_tokens)
             finished = True
             if self.content_log is not None:
@@ -372,7 +434,7 @@ class ChatPipeline:
             yield b"data: [DONE]\n\n"
         except GatewayError as error:
             if generated:
-                await self._cut(flight, spec, generated, error.code, error.status)
+                await self._cut(flight, spec, generated + tool_text, error.code, error.status)
             else:
                 await self._fail(flight, error)
             finished = True
@@ -381,7 +443,14 @@ class ChatPipeline:
             yield b"data: " + orjson.dumps(body) + b"\n\n"
         finally:
             if not finished:
-                await self._cut(flight, spec, generated)
+                close = getattr(chunks, "aclose", None)
+                if close is not None:
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            await close()
+                        except Exception:  # the upstream is going away anyway
+                            log.debug("upstream stream did not close cleanly", exc_info=True)
+                await self._cut(flight, spec, generated + tool_text)
 
     async def _cut(
         self,
@@ -393,7 +462,8 @@ class ChatPipeline:
     ) -> None:
         """The client left, or the provider broke off, mid-stream: settle what was generated."""
         with anyio.CancelScope(shield=True):
-            output_tokens = text_tokens("".join(generated))
+            output_tokens = min(text_tokens("".join(generated)), (flight.max_tokens or 0) * flight.choices)
+            flight.usage_source = "counted"
             latency_s = time.perf_counter() - flight.started
             impacts = self.estimate(spec, flight.input_tokens_estimate, output_tokens, latency_s)
             cost = spec.cost_micro_eur(flight.input_tokens_estimate, output_tokens)

@@ -24,6 +24,7 @@ import orjson
 
 from gateway.catalogue import ModelSpec
 from gateway.errors import GatewayError
+from gateway.tokens import tool_call_text
 
 #: Providers whose own API is OpenAI's chat completions protocol, with their base URL.
 OPENAI_COMPATIBLE: dict[str, str | None] = {
@@ -62,6 +63,8 @@ class StreamPiece:
     usage: dict[str, Any] | None = None
     id: str | None = None
     created: int | None = None
+    tool_text: str = ""
+    """Tool-call names and arguments these events generate (billed output, not content)."""
 
 
 def target_for(spec: ModelSpec) -> Target | None:
@@ -243,6 +246,7 @@ async def _events(response: aiohttp.ClientResponse, rewrite: _ModelRewrite) -> A
 def _piece(events: list[bytes], rewrite: _ModelRewrite) -> StreamPiece | None:
     out: list[bytes] = []
     texts: list[str] = []
+    tool_texts: list[str] = []
     piece = StreamPiece(b"")
     for event in events:
         payload = _data_of(event)
@@ -263,9 +267,12 @@ def _piece(events: list[bytes], rewrite: _ModelRewrite) -> StreamPiece | None:
         if not choices:
             continue
         for choice in choices:
-            content = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
             if content:
                 texts.append(content)
+            if delta.get("tool_calls"):
+                tool_texts.append(tool_call_text(delta["tool_calls"]))
         if usage:
             del data["usage"]
             data["model"] = rewrite.served
@@ -276,4 +283,5 @@ def _piece(events: list[bytes], rewrite: _ModelRewrite) -> StreamPiece | None:
         return None
     piece.sse = b"".join(out)
     piece.text = "".join(texts)
+    piece.tool_text = "".join(tool_texts)
     return piece

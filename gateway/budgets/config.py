@@ -76,3 +76,11 @@ class BudgetsConfig(BaseModel):
     )
     reservation_ttl_s: int = Field(default=900, ge=1, description="an unsettled reservation is freed after this")
     settle_grace_s: int = Field(default=3600, ge=0, description="a late settle still counts within this")
+    fail_open_replicas: int = Field(
+        default=1, ge=1,
+        description="fail_open: each replica admits at most a budget's room divided by this while Redis is down",
+    )
+    rebuild_grace_s: float = Field(
+        default=1.0, ge=0,
+        description="after Redis comes back empty, rebuilt counters wait this long for replicas to re-apply holds",
+    )

@@ -26,4 +26,6 @@ def build_store(config: BudgetsConfig, redis_url: str | None, rebuild_source: Re
         reservation_ttl_s=config.reservation_ttl_s,
         settle_grace_s=config.settle_grace_s,
         on_unavailable=config.on_redis_unavailable,
+        fail_open_replicas=config.fail_open_replicas,
+        rebuild_grace_s=config.rebuild_grace_s,
     )

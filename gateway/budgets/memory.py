@@ -20,7 +20,13 @@ from gateway.budgets.store import (
     RebuildSource,
     ReserveResult,
 )
-from gateway.budgets.windows import bucket_index, buckets_in_window, epoch_s, lower_bucket, retry_after_s
+from gateway.budgets.windows import (
+    bucket_index,
+    buckets_in_window,
+    epoch_s,
+    lower_bucket,
+    retry_after_s,
+)
 
 
 @dataclass(slots=True)
@@ -144,6 +150,15 @@ class InMemoryBudgetStore:
                 counter.buckets[hold.bucket] = counter.buckets.get(hold.bucket, 0) + spent
                 counter.total += spent
         return [self._status(h.limit, h.counter) for h in reservation.holds]
+
+    async def renew(self, reservation_id: str, now: datetime) -> bool:
+        reservation = self._reservations.get(reservation_id)
+        if reservation is None or not reservation.held:
+            return False
+        reservation.expires_at = epoch_s(now) + self._ttl
+        reservation.forget_at = reservation.expires_at + self._grace
+        heapq.heappush(self._deadlines, (reservation.expires_at, reservation_id))
+        return True
 
     async def release(self, reservation_id: str, now: datetime) -> None:
         self._expire(epoch_s(now))

@@ -16,17 +16,35 @@ Key layout (all under `prefix`):
   Expires after the reservation TTL plus the settle grace period.
 - `m:<key>` string: once-per-window marks (soft-threshold events).
 
+- `alive` string: Redis time at which this Redis was first seen empty by a rebuild.
+
+One clock: reservations expire on Redis's `TIME`, never on a replica's clock, and a
+stream renews its reservation while it runs (`renew`).
+
+A Redis loss loses no spending. Every counter a rebuild creates carries a new epoch.
+Each replica remembers what it holds in flight and what it has settled but its ledger
+writer has not yet written, with the epoch of each counter it was counted under; a
+watcher compares those epochs with Redis's a few times a second and, on a counter
+rebuilt since, re-applies its holds and that unwritten spending, exactly once
+(idempotent by request id, see hold.lua and reapply.lua). Spending whose ledger write
+returned before the rebuild read the ledger is not re-applied: the rebuild counted it.
+Right after Redis comes back empty, new counters admit nothing for `rebuild_grace_s`
+so that every replica has re-applied before anyone admits against them.
+
 When Redis cannot be reached, `fail_closed` raises `BudgetStoreUnavailable` on reserve
-and status; `fail_open` admits, remembers locally what was admitted and settled, and
-adds it to the surviving counters when Redis answers again. Settles and releases that
-fail are queued and replayed in both modes, in order.
+and status; `fail_open` admits within a local allowance per budget (the budget's last
+known remaining room, or its limit, divided by `fail_open_replicas`), remembers locally
+what was admitted and settled, and adds it to the surviving counters when Redis answers
+again. Settles and releases that fail are queued and replayed in both modes, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -46,13 +64,23 @@ from gateway.budgets.store import (
     RebuildSource,
     ReserveResult,
 )
-from gateway.budgets.windows import bucket_index, counter_ttl_s, epoch_s, lower_bucket, retry_after_s
+from gateway.budgets.windows import (
+    bucket_index,
+    counter_ttl_s,
+    epoch_s,
+    lower_bucket,
+    retry_after_s,
+)
 
 log = logging.getLogger("sobria.budgets")
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 FailureMode = Literal["fail_closed", "fail_open"]
 T = TypeVar("T")
+
+#: How far apart this replica's estimate of Redis time and Redis's own may be; a write
+#: closer than this to a rebuild is re-applied (counted twice rather than lost).
+WRITE_CLOCK_MARGIN_S = 0.05
 
 
 def _script_text(name: str) -> str:
@@ -74,6 +102,19 @@ class _Admitted:
 
     limits: list[BudgetLimit]
     buckets: list[int]
+    amount: Amount | None = None
+
+
+@dataclass(slots=True)
+class _Counted:
+    """A hold in flight, or spending settled but not yet in the ledger, as this replica
+    counted it: the epoch of each counter it was counted under ('' = not counted there)."""
+
+    limits: list[BudgetLimit]
+    buckets: list[int]
+    amount: Amount
+    epochs: list[str]
+    written_at: float | None = None  # this replica's clock when the ledger write returned
 
 
 class RedisBudgetStore:
@@ -91,6 +132,9 @@ class RedisBudgetStore:
         on_unavailable: FailureMode = "fail_closed",
         probe_interval_s: float = 1.0,
         max_pending: int = 100_000,
+        fail_open_replicas: int = 1,
+        rebuild_grace_s: float = 1.0,
+        watch_interval_s: float = 0.2,
     ) -> None:
         self._redis = client
         self._prefix = prefix
@@ -103,8 +147,18 @@ class RedisBudgetStore:
         self._down = False
         self._scripts = {
             name: client.register_script(_script_text(name))
-            for name in ("reserve", "settle", "release", "status", "rebuild", "apply")
+            for name in ("reserve", "settle", "release", "status", "rebuild", "apply", "renew", "hold", "reapply")
         }
+        self._replicas = max(1, fail_open_replicas)
+        self._grace_s = rebuild_grace_s
+        self._watch_interval = watch_interval_s
+        self._holds: dict[str, _Counted] = {}
+        self._unwritten: OrderedDict[str, _Counted] = OrderedDict()
+        self._clock_offset = 0.0
+        self._watcher: asyncio.Task[None] | None = None
+        self._outage_used: dict[str, int] = {}
+        self._last_remaining: dict[str, int] = {}
+        self.reapplied = 0
         self._limits_by_reservation: OrderedDict[str, list[BudgetLimit]] = OrderedDict()
         self._max_remembered = max_pending
         self._admitted: dict[str, _Admitted] = {}
@@ -119,6 +173,7 @@ class RedisBudgetStore:
     async def reserve(
         self, reservation_id: str, limits: list[BudgetLimit], amount: Amount, now: datetime
     ) -> ReserveResult:
+        self._start_watching()
         try:
             self._check_up()
             await self._once_more(self._reconcile_pending)
@@ -127,33 +182,100 @@ class RedisBudgetStore:
             self._mark_down()
             if self._mode == "fail_closed":
                 raise BudgetStoreUnavailable("budget counters (Redis) are unreachable") from exc
-            now_s = epoch_s(now)
-            self._admitted[reservation_id] = _Admitted(limits, [bucket_index(lim, now_s) for lim in limits])
-            if len(self._admitted) > self._max_remembered:
-                del self._admitted[next(iter(self._admitted))]
-            return ReserveResult(granted=True, degraded=True)
+            return self._admit_locally(reservation_id, limits, amount, now)
+
+    def fail_open_allowance(self, limit: BudgetLimit) -> int:
+        """What this replica may admit on a budget while Redis is unreachable."""
+        room = self._last_remaining.get(limit.counter_id, limit.limit_micro)
+        return min(room, limit.limit_micro) // self._replicas
+
+    def _admit_locally(
+        self, reservation_id: str, limits: list[BudgetLimit], amount: Amount, now: datetime
+    ) -> ReserveResult:
+        """Fail-open: admit within the local allowance of every budget, or refuse."""
+        for limit in limits:
+            used = self._outage_used.get(limit.counter_id, 0)
+            if used + amount.in_unit(limit.unit) > self.fail_open_allowance(limit):
+                status = BudgetStatus(limit, 0, used)
+                return ReserveResult(
+                    granted=False, statuses=[status], refused_by=limit,
+                    retry_after_s=max(1, int(self._probe_interval)), degraded=True,
+                )
+        for limit in limits:
+            self._outage_used[limit.counter_id] = self._outage_used.get(limit.counter_id, 0) + amount.in_unit(limit.unit)
+        now_s = epoch_s(now)
+        self._admitted[reservation_id] = _Admitted(limits, [bucket_index(lim, now_s) for lim in limits], amount)
+        if len(self._admitted) > self._max_remembered:
+            del self._admitted[next(iter(self._admitted))]
+        return ReserveResult(granted=True, degraded=True)
+
+    def _unuse_locally(self, admitted: _Admitted, actual: Amount | None) -> None:
+        """Replace an admitted reservation's local use by what it actually spent (None: released)."""
+        if admitted.amount is None:
+            return
+        for limit in admitted.limits:
+            delta = (actual.in_unit(limit.unit) if actual else 0) - admitted.amount.in_unit(limit.unit)
+            self._outage_used[limit.counter_id] = self._outage_used.get(limit.counter_id, 0) + delta
 
     async def settle(self, reservation_id: str, actual: Amount, now: datetime) -> list[BudgetStatus]:
         admitted = self._admitted.pop(reservation_id, None)
         if admitted is not None:
+            self._unuse_locally(admitted, actual)
             self._pending.append(("apply", admitted, actual, epoch_s(now)))
             return []
+        held = self._holds.pop(reservation_id, None)
         try:
             self._check_up()
             await self._once_more(self._reconcile_pending)
-            totals = await self._once_more(lambda: self._settle(reservation_id, actual))
+            totals, epochs = await self._once_more(lambda: self._settle(reservation_id, actual))
         except UNREACHABLE:
             self._mark_down()
             self._pending.append(("settle", reservation_id, actual))
             return []
+        if held is not None:
+            # Not in the ledger until the writer says so; a hold Redis lost ('' epochs) is
+            # counted by the watcher once its counters exist again.
+            self._remember_unwritten(reservation_id, _Counted(held.limits, held.buckets, actual, epochs or [""] * len(held.limits)))
         limits = self._limits_by_reservation.pop(reservation_id, None)
         if limits is None:
             return []
         return [BudgetStatus(lim, t, r) for lim, (t, r) in zip(limits, totals, strict=False) if t >= 0]
 
+    async def renew(self, reservation_id: str, now: datetime) -> bool:
+        """Keep a running request's reservation held for another TTL (Redis's clock)."""
+        if reservation_id in self._admitted:
+            return True
+        try:
+            self._check_up()
+            reply = await self._once_more(
+                lambda: self._scripts["renew"](
+                    keys=[self._record_key(reservation_id)], args=[reservation_id, self._ttl, self._ttl + self._grace]
+                )
+            )
+        except UNREACHABLE:
+            self._mark_down()
+            return False
+        return bool(int(reply))
+
+    def written(self, request_ids: list[str]) -> None:
+        """The ledger writer has these records in the database: the next rebuild reads them."""
+        at = time.time()
+        for request_id in request_ids:
+            counted = self._unwritten.get(request_id)
+            if counted is not None and counted.written_at is None:
+                counted.written_at = at
+
+    def _remember_unwritten(self, request_id: str, counted: _Counted) -> None:
+        self._unwritten[request_id] = counted
+        while len(self._unwritten) > self._max_remembered:
+            self._unwritten.popitem(last=False)
+
     async def release(self, reservation_id: str, now: datetime) -> None:
-        if self._admitted.pop(reservation_id, None) is not None:
+        admitted = self._admitted.pop(reservation_id, None)
+        if admitted is not None:
+            self._unuse_locally(admitted, None)
             return
+        self._holds.pop(reservation_id, None)
         self._limits_by_reservation.pop(reservation_id, None)
         try:
             self._check_up()
@@ -205,6 +327,10 @@ class RedisBudgetStore:
 
     async def aclose(self) -> None:
         """Replay what can be replayed, then close the Redis connections."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await self.reconcile()
         await self._redis.aclose()
 
@@ -232,7 +358,7 @@ class RedisBudgetStore:
     ) -> ReserveResult:
         now_s = epoch_s(now)
         keys = [self._record_key(reservation_id)]
-        args: list[str | int | float] = [reservation_id, now_s, now_s + self._ttl, self._ttl + self._grace, len(limits)]
+        args: list[str | int | float] = [reservation_id, now_s, self._ttl, self._ttl + self._grace, len(limits)]
         for limit in limits:
             counter = self._counter_key(limit)
             keys += [counter, counter + ":z"]
@@ -244,11 +370,21 @@ class RedisBudgetStore:
                 counter_ttl_s(limit, now_s),
                 limit.unit,
             ]
-        for _ in range(3):
+        rebuilds, waits = 0, 0
+        while True:
             reply = await self._scripts["reserve"](keys=keys, args=args)
             code = int(reply[0])
             if code == 0:
+                rebuilds += 1
+                if rebuilds > 3:
+                    break
                 await self._rebuild([limits[int(i) - 1] for i in reply[1:]], now)
+                continue
+            if code == 4:  # counters just rebuilt: replicas are re-applying their holds
+                waits += 1
+                if waits * self._watch_interval > 5 * max(self._grace_s, self._watch_interval):
+                    break
+                await asyncio.sleep(self._watch_interval)
                 continue
             if code == 2:
                 index = int(reply[1]) - 1
@@ -269,16 +405,27 @@ class RedisBudgetStore:
                     ),
                 )
             self._remember(reservation_id, limits)
-            statuses = [BudgetStatus(lim, t, r) for lim, (t, r) in zip(limits, _pairs(reply[1:]), strict=True)]
+            count = len(limits)
+            statuses = [
+                BudgetStatus(lim, t, r) for lim, (t, r) in zip(limits, _pairs(reply[1 : 1 + 2 * count]), strict=True)
+            ]
+            epochs = [_text(e) for e in reply[1 + 2 * count :]]
+            self._holds[reservation_id] = _Counted(
+                limits, [bucket_index(lim, now_s) for lim in limits], amount, epochs + [""] * (count - len(epochs))
+            )
+            for status in statuses:
+                self._last_remaining[status.limit.counter_id] = status.remaining_micro
             return ReserveResult(granted=True, statuses=statuses)
         raise BudgetStoreUnavailable("budget counters keep vanishing while being rebuilt")
 
-    async def _settle(self, reservation_id: str, actual: Amount) -> list[tuple[int, int]]:
+    async def _settle(self, reservation_id: str, actual: Amount) -> tuple[list[tuple[int, int]], list[str]]:
+        """Totals per counter and the epoch each was settled under ([] when Redis had no record)."""
         reply = await self._scripts["settle"](
             keys=[self._record_key(reservation_id)],
             args=[reservation_id, actual.cost_micro_eur, actual.gwp_ug],
         )
-        return _pairs(reply)
+        count = len(reply) // 3
+        return _pairs(reply[: 2 * count]), [_text(e) for e in reply[2 * count :]]
 
     async def _release(self, reservation_id: str) -> None:
         await self._scripts["release"](keys=[self._record_key(reservation_id)], args=[reservation_id])
@@ -301,13 +448,14 @@ class RedisBudgetStore:
 
     async def _rebuild(self, limits: list[BudgetLimit], now: datetime) -> None:
         """Seed absent counters with the ledger's spending in their current window."""
+        started = await self._redis_time()  # before the read: spending written before it is in it
         try:
             history = await self._rebuild_source(limits, now) if self._rebuild_source else {}
         except Exception as exc:
             raise BudgetStoreUnavailable("cannot rebuild budget counters from the ledger") from exc
         now_s = epoch_s(now)
         keys: list[str] = []
-        args: list[int] = []
+        args: list[int | float | str] = [uuid.uuid4().hex[:16], started, self._grace_s]
         for limit in limits:
             lower = lower_bucket(limit, now_s)
             buckets: dict[int, int] = {}
@@ -319,6 +467,7 @@ class RedisBudgetStore:
             args += [lower, counter_ttl_s(limit, now_s), len(buckets)]
             for bucket, spent in buckets.items():
                 args += [bucket, spent]
+        keys.append(self._prefix + "alive")
         created = await self._scripts["rebuild"](keys=keys, args=args)
         if created:
             log.info("rebuilt %s budget counter(s) from the ledger", created)
@@ -331,13 +480,19 @@ class RedisBudgetStore:
                 operation = self._pending[0]
                 kind = operation[0]
                 if kind == "settle":
-                    await self._settle(operation[1], operation[2])
+                    held = self._holds.pop(operation[1], None)
+                    _, epochs = await self._settle(operation[1], operation[2])
+                    if held is not None:
+                        counted = _Counted(held.limits, held.buckets, operation[2], epochs or [""] * len(held.limits))
+                        self._remember_unwritten(operation[1], counted)
                     self._limits_by_reservation.pop(operation[1], None)
                 elif kind == "release":
                     await self._release(operation[1])
                 else:
                     await self._apply(operation[1], operation[2], operation[3])
                 self._pending.popleft()
+            if not self._admitted:
+                self._outage_used.clear()  # the outage is reconciled: the shared counters rule again
 
     async def _apply(self, admitted: _Admitted, actual: Amount, now_s: float) -> None:
         keys: list[str] = []
@@ -355,3 +510,102 @@ class RedisBudgetStore:
         remembered[reservation_id] = limits
         if len(remembered) > self._max_remembered:
             remembered.popitem(last=False)
+
+    # -- after a Redis loss: re-apply what this replica counted -------------------------
+
+    async def _redis_time(self) -> float:
+        seconds, micros = await self._redis.time()
+        now = float(seconds) + micros / 1_000_000
+        self._clock_offset = now - time.time()
+        return now
+
+    def _start_watching(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            with contextlib.suppress(RuntimeError):
+                self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="sobria-budget-epochs")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._watch_interval)
+            if time.monotonic() < self._down_until:
+                continue
+            try:
+                await self.resync()
+            except UNREACHABLE:
+                self._mark_down()
+            except Exception:
+                log.warning("budget store: could not re-apply holds after a rebuild", exc_info=True)
+
+    async def resync(self) -> int:
+        """Re-apply, exactly once, every hold and unwritten spending of this replica to the
+        counters rebuilt since it was counted there; returns how many were re-applied."""
+        now = await self._redis_time()
+        await self._redis.set(self._prefix + "alive", f"{now:.6f}", nx=True)
+        offset = self._clock_offset  # measured just now: local clock -> Redis clock
+        for request_id in [
+            r for r, c in self._unwritten.items() if c.written_at is not None and now - (c.written_at + offset) > 30
+        ]:
+            del self._unwritten[request_id]
+        items = [(rid, c, True) for rid, c in list(self._holds.items())]
+        items += [(rid, c, False) for rid, c in list(self._unwritten.items())]
+        if not items:
+            return 0
+        keys = sorted({self._counter_key(limit) for _, counted, _ in items for limit in counted.limits})
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, "e", "rt")
+            replies = await pipe.execute()
+        current = {key: (_text(e) if e else "", float(rt) if rt else 0.0) for key, (e, rt) in zip(keys, replies, strict=True)}
+        done = 0
+        for request_id, counted, is_hold in items:
+            stale = [
+                i for i, limit in enumerate(counted.limits)
+                if current[self._counter_key(limit)][0] and current[self._counter_key(limit)][0] != counted.epochs[i]
+            ]
+            if not stale:
+                continue
+            if is_hold:
+                if request_id not in self._holds:
+                    continue
+                counted.epochs = await self._hold_again(request_id, counted)
+            else:
+                rebuilt_after_write = [
+                    i for i in stale
+                    if counted.written_at is not None
+                    and counted.written_at + offset + WRITE_CLOCK_MARGIN_S < current[self._counter_key(counted.limits[i])][1]
+                ]
+                for i in rebuilt_after_write:  # the rebuild read this spending from the ledger
+                    counted.epochs[i] = current[self._counter_key(counted.limits[i])][0]
+                stale = [i for i in stale if i not in rebuilt_after_write]
+                if not stale:
+                    continue
+                epochs = await self._reapply(request_id, counted, stale)
+                for i, epoch in zip(stale, epochs, strict=True):
+                    counted.epochs[i] = epoch
+            done += 1
+        if done:
+            self.reapplied += done
+            log.warning("budget counters rebuilt: re-applied %d hold(s) and unwritten spending of this replica", done)
+        return done
+
+    async def _hold_again(self, reservation_id: str, counted: _Counted) -> list[str]:
+        now_s = time.time() + self._clock_offset
+        keys = [self._record_key(reservation_id)]
+        args: list[str | int] = [reservation_id, self._ttl, self._ttl + self._grace, len(counted.limits)]
+        for limit, bucket in zip(counted.limits, counted.buckets, strict=True):
+            counter = self._counter_key(limit)
+            keys += [counter, counter + ":z"]
+            args += [counted.amount.in_unit(limit.unit), bucket, counter_ttl_s(limit, now_s), limit.unit]
+        reply = await self._scripts["hold"](keys=keys, args=args)
+        return [_text(e) for e in reply]
+
+    async def _reapply(self, request_id: str, counted: _Counted, indexes: list[int]) -> list[str]:
+        now_s = time.time() + self._clock_offset
+        keys: list[str] = []
+        args: list[str | int] = [request_id]
+        for i in indexes:
+            limit = counted.limits[i]
+            keys.append(self._counter_key(limit))
+            args += [counted.buckets[i], counted.amount.in_unit(limit.unit), counter_ttl_s(limit, now_s)]
+        reply = await self._scripts["reapply"](keys=keys, args=args)
+        return [_text(e) for e in reply]

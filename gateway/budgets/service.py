@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.budgets.config import BudgetRule, BudgetsConfig
-from gateway.budgets.store import EUR, GCO2E, Amount, BudgetLimit, BudgetStatus, BudgetStore
+from gateway.budgets.store import (
+    EUR,
+    GCO2E,
+    Amount,
+    BudgetLimit,
+    BudgetStatus,
+    BudgetStore,
+)
 from gateway.budgets.thresholds import ThresholdWatch, WebhookNotifier
 
 
@@ -155,6 +162,15 @@ class BudgetService:
             statuses = await self.store.status(limits, now)
         await self._thresholds.observe(statuses, now)
         return BudgetSnapshot(statuses, self._thresholds.warnings(statuses))
+
+    async def renew(self, reservation_id: str, now: datetime) -> bool:
+        """Keep a running request's reservation held (streams longer than the TTL)."""
+        return await self.store.renew(reservation_id, now)
+
+    @property
+    def renew_interval_s(self) -> float:
+        """How often a running stream renews its hold: a third of the reservation TTL."""
+        return self.config.reservation_ttl_s / 3
 
     async def release(self, reservation_id: str, now: datetime) -> None:
         """Give the reservation back (the call failed or was refused downstream)."""

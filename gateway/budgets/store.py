@@ -106,6 +106,10 @@ class BudgetStore(Protocol):
 
     async def release(self, reservation_id: str, now: datetime) -> None: ...
 
+    async def renew(self, reservation_id: str, now: datetime) -> bool:
+        """Keep a reservation held for another TTL (a stream still running); False if unknown."""
+        ...
+
     async def status(self, limits: list[BudgetLimit], now: datetime) -> list[BudgetStatus]: ...
 
     async def mark_once(self, key: str, ttl_s: int, now: datetime) -> bool:

@@ -47,6 +47,7 @@ def usage_record(
         "ttft_ms": flight.ttft_ms,
         "cost_micro_eur": cost_micro_eur,
         "error_message": error[:500] if error else None,
+        "usage_source": flight.usage_source,
         **_impact_columns(impacts),
     }
     return record

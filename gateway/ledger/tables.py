@@ -69,6 +69,8 @@ class UsageRecord(Base):
     impact_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
     impacts_detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     error_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    usage_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """Where the token figures come from: provider, counted (no usage returned) or clamped."""
 
     __table_args__ = (Index("ix_usage_use_case_started", "use_case", "started_at"),)
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.ledger.dead_letter import DeadLetters
+from gateway.ledger.sanitise import clean_row
 from gateway.ledger.spool import Spool
 from gateway.ledger.tables import UsageRecord
 
@@ -35,6 +38,7 @@ class LedgerWriter:
         flush_interval_s: float = 0.2,
         batch_size: int = 500,
         spool: Spool | None = None,
+        dead_letters: DeadLetters | None = None,
     ):
         self._engine = engine
         self._spool = spool
@@ -48,6 +52,10 @@ class LedgerWriter:
         self.written = 0
         self.replayed = 0
         self.database_ok = True
+        self.consecutive_failures = 0
+        self.on_written: Callable[[list[str]], None] | None = None
+        """Told the request ids of every batch in the database (budget stores re-apply the others)."""
+        self.dead_letters = dead_letters or DeadLetters(engine)
         dialect = engine.dialect.name
         self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
 
@@ -56,7 +64,8 @@ class LedgerWriter:
         return len(self._pending)
 
     def append(self, record: dict[str, Any]) -> None:
-        """Queue one usage record (a dict of `UsageRecord` columns)."""
+        """Queue one usage record (a dict of `UsageRecord` columns), its text made storable."""
+        record = clean_row(record, UsageRecord)
         if self._spool is not None:
             self._spool.append(record)
         self._pending.append(record)
@@ -66,7 +75,7 @@ class LedgerWriter:
     async def start(self) -> None:
         """Take over the records a previous process left in the spool, then start writing."""
         if self._spool is not None:
-            recovered = self._spool.open()
+            recovered = [clean_row(record, UsageRecord) for record in self._spool.open()]
             self.replayed = len(recovered)
             self._pending.extendleft(reversed(recovered))
             if recovered:
@@ -99,9 +108,12 @@ class LedgerWriter:
             try:
                 await self._write(batch)
             except Exception:
-                self.database_ok = False
-                raise
+                if not await self.dead_letters.isolate(batch, self._write, "usage_records"):
+                    self.database_ok = False
+                    raise
             self.database_ok = True
+            if self.on_written is not None:
+                self.on_written([record["request_id"] for record in batch])
             for _ in range(count):
                 self._pending.popleft()
             if self._spool is not None:
@@ -129,8 +141,10 @@ class LedgerWriter:
                 try:
                     await self.flush()
                     backoff = self._interval
+                    self.consecutive_failures = 0
                 except Exception:  # the database may be down: keep the records and retry
                     self.flush_errors += 1
+                    self.consecutive_failures += 1
                     log.warning("ledger flush failed; %d records kept for retry", self.pending, exc_info=True)
                     retry_at = loop.time() + backoff
                     backoff = min(backoff * 2, 5.0)

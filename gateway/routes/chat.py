@@ -99,7 +99,7 @@ async def chat_completions(
     flight = pipeline.start(principal, chat)
     request.state.request_id = flight.request_id
     if chat.stream:
-        chunks, headers = await pipeline.stream(flight)
+        chunks, headers = await pipeline.stream(flight, request.is_disconnected)
         headers["Cache-Control"] = "no-cache"
         headers["X-Accel-Buffering"] = "no"
         return StreamingResponse(chunks, media_type="text/event-stream", headers=headers)

@@ -99,6 +99,8 @@ async def test_counters_flushed_mid_window_are_rebuilt_from_the_ledger(redis_cli
     store = RedisBudgetStore(redis_client, prefix=key_prefix, rebuild_source=ledger)
     await spend(store, "r1", [EUR_100], 90)
     ledger.add("employee:alice", "eur", T0, 90)
+    store.written(["r1"])  # the ledger writer's acknowledgement: the rebuild reads it from the ledger
+    await asyncio.sleep(0.1)
     keys = [k async for k in redis_client.scan_iter(match=key_prefix + "*")]
     await redis_client.delete(*keys)
     later = T0 + timedelta(minutes=5)
@@ -157,7 +159,10 @@ async def test_redis_restarted_empty_is_rebuilt_from_the_ledger_not_a_fresh_budg
 
 
 async def test_steady_refusals_while_down_do_not_postpone_the_next_probe(own_redis_server, own_client):
-    store = RedisBudgetStore(own_client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=0.5)
+    # No rebuild grace: this is about the probe window, not about replicas re-applying holds.
+    store = RedisBudgetStore(
+        own_client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=0.5, rebuild_grace_s=0
+    )
     await spend(store, "r1", [EUR_100], 10)
     await own_redis_server.stop(keep_data=False)
     with pytest.raises(BudgetStoreUnavailable):
@@ -174,3 +179,69 @@ async def test_steady_refusals_while_down_do_not_postpone_the_next_probe(own_red
         except BudgetStoreUnavailable:
             await asyncio.sleep(0.05)
     assert granted_after is not None and granted_after < 1.0
+
+
+async def test_after_a_flush_each_replica_re_applies_its_holds_and_unwritten_spending_exactly_once(
+    redis_client, key_prefix, ledger
+):
+    replica_a = RedisBudgetStore(redis_client, prefix=key_prefix, rebuild_source=ledger, rebuild_grace_s=0.3)
+    replica_b = RedisBudgetStore(redis_client, prefix=key_prefix, rebuild_source=ledger, rebuild_grace_s=0.3)
+    assert (await replica_a.reserve("streaming", [EUR_100], Amount(40, 0), T0)).granted
+    await spend(replica_b, "answered", [EUR_100], 30)  # settled, not yet written to the ledger
+    keys = [k async for k in redis_client.scan_iter(match=key_prefix + "*")]
+    await redis_client.delete(*keys)  # what FLUSHALL does to this prefix
+
+    [rebuilt] = await replica_a.status([EUR_100], T0)
+    assert (rebuilt.spent_micro, rebuilt.reserved_micro) == (0, 0)  # the ledger alone knows nothing
+    for _ in range(3):  # the watchers run a few times a second; re-applying twice changes nothing
+        await replica_a.resync()
+        await replica_b.resync()
+    [status] = await replica_a.status([EUR_100], T0)
+    assert (status.spent_micro, status.reserved_micro) == (30, 40)
+    assert not (await replica_b.reserve("late", [EUR_100], Amount(40, 0), T0)).granted
+
+    await replica_a.settle("streaming", Amount(35, 0), T0)
+    [settled] = await replica_b.status([EUR_100], T0)
+    assert (settled.spent_micro, settled.reserved_micro) == (65, 0)
+
+
+async def test_spending_already_in_the_ledger_when_counters_are_rebuilt_is_not_re_applied(
+    redis_client, key_prefix, ledger
+):
+    store = RedisBudgetStore(redis_client, prefix=key_prefix, rebuild_source=ledger, rebuild_grace_s=0)
+    await spend(store, "written", [EUR_100], 50)
+    ledger.add("employee:alice", "eur", T0, 50)
+    store.written(["written"])
+    await asyncio.sleep(0.2)
+    await redis_client.delete(*[k async for k in redis_client.scan_iter(match=key_prefix + "*")])
+    await store.status([EUR_100], T0)
+    await store.resync()
+    [status] = await store.status([EUR_100], T0)
+    assert status.spent_micro == 50
+
+
+async def test_a_replica_whose_clock_runs_20_minutes_ahead_does_not_expire_the_holds_of_others(
+    redis_client, key_prefix
+):
+    from datetime import UTC, datetime
+
+    on_time = RedisBudgetStore(redis_client, prefix=key_prefix, reservation_ttl_s=60)
+    ahead = RedisBudgetStore(redis_client, prefix=key_prefix, reservation_ttl_s=60)
+    now = datetime.now(UTC)
+    assert (await on_time.reserve("running", [EUR_100], Amount(80, 0), now)).granted
+    refused = await ahead.reserve("greedy", [EUR_100], Amount(30, 0), now + timedelta(minutes=20))
+    assert not refused.granted
+    assert refused.statuses[0].reserved_micro == 80
+
+
+async def test_fail_open_admits_at_most_this_replicas_share_of_the_room(own_redis_server, own_client):
+    store = RedisBudgetStore(own_client, prefix="t:", on_unavailable="fail_open", probe_interval_s=0,
+                             fail_open_replicas=3)
+    await own_redis_server.stop(keep_data=False)
+    assert store.fail_open_allowance(EUR_100) == 33
+    assert (await store.reserve("first", [EUR_100], Amount(20, 0), T0)).granted
+    refused = await store.reserve("second", [EUR_100], Amount(20, 0), T0)
+    assert not refused.granted and refused.refused_by == EUR_100
+    await store.settle("first", Amount(10, 0), T0)  # 10 used: 20 more fit in the 33 allowed
+    assert (await store.reserve("third", [EUR_100], Amount(20, 0), T0)).granted
+    assert not (await store.reserve("fourth", [EUR_100], Amount(5, 0), T0)).granted

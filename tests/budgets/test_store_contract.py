@@ -130,10 +130,23 @@ async def test_a_calendar_month_window_starts_afresh_on_the_first_of_the_month(m
 
 
 async def test_an_unsettled_reservation_gives_its_room_back_after_the_ttl(make_store):
-    store = make_store(reservation_ttl_s=60)
+    store = make_store(reservation_ttl_s=1)
     await store.reserve("crashed", [EUR_100], Amount(100, 0), T0)
-    assert not (await store.reserve("r2", [EUR_100], Amount(50, 0), T0 + timedelta(seconds=59))).granted
-    assert (await store.reserve("r2", [EUR_100], Amount(50, 0), T0 + timedelta(seconds=61))).granted
+    assert not (await store.reserve("r2", [EUR_100], Amount(50, 0), T0 + timedelta(seconds=0.5))).granted
+    await asyncio.sleep(1.1)  # the Redis store expires on Redis's own clock, not on `now`
+    assert (await store.reserve("r2", [EUR_100], Amount(50, 0), T0 + timedelta(seconds=1.1))).granted
+
+
+async def test_a_renewed_reservation_outlives_its_ttl(make_store):
+    store = make_store(reservation_ttl_s=1)
+    await store.reserve("streaming", [EUR_100], Amount(100, 0), T0)
+    for step in range(1, 4):
+        await asyncio.sleep(0.6)
+        assert await store.renew("streaming", T0 + timedelta(seconds=0.6 * step))
+    refused = await store.reserve("r2", [EUR_100], Amount(50, 0), T0 + timedelta(seconds=1.9))
+    assert not refused.granted
+    await store.settle("streaming", Amount(30, 0), T0 + timedelta(seconds=2))
+    assert not await store.renew("streaming", T0 + timedelta(seconds=2))
 
 
 async def test_a_settle_arriving_after_the_ttl_still_records_the_spending(make_store):

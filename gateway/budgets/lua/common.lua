@@ -4,6 +4,21 @@ local function fmt(x)
   return string.format('%.0f', x)
 end
 
+-- Redis's own clock, the one clock every replica's reservations expire by.
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- The rebuild epoch of each counter hash named KEYS[first], KEYS[first + step], ...
+local function epochs(first, step, n)
+  local out = {}
+  for i = 1, n do
+    out[i] = redis.call('HGET', KEYS[first + (i - 1) * step], 'e') or ''
+  end
+  return out
+end
+
 -- Forget the buckets older than `lower`, keeping the running total `t` exact.
 local function trim(h, lower)
   local lo = tonumber(redis.call('HGET', h, 'lo'))

@@ -1,13 +1,23 @@
 -- Reserve `need` on every budget, or on none of them.
 -- KEYS: reservation record, then (counter hash, reservation zset) per budget.
--- ARGV: id, now, expires_at, record_ttl, n, then per budget:
+-- ARGV: id, now (caller's clock, unused for expiry), ttl, record_ttl, n, then per budget:
 --       limit, need, bucket, lower, counter_ttl, unit.
--- Reply: {0, missing indexes...} | {1, t1, R1, ...} granted | {2, i, {t1, R1, ...}, flat hash i}
---        refused by budget i | {3, t1, R1, ...} already reserved under this id.
-local id, now, expires_at, record_ttl, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+-- Expiry is on Redis's clock: a reservation expires `ttl` seconds after Redis's TIME.
+-- Reply: {0, missing indexes...} | {1, t1, R1, ..., e1, ...} granted | {2, i, {t1, R1, ...}, flat hash i}
+--        refused by budget i | {3, t1, R1, ..., e1, ...} already reserved under this id |
+--        {4} a counter was rebuilt an instant ago: replicas are re-applying their holds, retry.
+local id, record_ttl, n = ARGV[1], ARGV[4], tonumber(ARGV[5])
 local missing = missing_counters(2, 2, n)
 if #missing > 0 then
   return {0, unpack(missing)}
+end
+local now = redis_now()
+local expires_at = now + tonumber(ARGV[3])
+for i = 1, n do
+  local w = redis.call('HGET', KEYS[2 * i], 'w')
+  if w and now < tonumber(w) then
+    return {4}
+  end
 end
 local already = redis.call('EXISTS', KEYS[1]) == 1
 local totals = {}
@@ -19,8 +29,18 @@ for i = 1, n do
   totals[2 * i - 1] = tonumber(tr[1])
   totals[2 * i] = tonumber(tr[2])
 end
+local function with_epochs(code)
+  local reply = {code}
+  for _, v in ipairs(totals) do
+    reply[#reply + 1] = v
+  end
+  for _, e in ipairs(epochs(2, 2, n)) do
+    reply[#reply + 1] = e
+  end
+  return reply
+end
 if already then
-  return {3, unpack(totals)}
+  return with_epochs(3)
 end
 for i = 1, n do
   local a = 5 + (i - 1) * 6
@@ -34,7 +54,7 @@ for i = 1, n do
   local need = ARGV[a + 2]
   totals[2 * i] = totals[2 * i] + tonumber(need)
   redis.call('HSET', h, 'R', fmt(totals[2 * i]), 'r:' .. id, need)
-  redis.call('ZADD', z, expires_at, id)
+  redis.call('ZADD', z, string.format('%.6f', expires_at), id)
   redis.call('EXPIRE', h, ARGV[a + 5])
   redis.call('EXPIRE', z, ARGV[a + 5])
   local fields = {'h' .. i, h, 'z' .. i, z, 'u' .. i, ARGV[a + 6], 'b' .. i, ARGV[a + 3], 'x' .. i, ARGV[a + 5]}
@@ -44,4 +64,4 @@ for i = 1, n do
 end
 redis.call('HSET', KEYS[1], unpack(record))
 redis.call('EXPIRE', KEYS[1], record_ttl)
-return {1, unpack(totals)}
+return with_epochs(1)
