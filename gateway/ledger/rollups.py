@@ -23,13 +23,30 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Table, cast, delete, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Table,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.ledger.tables import NO_MODEL, DailyUsage, EmployeeDailyUsage, MonthlyPresence, SpendBucket, UsageRecord
+from gateway.ledger.tables import (
+    NO_MODEL,
+    DailyUsage,
+    EmployeeDailyUsage,
+    MonthlyPresence,
+    SpendBucket,
+    UsageRecord,
+)
 
 HOUR_S = 3600
 SUMMARY_TABLES: tuple[Table, ...] = (
