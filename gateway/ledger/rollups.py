@@ -162,7 +162,7 @@ async def apply(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) 
 def sql_hour(dialect: str) -> ColumnElement[int]:
     """Epoch second of the start of the hour holding `started_at`, in SQL."""
     if dialect == "sqlite":
-        return (cast(func.strftime("%s", UsageRecord.started_at), Integer) / HOUR_S) * HOUR_S
+        return (cast(func.strftime("%s", UsageRecord.started_at), Integer) // HOUR_S) * HOUR_S
     return cast(func.floor(func.extract("epoch", UsageRecord.started_at) / HOUR_S), BigInteger) * HOUR_S
 
 
