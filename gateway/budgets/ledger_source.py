@@ -11,14 +11,16 @@ A rebuild counts whole hours: spending of the current hour stamped a little afte
 
 Single flight: one read per counter at a time across the process. A request needing a
 counter that is already being read waits for that read (at most `wait_s`) instead of
-issuing its own, so a Redis flush under load costs one read per counter, not one per
-request. Ledger times are taken as UTC, as the ledger writes them.
+issuing its own, and the counters asked for within one event-loop turn are read in one
+query, so a Redis flush under load costs one short query per burst, not one per
+request and counter. Ledger times are taken as UTC, as the ledger writes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, select
@@ -57,6 +59,15 @@ _Group = tuple[str, int, int]
 """(scope, bucket seconds, window start): budgets sharing it share one history."""
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Groups asked for within one event-loop turn, read together; `now_s` the latest asked."""
+
+    now_s: float
+    groups: list[_Group] = field(default_factory=list)
+    result: asyncio.Future[dict[_Group, History]] = field(init=False)
+
+
 class LedgerRebuildSource:
     """A `RebuildSource` reading the ledger's roll-ups through an async engine or sessionmaker."""
 
@@ -66,6 +77,7 @@ class LedgerRebuildSource:
         self._sessions = sessions
         self._wait_s = wait_s
         self._inflight: dict[_Group, asyncio.Task[History]] = {}
+        self._batch: _Batch | None = None
         self.reads = 0
         """Groups read from the database so far (what single flight keeps low)."""
 
@@ -76,9 +88,14 @@ class LedgerRebuildSource:
             groups.setdefault((limit.scope, limit.bucket_seconds, window_start(limit, now_s)), []).append(limit)
         fresh = [group for group in groups if group not in self._inflight]
         if fresh:
-            read = asyncio.ensure_future(self._read(fresh, now_s))
+            batch = self._batch
+            if batch is None or abs(batch.now_s - now_s) > 1.0:
+                batch = self._batch = _Batch(now_s)
+                batch.result = asyncio.ensure_future(self._read_batch(batch))
+            batch.groups.extend(fresh)
+            batch.now_s = max(batch.now_s, now_s)
             for group in fresh:
-                task = asyncio.ensure_future(_pick(read, group))
+                task = asyncio.ensure_future(_pick(batch.result, group))
                 self._inflight[group] = task
                 task.add_done_callback(lambda done, key=group: self._settled(key, done))
         tasks = {group: self._inflight[group] for group in groups}
@@ -98,6 +115,13 @@ class LedgerRebuildSource:
         self._inflight.pop(group, None)
         if not task.cancelled():
             task.exception()  # retrieved here: waiters that timed out no longer listen
+
+    async def _read_batch(self, batch: _Batch) -> dict[_Group, History]:
+        """Read every group asked for while this batch was gathering, in one query."""
+        await asyncio.sleep(0)  # let the other requests of the same burst add their groups
+        if self._batch is batch:
+            self._batch = None
+        return await self._read(batch.groups, batch.now_s)
 
     async def _read(self, groups: Sequence[_Group], now_s: float) -> dict[_Group, History]:
         self.reads += len(groups)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -178,9 +178,8 @@ class UsageAggregator:
                           users.get((r.use_case, r.department, r.served_model), 0))
                      for r in (await conn.execute(grouped)).all()]
             total_users = await self._distinct(conn, month, None)
-            cells = await self._suppress(conn, month, cells)
+            cells, remainder_users = await self._suppress(conn, month, cells)
             hidden = [c.key for c in cells if c.suppressed]
-            remainder_users = await self._distinct(conn, month, hidden)
         remainder = sum((c.figures for c in cells if c.suppressed), Figures())
         total = sum((c.figures for c in cells), Figures())
         cells.sort(key=lambda c: (c.use_case, c.department, c.model))
@@ -206,16 +205,41 @@ class UsageAggregator:
             rows = (await conn.execute(query)).all()
         return {tuple(row[:-1]): int(row[-1]) for row in rows}
 
-    async def _suppress(self, conn: AsyncConnection, month: str, cells: list[Cell]) -> list[Cell]:
+    async def _suppress(self, conn: AsyncConnection, month: str, cells: list[Cell]) -> tuple[list[Cell], int]:
+        """Primary then secondary suppression; returns the cells and the distinct
+        employees of all suppressed cells together. The pseudonyms of the small cells
+        are fetched by size (cells of at most N employees, one query), never the whole month."""
         cells = [replace(c, suppressed=True, suppression="primary") if c.distinct_users < self.k else c
                  for c in cells]
-        while True:
-            hidden = [c.key for c in cells if c.suppressed]
-            visible = [c for c in cells if not c.suppressed]
-            if not hidden or not visible or await self._distinct(conn, month, hidden) >= self.k:
-                return cells
-            smallest = min(visible, key=lambda c: (c.distinct_users, c.figures.requests, c.key))
-            cells = [replace(c, suppressed=True, suppression="secondary") if c is smallest else c for c in cells]
+        members: dict[tuple[str, str, str], set[str]] = {}
+        presence = MonthlyPresence
+        cell = (presence.use_case, presence.department, presence.served_model)
+
+        async def fetch_up_to(users: int) -> None:
+            """Pseudonyms of every cell of at most `users` employees, in one query."""
+            small = select(*cell).where(presence.month == month).group_by(*cell).having(
+                func.count() <= users).subquery()
+            query = select(*cell, presence.employee_pseudonym).join(small, and_(
+                presence.use_case == small.c.use_case, presence.department == small.c.department,
+                presence.served_model == small.c.served_model)).where(presence.month == month)
+            for use_case, department, model, pseudonym in (await conn.execute(query)).all():
+                members.setdefault((use_case, department, model), set()).add(pseudonym)
+
+        await fetch_up_to(self.k - 1)
+        hidden_users = set().union(*(members.get(c.key, set()) for c in cells if c.suppressed))
+        visible = sorted((c for c in cells if not c.suppressed),
+                         key=lambda c: (c.distinct_users, c.figures.requests, c.key))
+        secondary: set[tuple[str, str, str]] = set()
+        while len(hidden_users) < self.k and len(secondary) < len(visible) and (hidden_users or secondary):
+            smallest = visible[len(secondary)]
+            if smallest.key not in members:
+                await fetch_up_to(visible[min(len(visible) - 1, len(secondary) + 32)].distinct_users)
+            secondary.add(smallest.key)
+            hidden_users |= members.get(smallest.key, set())
+        if not any(c.suppressed for c in cells):
+            return cells, 0
+        cells = [replace(c, suppressed=True, suppression="secondary") if c.key in secondary else c for c in cells]
+        return cells, len(hidden_users)
 
     @staticmethod
     async def _distinct(conn: AsyncConnection, month: str, keys: Sequence[tuple[str, str, str]] | None) -> int:
