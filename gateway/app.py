@@ -26,7 +26,7 @@ from gateway.catalogue import Catalogue
 from gateway.errors import install_error_handlers
 from gateway.footprint import Footprint, measured_models
 from gateway.keys import KeyStore
-from gateway.ledger import db
+from gateway.ledger import db, partitions
 from gateway.ledger.writer import LedgerWriter
 from gateway.limits import BodySizeLimit, HeaderSizeLimit
 from gateway.logs import configure_logging
@@ -75,6 +75,7 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     await db.upgrade(url)
     engine = db.make_engine(url)
     stack.push_async_callback(engine.dispose)
+    await partitions.maintain(engine, settings.ledger_raw_retention_months)
     catalogue = Catalogue.load(settings.catalogue_path)
     for spec in catalogue.all():
         log.info("model %s (%s tier): %s", spec.name, spec.tier, spec.provenance)

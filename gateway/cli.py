@@ -18,6 +18,7 @@ from gateway.domain_errors import DomainError
 from gateway.i18n import translate
 from gateway.inventory.audit_cli import audit_app
 from gateway.inventory.report import report_command
+from gateway.ledger.cli import ledger_app
 from gateway.services.registry import Services
 from gateway.settings import get_settings
 from gateway.policy_cli import policy_app
@@ -184,3 +185,4 @@ def db_upgrade() -> None:
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.command("report")(report_command)
+app.add_typer(ledger_app, name="ledger")

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     upstream_retries: int = 1
     ledger_flush_interval_s: float = 0.2
     ledger_batch_size: int = 500
+    ledger_raw_retention_months: int | None = Field(
+        default=None, ge=1,
+        description="keep raw ledger rows this many months (the current one included; PostgreSQL drops whole "
+        "monthly partitions); the roll-ups that budgets, committee figures and reports read are kept for good. "
+        "Unset: raw rows are kept for good",
+    )
     metrics_token: str | None = Field(
         default=None, description="/metrics requires it as a Bearer token (Prometheus bearer_token)"
     )

@@ -6,15 +6,16 @@ themselves, not a way to look at anyone else (the committee sees aggregates only
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.ledger.tables import UsageRecord
+from gateway.ledger.tables import NO_MODEL, EmployeeDailyUsage, UsageRecord
 
 from gateway.units import MICRO
 
@@ -31,6 +32,13 @@ class UsageTotals:
     energy_wh: float
     water_ml: float
 
+    def __add__(self, other: UsageTotals) -> UsageTotals:
+        return UsageTotals(
+            self.requests + other.requests, self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens, self.cost_micro_eur + other.cost_micro_eur,
+            self.gwp_ug + other.gwp_ug, self.energy_wh + other.energy_wh, self.water_ml + other.water_ml,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
@@ -44,14 +52,21 @@ class UsageTotals:
 
 
 _COLUMNS = (
-    func.count(),
-    func.coalesce(func.sum(UsageRecord.input_tokens), 0),
-    func.coalesce(func.sum(UsageRecord.output_tokens), 0),
-    func.coalesce(func.sum(UsageRecord.cost_micro_eur), 0),
-    func.coalesce(func.sum(UsageRecord.gwp_ug), 0),
-    func.coalesce(func.sum(UsageRecord.energy_wh), 0.0),
-    func.coalesce(func.sum(UsageRecord.water_ml), 0.0),
+    func.coalesce(func.sum(EmployeeDailyUsage.requests), 0),
+    func.coalesce(func.sum(EmployeeDailyUsage.input_tokens), 0),
+    func.coalesce(func.sum(EmployeeDailyUsage.output_tokens), 0),
+    func.coalesce(func.sum(EmployeeDailyUsage.cost_micro_eur), 0),
+    func.coalesce(func.sum(EmployeeDailyUsage.gwp_ug), 0),
+    func.coalesce(func.sum(EmployeeDailyUsage.energy_wh), 0.0),
+    func.coalesce(func.sum(EmployeeDailyUsage.water_ml), 0.0),
 )
+
+
+def _sum(totals: Iterable[UsageTotals]) -> UsageTotals:
+    out = UsageTotals(0, 0, 0, 0, 0, 0.0, 0.0)
+    for one in totals:
+        out = out + one
+    return out
 
 
 def _totals(row: Any) -> UsageTotals:
@@ -59,21 +74,17 @@ def _totals(row: Any) -> UsageTotals:
 
 
 async def own_usage(engine: AsyncEngine, pseudonym: str, now: datetime, window_days: int = 30) -> dict[str, Any]:
-    """Totals, per-day and per-model series and the last requests of one employee."""
-    since = now - timedelta(days=window_days)
-    mine = (UsageRecord.employee_pseudonym == pseudonym, UsageRecord.started_at >= since)
-    day = func.date(UsageRecord.started_at)
+    """Totals, per-day and per-model series and the last requests of one employee.
+
+    The window is whole UTC days, today included: the figures come from the
+    employee's daily roll-up (one row per day and model), the last requests from
+    the newest raw rows through the (employee, started_at) index."""
+    first_day = (now.astimezone(UTC) - timedelta(days=window_days - 1)).date()
+    since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    mine = (EmployeeDailyUsage.employee_pseudonym == pseudonym, EmployeeDailyUsage.day >= first_day)
+    day, model = EmployeeDailyUsage.day, EmployeeDailyUsage.served_model
     async with engine.connect() as conn:
-        total = (await conn.execute(select(*_COLUMNS).where(*mine))).one()
-        by_day = (await conn.execute(select(day, *_COLUMNS).where(*mine).group_by(day).order_by(day))).all()
-        by_model = (
-            await conn.execute(
-                select(UsageRecord.served_model, *_COLUMNS)
-                .where(*mine)
-                .group_by(UsageRecord.served_model)
-                .order_by(UsageRecord.served_model)
-            )
-        ).all()
+        rows = (await conn.execute(select(day, model, *_COLUMNS).where(*mine).group_by(day, model))).all()
         last = (
             await conn.execute(
                 select(
@@ -89,16 +100,21 @@ async def own_usage(engine: AsyncEngine, pseudonym: str, now: datetime, window_d
                     UsageRecord.energy_wh,
                     UsageRecord.water_ml,
                 )
-                .where(*mine)
+                .where(UsageRecord.employee_pseudonym == pseudonym, UsageRecord.started_at >= since)
                 .order_by(UsageRecord.started_at.desc())
                 .limit(20)
             )
         ).all()
+    cells = [(str(r[0]), r[1], _totals(r[2:])) for r in rows]
+    total = _sum(t for _, _, t in cells)
+    by_day = {d: _sum(t for cd, _, t in cells if cd == d) for d in sorted({d for d, _, _ in cells})}
+    models = sorted({m for _, m, _ in cells})
+    by_model = {m: _sum(t for _, cm, t in cells if cm == m) for m in models}
     return {
         "window": {"days": window_days, "since": since.isoformat(), "until": now.isoformat()},
-        "totals": _totals(total).as_dict(),
-        "by_day": [{"day": str(r[0]), **_totals(r[1:]).as_dict()} for r in by_day],
-        "by_model": [{"model": r[0] or "none", **_totals(r[1:]).as_dict()} for r in by_model],
+        "totals": total.as_dict(),
+        "by_day": [{"day": d, **t.as_dict()} for d, t in by_day.items()],
+        "by_model": [{"model": "none" if m == NO_MODEL else m, **t.as_dict()} for m, t in by_model.items()],
         "last_requests": [
             {
                 "request_id": r.request_id,

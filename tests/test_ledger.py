@@ -59,13 +59,16 @@ async def test_writer_flushes_every_appended_record_on_stop(database_url):
     await engine.dispose()
 
 
-async def test_writer_ignores_a_request_id_it_already_wrote(database_url):
+async def test_writer_ignores_a_record_it_already_wrote(database_url):
+    """A record written again (a retried batch, a spool replay) is the same request id
+    at the same start time: it is ignored."""
     await db.upgrade(database_url)
     engine = db.make_engine(database_url)
     writer = LedgerWriter(engine, flush_interval_s=60)
-    writer.append(record("req-dup"))
+    written = record("req-dup")
+    writer.append(written)
     await writer.flush()
-    writer.append(record("req-dup"))
+    writer.append(dict(written))
     await writer.flush()
     assert await count_rows(engine) == 1
     await engine.dispose()

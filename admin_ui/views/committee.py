@@ -158,10 +158,8 @@ async def decide(use_case_id: str, request: Request, who: Visitor = Depends(visi
 async def _aggregate(inventory: Inventory, month: str, by: str) -> dict[str, Any]:
     """Roll-up of the month's published cells by one dimension, plus the suppressed remainder."""
     data = await inventory.usage.month(month)
-    groups = []
-    for key, figures in sorted(roll_up(data.cells, [by]).items()):
-        members = [c for c in data.published if getattr(c, by) == key[0]]
-        groups.append((key[0], figures, await inventory.usage.distinct_users(month, members)))
+    users = await inventory.usage.distinct_users_by(month, data.published, [by])
+    groups = [(key[0], figures, users.get(key, 0)) for key, figures in sorted(roll_up(data.cells, [by]).items())]
     remainder = data.remainder if data.suppressed_cells and data.totals_publishable else None
     total = data.total if data.totals_publishable else None
     return {"groups": groups, "remainder": remainder, "suppressed_cells": data.suppressed_cells,

@@ -1,7 +1,7 @@
 """`sobria report --month YYYY-MM`: the monthly CSR report, in Markdown and CSV.
 
-Every figure comes from the k-anonymous cube of `gateway.inventory.usage`: per-use-case
-figures are sums of published cells, and the month totals are the published cells
+Every figure comes from the k-anonymous cube of `gateway.inventory.usage`, read from
+the ledger's roll-ups (never the raw rows): per-use-case figures are sums of published cells, and the month totals are the published cells
 plus the suppressed remainder, i.e. exactly the ledger's sums. Savings compare the
 month with an always-largest-model baseline priced on the same tokens.
 """
@@ -25,7 +25,7 @@ from gateway.i18n import translate
 from gateway.inventory.model import StoredUseCase
 from gateway.inventory.register import Register
 from gateway.inventory.usage import Figures, MonthUsage, UsageAggregator, month_range, previous_month, roll_up
-from gateway.ledger.tables import UsageRecord
+from gateway.ledger.tables import DailyUsage
 
 TOP_GROWING = 5
 
@@ -63,13 +63,13 @@ class Report:
 
 
 async def _methods(engine: AsyncEngine, month: str) -> list[tuple[str, str, int]]:
-    """(impact method, factor-set version, requests) used this month."""
+    """(impact method, factor-set version, requests) used this month, from the daily roll-up."""
     start, end = month_range(month)
     query = (
-        select(UsageRecord.impact_method, UsageRecord.factor_set_version, func.count())
-        .where(UsageRecord.started_at >= start, UsageRecord.started_at < end, UsageRecord.impact_method.is_not(None))
-        .group_by(UsageRecord.impact_method, UsageRecord.factor_set_version)
-        .order_by(UsageRecord.impact_method)
+        select(DailyUsage.impact_method, DailyUsage.factor_set_version, func.sum(DailyUsage.requests))
+        .where(DailyUsage.day >= start.date(), DailyUsage.day < end.date(), DailyUsage.impact_method != "")
+        .group_by(DailyUsage.impact_method, DailyUsage.factor_set_version)
+        .order_by(DailyUsage.impact_method, DailyUsage.factor_set_version)
     )
     async with engine.connect() as conn:
         return [(str(m), str(v or "-"), int(n)) for m, v, n in (await conn.execute(query)).all()]

@@ -1,8 +1,10 @@
 """Aggregated usage for the committee, k-anonymous, with secondary suppression.
 
 The only figures ever computed come from one fixed cube: month x use case x
-department x served model, each cell a SQL aggregate of `usage_records` (never a row,
-never prompt text). A cell covering fewer than k distinct employees is suppressed
+department x served model, each cell a sum of the ledger's daily roll-up
+(`usage_daily`, never a raw row, never prompt text); distinct employees come from the
+monthly presence roll-up (`usage_presence_monthly`), one COUNT(DISTINCT) per question,
+never one query per group. A cell covering fewer than k distinct employees is suppressed
 (primary suppression). Because a total minus the published cells would give back a
 suppressed cell, suppression goes on (secondary suppression, smallest cells first)
 until all suppressed cells of the month together cover at least k distinct employees.
@@ -19,15 +21,15 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, literal, or_, select
+from sqlalchemy import Row, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.ledger.tables import UsageRecord
+from gateway.ledger.tables import DailyUsage, MonthlyPresence
 
 DIMENSIONS = ("use_case", "department", "model")
-NO_MODEL = "(none)"
-_MODEL = func.coalesce(UsageRecord.served_model, literal(NO_MODEL))
+_PRESENCE_COLUMNS = {"use_case": MonthlyPresence.use_case, "department": MonthlyPresence.department,
+                     "model": MonthlyPresence.served_model}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,10 @@ class Figures:
     gwp_ug: int = 0
     gwp_market_ug: int = 0
     water_ml: float = 0.0
+    market_missing_requests: int = 0
+    """Requests without a market-based factor: `gwp_market_ug` does not cover them."""
 
-    def __add__(self, other: "Figures") -> "Figures":
+    def __add__(self, other: Figures) -> Figures:
         return Figures(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @property
@@ -111,6 +115,7 @@ def figures_json(figures: Figures) -> dict[str, float | int]:
         "gco2e_location": round(figures.gco2e, 6),
         "gco2e_market": round(figures.gco2e_market, 6),
         "water_ml": round(figures.water_ml, 6),
+        "gco2e_market_missing_requests": figures.market_missing_requests,
     }
 
 
@@ -128,15 +133,15 @@ def previous_month(month: str) -> str:
 
 def _sums() -> list[ColumnElement]:
     return [
-        func.count().label("requests"),
-        func.coalesce(func.sum(UsageRecord.input_tokens), 0).label("input_tokens"),
-        func.coalesce(func.sum(UsageRecord.output_tokens), 0).label("output_tokens"),
-        func.coalesce(func.sum(UsageRecord.cost_micro_eur), 0).label("cost_micro_eur"),
-        func.coalesce(func.sum(UsageRecord.energy_wh), 0.0).label("energy_wh"),
-        func.coalesce(func.sum(UsageRecord.gwp_ug), 0).label("gwp_ug"),
-        func.coalesce(func.sum(func.coalesce(UsageRecord.gwp_market_ug, UsageRecord.gwp_ug)), 0).label("gwp_market_ug"),
-        func.coalesce(func.sum(UsageRecord.water_ml), 0.0).label("water_ml"),
-        func.count(func.distinct(UsageRecord.employee_pseudonym)).label("distinct_users"),
+        func.coalesce(func.sum(DailyUsage.requests), 0).label("requests"),
+        func.coalesce(func.sum(DailyUsage.input_tokens), 0).label("input_tokens"),
+        func.coalesce(func.sum(DailyUsage.output_tokens), 0).label("output_tokens"),
+        func.coalesce(func.sum(DailyUsage.cost_micro_eur), 0).label("cost_micro_eur"),
+        func.coalesce(func.sum(DailyUsage.energy_wh), 0.0).label("energy_wh"),
+        func.coalesce(func.sum(DailyUsage.gwp_ug), 0).label("gwp_ug"),
+        func.coalesce(func.sum(DailyUsage.gwp_market_ug), 0).label("gwp_market_ug"),
+        func.coalesce(func.sum(DailyUsage.water_ml), 0.0).label("water_ml"),
+        func.coalesce(func.sum(DailyUsage.market_missing_requests), 0).label("market_missing_requests"),
     ]
 
 
@@ -144,15 +149,16 @@ def _figures(row: Row[Any]) -> Figures:
     return Figures(
         int(row.requests), int(row.input_tokens), int(row.output_tokens), int(row.cost_micro_eur),
         float(row.energy_wh), int(row.gwp_ug), int(row.gwp_market_ug), float(row.water_ml),
+        int(row.market_missing_requests),
     )
 
 
-def _in_cells(keys: Iterable[tuple[str, str, str]]) -> ColumnElement[bool]:
-    return or_(*(and_(UsageRecord.use_case == u, UsageRecord.department == d, _MODEL == m) for u, d, m in keys))
+def _cell_key() -> ColumnElement:
+    return tuple_(MonthlyPresence.use_case, MonthlyPresence.department, MonthlyPresence.served_model)
 
 
 class UsageAggregator:
-    """Computes the k-anonymous cube of a month from the ledger."""
+    """Computes the k-anonymous cube of a month from the ledger's roll-ups."""
 
     def __init__(self, engine: AsyncEngine, k: int):
         self._engine = engine
@@ -160,46 +166,91 @@ class UsageAggregator:
 
     async def month(self, month: str) -> MonthUsage:
         start, end = month_range(month)
-        in_month = and_(UsageRecord.started_at >= start, UsageRecord.started_at < end)
+        in_month = (DailyUsage.day >= start.date(), DailyUsage.day < end.date())
+        presence = MonthlyPresence.month == month
+        keys = (DailyUsage.use_case, DailyUsage.department, DailyUsage.served_model)
+        cell_users = (select(MonthlyPresence.use_case, MonthlyPresence.department, MonthlyPresence.served_model,
+                             func.count()).where(presence)
+                      .group_by(MonthlyPresence.use_case, MonthlyPresence.department, MonthlyPresence.served_model))
         async with self._engine.connect() as conn:
-            grouped = select(UsageRecord.use_case, UsageRecord.department, _MODEL.label("model"), *_sums()).where(
-                in_month).group_by(UsageRecord.use_case, UsageRecord.department, _MODEL)
-            cells = [Cell(month, r.use_case, r.department, r.model, _figures(r), int(r.distinct_users))
+            users = {(u, d, m): int(n) for u, d, m, n in (await conn.execute(cell_users)).all()}
+            grouped = select(*keys, *_sums()).where(*in_month).group_by(*keys)
+            cells = [Cell(month, r.use_case, r.department, r.served_model, _figures(r),
+                          users.get((r.use_case, r.department, r.served_model), 0))
                      for r in (await conn.execute(grouped)).all()]
-            total_row = (await conn.execute(select(*_sums()).where(in_month))).one()
-            cells = await self._suppress(conn, in_month, cells)
+            total_users = await self._distinct(conn, month, None)
+            cells, remainder_users = await self._suppress(conn, month, cells)
             hidden = [c.key for c in cells if c.suppressed]
-            remainder_users = await self._distinct(conn, in_month, hidden)
         remainder = sum((c.figures for c in cells if c.suppressed), Figures())
+        total = sum((c.figures for c in cells), Figures())
         cells.sort(key=lambda c: (c.use_case, c.department, c.model))
-        return MonthUsage(month, self.k, tuple(cells), remainder, remainder_users, len(hidden), _figures(total_row),
-                          int(total_row.distinct_users))
+        return MonthUsage(month, self.k, tuple(cells), remainder, remainder_users, len(hidden), total, total_users)
 
     async def distinct_users(self, month: str, cells: Sequence[Cell]) -> int:
         """Distinct employees over a set of published cells (for roll-ups)."""
-        start, end = month_range(month)
-        async with self._engine.connect() as conn:
-            return await self._distinct(
-                conn, and_(UsageRecord.started_at >= start, UsageRecord.started_at < end),
-                [c.key for c in cells if not c.suppressed])
-
-    async def _suppress(self, conn: AsyncConnection, in_month: ColumnElement[bool], cells: list[Cell]) -> list[Cell]:
-        cells = [replace(c, suppressed=True, suppression="primary") if c.distinct_users < self.k else c
-                 for c in cells]
-        while True:
-            hidden = [c.key for c in cells if c.suppressed]
-            visible = [c for c in cells if not c.suppressed]
-            if not hidden or not visible or await self._distinct(conn, in_month, hidden) >= self.k:
-                return cells
-            smallest = min(visible, key=lambda c: (c.distinct_users, c.figures.requests, c.key))
-            cells = [replace(c, suppressed=True, suppression="secondary") if c is smallest else c for c in cells]
-
-    @staticmethod
-    async def _distinct(conn: AsyncConnection, in_month: ColumnElement[bool],
-                        keys: Sequence[tuple[str, str, str]]) -> int:
+        keys = [c.key for c in cells if not c.suppressed]
         if not keys:
             return 0
-        query = select(func.count(func.distinct(UsageRecord.employee_pseudonym))).where(in_month, _in_cells(keys))
+        async with self._engine.connect() as conn:
+            return await self._distinct(conn, month, keys)
+
+    async def distinct_users_by(self, month: str, cells: Sequence[Cell], by: Sequence[str]) -> dict[tuple[str, ...], int]:
+        """Distinct employees of every group of published cells by some dimensions, in one query."""
+        published = {c.key for c in cells if not c.suppressed}
+        if not published:
+            return {}
+        columns = [_PRESENCE_COLUMNS[dim] for dim in by]
+        query = (select(*columns, func.count(func.distinct(MonthlyPresence.employee_pseudonym)))
+                 .where(MonthlyPresence.month == month, _cell_key().in_(sorted(published))).group_by(*columns))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {tuple(row[:-1]): int(row[-1]) for row in rows}
+
+    async def _suppress(self, conn: AsyncConnection, month: str, cells: list[Cell]) -> tuple[list[Cell], int]:
+        """Primary then secondary suppression; returns the cells and the distinct
+        employees of all suppressed cells together. The pseudonyms of the small cells
+        are fetched by size (cells of at most N employees, one query), never the whole month."""
+        cells = [replace(c, suppressed=True, suppression="primary") if c.distinct_users < self.k else c
+                 for c in cells]
+        members: dict[tuple[str, str, str], set[str]] = {}
+        presence = MonthlyPresence
+        cell = (presence.use_case, presence.department, presence.served_model)
+
+        async def fetch_up_to(users: int) -> None:
+            """Pseudonyms of every cell of at most `users` employees, in one query."""
+            small = select(*cell).where(presence.month == month).group_by(*cell).having(
+                func.count() <= users).subquery()
+            query = select(*cell, presence.employee_pseudonym).join(small, and_(
+                presence.use_case == small.c.use_case, presence.department == small.c.department,
+                presence.served_model == small.c.served_model)).where(presence.month == month)
+            for use_case, department, model, pseudonym in (await conn.execute(query)).all():
+                members.setdefault((use_case, department, model), set()).add(pseudonym)
+
+        await fetch_up_to(self.k - 1)
+        hidden_users = set().union(*(members.get(c.key, set()) for c in cells if c.suppressed))
+        visible = sorted((c for c in cells if not c.suppressed),
+                         key=lambda c: (c.distinct_users, c.figures.requests, c.key))
+        secondary: set[tuple[str, str, str]] = set()
+        while len(hidden_users) < self.k and len(secondary) < len(visible) and (hidden_users or secondary):
+            smallest = visible[len(secondary)]
+            if smallest.key not in members:
+                await fetch_up_to(visible[min(len(visible) - 1, len(secondary) + 32)].distinct_users)
+            secondary.add(smallest.key)
+            hidden_users |= members.get(smallest.key, set())
+        if not any(c.suppressed for c in cells):
+            return cells, 0
+        cells = [replace(c, suppressed=True, suppression="secondary") if c.key in secondary else c for c in cells]
+        return cells, len(hidden_users)
+
+    @staticmethod
+    async def _distinct(conn: AsyncConnection, month: str, keys: Sequence[tuple[str, str, str]] | None) -> int:
+        """Distinct employees over some cells of the month (None: all of them)."""
+        if keys is not None and not keys:
+            return 0
+        query = select(func.count(func.distinct(MonthlyPresence.employee_pseudonym))).where(
+            MonthlyPresence.month == month)
+        if keys is not None:
+            query = query.where(_cell_key().in_(sorted(set(keys))))
         return int((await conn.execute(query)).scalar() or 0)
 
 

@@ -77,5 +77,22 @@ def _impact_columns(impacts: Impacts | None) -> dict[str, Any]:
         "impact_method": impacts.method_id,
         "factor_set_version": impacts.factor_set_version,
         "impact_source": impacts.source,
-        "impacts_detail": impacts.as_dict(),
+        "impacts_detail": impact_detail(impacts),
     }
+
+
+def impact_detail(impacts: Impacts) -> dict[str, Any]:
+    """What of an estimate the row's own columns cannot give back: the usage and embodied
+    phases (the total is their sum, already in columns with the method and factor-set
+    ids), the zone, warnings and the estimator's extras. Each range is
+    [value, min, max] at 6 significant digits."""
+    def phase(criteria: Any) -> dict[str, list[float]]:
+        return {name: [float(f"{r['value']:.6g}"), float(f"{r['min']:.6g}"), float(f"{r['max']:.6g}")]
+                for name, r in criteria.as_dict().items()}
+
+    detail: dict[str, Any] = {"usage": phase(impacts.usage), "embodied": phase(impacts.embodied),
+                              "zone": impacts.zone}
+    if impacts.warnings:
+        detail["warnings"] = list(impacts.warnings)
+    detail.update(impacts.extra)
+    return detail

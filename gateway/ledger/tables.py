@@ -7,12 +7,13 @@ completion text is ever stored here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     Index,
@@ -25,13 +26,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 from contracts.tables import Base  # every table, the gateway's and the policies', on one metadata
 
 
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+"""64-bit ids; SQLite's rowid is already 64-bit and needs the INTEGER spelling to autoincrement."""
+
+
 class UsageRecord(Base):
-    """One request through the gateway, whatever its outcome."""
+    """One request through the gateway, whatever its outcome.
+
+    On PostgreSQL the table is partitioned by month of `started_at` (see
+    `gateway.ledger.partitions`), so uniqueness is on (request_id, started_at): a
+    replayed record carries the same pair and is ignored."""
 
     __tablename__ = "usage_records"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     employee_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
@@ -72,7 +81,96 @@ class UsageRecord(Base):
     usage_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     """Where the token figures come from: provider, counted (no usage returned) or clamped."""
 
-    __table_args__ = (Index("ix_usage_use_case_started", "use_case", "started_at"),)
+    __table_args__ = (
+        Index("ix_usage_use_case_started", "use_case", "started_at"),
+        Index("ux_usage_request_started", "request_id", "started_at", unique=True),
+        Index("ix_usage_employee_started", "employee_pseudonym", "started_at"),
+    )
+
+
+NO_MODEL = "(none)"
+"""`served_model` of a request no model served, in the summaries' keys (which are never NULL)."""
+
+
+class SpendBucket(Base):
+    """Spending of one budget scope in one hour: what a counter rebuild reads.
+
+    `scope` is spelt as budgets spell it ("employee:<pseudonym>", "department:<code>",
+    "use_case:<id>", "org"); `hour_s` is the epoch second the hour starts at. A row
+    per scope and hour, whatever the number of requests in it."""
+
+    __tablename__ = "usage_spend_hourly"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    hour_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micro_eur: Mapped[int] = mapped_column(BigInteger, default=0)
+    gwp_ug: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DailyUsage(Base):
+    """Every summable figure per day x use case x department x served model x status
+    (and impact method), for committee views, pages and reports.
+
+    Location-based CO2e (`gwp_ug`) and market-based CO2e (`gwp_market_ug`) are summed
+    apart; `market_missing_requests` counts the requests that had no market-based
+    factor, so a reader can say the market figure does not cover them."""
+
+    __tablename__ = "usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(48), primary_key=True)
+    impact_method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    factor_set_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micro_eur: Mapped[int] = mapped_column(BigInteger, default=0)
+    gwp_ug: Mapped[int] = mapped_column(BigInteger, default=0)
+    gwp_g_min: Mapped[float] = mapped_column(Float, default=0.0)
+    gwp_g_max: Mapped[float] = mapped_column(Float, default=0.0)
+    gwp_market_ug: Mapped[int] = mapped_column(BigInteger, default=0)
+    market_missing_requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    energy_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    energy_wh_min: Mapped[float] = mapped_column(Float, default=0.0)
+    energy_wh_max: Mapped[float] = mapped_column(Float, default=0.0)
+    water_ml: Mapped[float] = mapped_column(Float, default=0.0)
+    adpe_kgsbeq: Mapped[float] = mapped_column(Float, default=0.0)
+    pe_mj: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class EmployeeDailyUsage(Base):
+    """One employee's figures per day and served model: what `/v1/me/usage` reads."""
+
+    __tablename__ = "usage_employee_daily"
+
+    employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micro_eur: Mapped[int] = mapped_column(BigInteger, default=0)
+    gwp_ug: Mapped[int] = mapped_column(BigInteger, default=0)
+    energy_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    water_ml: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class MonthlyPresence(Base):
+    """Which employee pseudonyms used each cell (use case x department x model) in a
+    month: distinct users of any grouping are one COUNT(DISTINCT) over it."""
+
+    __tablename__ = "usage_presence_monthly"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class ApiKey(Base):

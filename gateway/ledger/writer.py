@@ -6,7 +6,8 @@ when a batch fills). A failed batch stays pending and is retried with backoff, n
 dropped, so records wait in the spool while the database is down and are written when
 it returns. `stop` writes everything still pending; what the database still refuses
 stays in the spool for the next start. Inserts ignore a request id that is already
-present, so a retried or replayed batch never duplicates.
+present, so a retried or replayed batch never duplicates. The rows the database did
+insert are added to the roll-ups (`gateway.ledger.rollups`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.ledger.dead_letter import DeadLetters
 from gateway.ledger.sanitise import clean_row
+from gateway.ledger import rollups
 from gateway.ledger.spool import Spool
 from gateway.ledger.tables import UsageRecord
 
@@ -121,9 +123,10 @@ class LedgerWriter:
             self.written += count
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
-        statement = self._insert(UsageRecord).on_conflict_do_nothing(index_elements=["request_id"])
+        statement = self._insert(UsageRecord).on_conflict_do_nothing().returning(*rollups.RETURNED_COLUMNS)
         async with self._engine.begin() as connection:
-            await connection.execute(statement, batch)
+            inserted = (await connection.execute(statement, batch)).mappings().all()
+            await rollups.apply(connection, inserted)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -179,11 +179,9 @@ async def usage(
         except ValueError:
             raise GatewayError(400, "invalid_request", param="month", detail="expected YYYY-MM") from None
         data = await aggregator.month(label)
-        groups = []
-        for key, figures in sorted(roll_up(data.cells, dims).items()):
-            members = [c for c in data.published if tuple(getattr(c, d) for d in dims) == key]
-            groups.append({**dict(zip(dims, key)), **figures_json(figures),
-                           "distinct_users": await aggregator.distinct_users(label, members)})
+        users = await aggregator.distinct_users_by(label, data.published, dims)
+        groups = [{**dict(zip(dims, key)), **figures_json(figures), "distinct_users": users.get(key, 0)}
+                  for key, figures in sorted(roll_up(data.cells, dims).items())]
         out.append({
             "month": label,
             "groups": groups,

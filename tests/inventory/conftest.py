@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditLog
 from gateway.inventory.register import Register
-from gateway.ledger import db
+from gateway.ledger import db, rollups
 from gateway.ledger.tables import UsageRecord
 
 
@@ -52,5 +52,7 @@ def usage_row(employee: str, use_case: str, department: str, model: str | None, 
 
 
 async def seed(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
+    """Write rows as the ledger writer does: the rows and their roll-ups in one transaction."""
     async with engine.begin() as conn:
-        await conn.execute(insert(UsageRecord), rows)
+        inserted = await conn.execute(insert(UsageRecord).returning(*rollups.RETURNED_COLUMNS), rows)
+        await rollups.apply(conn, inserted.mappings().all())
