@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gateway.impacts_cli import impacts_app
 from gateway.inventory.audit_cli import audit_app
 from gateway.inventory.report import report_command
 from gateway.settings import Settings, get_settings
@@ -157,3 +158,4 @@ def db_upgrade() -> None:
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.command("report")(report_command)
+app.add_typer(impacts_app, name="impacts")
