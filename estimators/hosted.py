@@ -62,8 +62,8 @@ _DAG_DEFAULTS = {
     for name, p in inspect.signature(compute_llm_impacts_dag).parameters.items()
     if p.default is not inspect.Parameter.empty
 }
-# The uncertain inputs of the DAG, in the order METHODOLOGY.md lists them (prefill is the fifth).
-DAG_FACTORS = ("parameters", "utilisation", "pue", "wue", "grid")
+# The uncertain inputs of the DAG, in the order METHODOLOGY.md lists them (prefill comes last).
+DAG_FACTORS = ("parameters", "quantisation", "utilisation", "pue", "wue", "grid")
 MAX_TOKENS = 100_000_000  # more tokens than any context window: a provider's or client's error
 
 
@@ -90,6 +90,7 @@ class Scenario:
     pue: float
     wue: float
     grid: float
+    bits: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +117,10 @@ class Deployment:
     pue: Triple
     wue_l_per_kwh: Triple
     grid: Triple
+    quantisation_bits: Triple
     ecologits_pue: tuple[float, float]
     ecologits_wue: tuple[float, float]
     mix: ZoneMix
-    quantisation_bits: int
     gpu_memory_gb: float
     gpu_count: int | None
     tps: float | None
@@ -141,6 +142,7 @@ class Deployment:
             pue=pick("pue", self.pue),
             wue=pick("wue", self.wue_l_per_kwh),
             grid=pick("grid", self.grid),
+            bits=pick("quantisation", self.quantisation_bits),
         )
 
     def as_inputs(self) -> dict[str, Any]:
@@ -153,8 +155,8 @@ class Deployment:
             "pue": t(self.pue),
             "wue_l_per_kwh": t(self.wue_l_per_kwh),
             "grid_factor": t(self.grid),
+            "quantisation_bits": t(self.quantisation_bits),
             "mix": self.mix.as_dict(),
-            "quantisation_bits": self.quantisation_bits,
             "gpu_memory_gb": self.gpu_memory_gb,
             "gpu_count": self.gpu_count,
             "parameters_source": self.parameters_source,
@@ -236,9 +238,14 @@ def _datacenter(profile: ImpactProfile, factors: dict[str, Any]) -> tuple[Triple
     return pue, wue, eco_pue or (pue.low, pue.high), eco_wue or (wue.low, wue.high), warnings
 
 
-def _hardware(profile: ImpactProfile, factors: dict[str, Any]) -> tuple[int, float, tuple[str, ...]]:
-    """(quantisation bits, GPU memory in GB, warnings) from the catalogue; EcoLogits' defaults otherwise."""
-    bits = profile.quantisation_bits or int(_DAG_DEFAULTS["model_quantization_bits"])
+def _hardware(profile: ImpactProfile, factors: dict[str, Any]) -> tuple[Triple, float, tuple[str, ...]]:
+    """(quantisation bits, GPU memory in GB, warnings): the catalogue's declaration, else the
+    factor set's range around EcoLogits' 16 bits; the GPU type's memory, else EcoLogits' 80 GB."""
+    if profile.quantisation_bits is not None:
+        bits = Triple(*(float(profile.quantisation_bits),) * 3)
+    else:
+        q = factors["quantisation"]["bits"]
+        bits = Triple(float(q["energy_low"]), float(q["central"]), float(q["energy_high"]))
     if profile.gpu_type is None:
         return bits, float(_DAG_DEFAULTS["gpu_memory"]), ()
     gpu = factors["gpus"][profile.gpu_type]
@@ -267,10 +274,10 @@ def resolve(profile: ImpactProfile, version: str = CURRENT_VERSION) -> Deploymen
         pue=pue,
         wue_l_per_kwh=wue,
         grid=Triple(float(grid["low"]), 1.0, float(grid["high"])),
+        quantisation_bits=bits,
         ecologits_pue=eco_pue,
         ecologits_wue=eco_wue,
         mix=mix,
-        quantisation_bits=bits,
         gpu_memory_gb=gpu_memory,
         gpu_count=profile.gpu_count,
         tps=speed.tps if speed else None,
@@ -297,7 +304,7 @@ def ecologits_dag(d: Deployment, s: Scenario, tokens: float, latency_s: float) -
         batch_size=s.batch,
         tps=d.tps,
         ttft=d.ttft_s,
-        model_quantization_bits=d.quantisation_bits,
+        model_quantization_bits=s.bits,
         gpu_memory=d.gpu_memory_gb,
     )
     if d.gpu_count is None:
@@ -337,9 +344,10 @@ def _coefficients(profile: ImpactProfile, version: str) -> _Coefficients:
     d = resolve(profile, version)
     ends = {(f, end): _affine(d, d.scenario(f, end)) for f in DAG_FACTORS for end in ("low", "high")}
     nominal = float(_DAG_DEFAULTS["batch_size"])
+    bits = float(_DAG_DEFAULTS["model_quantization_bits"]) if profile.quantisation_bits is None else d.quantisation_bits.central
     eco = [
-        Scenario(d.active_params_b.low, d.total_params_b.low, nominal, d.ecologits_pue[0], d.ecologits_wue[0], 1.0),
-        Scenario(d.active_params_b.high, d.total_params_b.high, nominal, d.ecologits_pue[1], d.ecologits_wue[1], 1.0),
+        Scenario(d.active_params_b.low, d.total_params_b.low, nominal, d.ecologits_pue[0], d.ecologits_wue[0], 1.0, bits),
+        Scenario(d.active_params_b.high, d.total_params_b.high, nominal, d.ecologits_pue[1], d.ecologits_wue[1], 1.0, bits),
     ]
     return _Coefficients(_affine(d, d.scenario()), ends, _affine(d, eco[0]), _affine(d, eco[1]))
 
