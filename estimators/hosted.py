@@ -76,7 +76,7 @@ class Triple:
     high: float
 
     @classmethod
-    def span(cls, low: float, high: float, central: float | None = None) -> "Triple":
+    def span(cls, low: float, high: float, central: float | None = None) -> Triple:
         return cls(low, (low + high) / 2 if central is None else central, high)
 
 
@@ -147,7 +147,7 @@ class Deployment:
 
     def as_inputs(self) -> dict[str, Any]:
         """The resolved inputs, recorded on each row (what a restatement needs besides the profile)."""
-        t = lambda x: {"low": x.low, "central": x.central, "high": x.high}  # noqa: E731
+        t = lambda x: {"low": x.low, "central": x.central, "high": x.high}
         return {
             "active_params_b": t(self.active_params_b),
             "total_params_b": t(self.total_params_b),
@@ -182,10 +182,9 @@ def _parameters(
 ) -> tuple[Triple, Triple, tuple[str, ...], str]:
     """(active, total) parameter counts in billions, warnings, and where they came from."""
     if profile.active_params_b is not None or profile.total_params_b is not None:
-        active = profile.active_params_b or profile.total_params_b
-        total = profile.total_params_b or profile.active_params_b
-        assert active is not None and total is not None
-        return Triple.span(*_bounds(active)), Triple.span(*_bounds(total)), (), "catalogue"
+        declared_active = profile.active_params_b or profile.total_params_b
+        declared_total = profile.total_params_b or profile.active_params_b
+        return Triple.span(*_bounds(declared_active)), Triple.span(*_bounds(declared_total)), (), "catalogue"
     if model is None:
         unknown = factors["unknown_model"]
         warning = (
@@ -290,25 +289,26 @@ def resolve(profile: ImpactProfile, version: str = CURRENT_VERSION) -> Deploymen
 
 def ecologits_dag(d: Deployment, s: Scenario, tokens: float, latency_s: float) -> dict[str, float]:
     """One evaluation of EcoLogits' DAG for scenario `s`, in Sobria's units."""
-    inputs: dict[str, Any] = dict(
-        model_active_parameter_count=s.active_b,
-        model_total_parameter_count=s.total_b,
-        output_token_count=tokens,
-        request_latency=latency_s,
-        if_electricity_mix_adpe=d.mix.adpe_kgsbeq_per_kwh,
-        if_electricity_mix_pe=d.mix.pe_mj_per_kwh,
-        if_electricity_mix_gwp=d.mix.gwp_kg_per_kwh * s.grid,
-        if_electricity_mix_wue=d.mix.wue_l_per_kwh,
-        datacenter_pue=s.pue,
-        datacenter_wue=s.wue,
-        batch_size=s.batch,
-        tps=d.tps,
-        ttft=d.ttft_s,
-        model_quantization_bits=s.bits,
-        gpu_memory=d.gpu_memory_gb,
-    )
+    inputs: dict[str, Any] = {
+        "model_active_parameter_count": s.active_b,
+        "model_total_parameter_count": s.total_b,
+        "output_token_count": tokens,
+        "request_latency": latency_s,
+        "if_electricity_mix_adpe": d.mix.adpe_kgsbeq_per_kwh,
+        "if_electricity_mix_pe": d.mix.pe_mj_per_kwh,
+        "if_electricity_mix_gwp": d.mix.gwp_kg_per_kwh * s.grid,
+        "if_electricity_mix_wue": d.mix.wue_l_per_kwh,
+        "datacenter_pue": s.pue,
+        "datacenter_wue": s.wue,
+        "batch_size": s.batch,
+        "tps": d.tps,
+        "ttft": d.ttft_s,
+        "model_quantization_bits": s.bits,
+        "gpu_memory": d.gpu_memory_gb,
+    }
+    out: dict[str, Any]
     if d.gpu_count is None:
-        out = compute_llm_impacts_dag(**inputs)
+        out = dict(compute_llm_impacts_dag(**inputs))
     else:  # a declared GPU count per replica replaces EcoLogits' memory-based count
         out = ecologits_llm.dag.execute(**(_DAG_DEFAULTS | inputs | {"gpu_required_count": d.gpu_count}))
     result = {k: float(out[k]) * unit for k, unit in _FIELDS.items()}

@@ -28,19 +28,19 @@ class Range:
             raise ValueError(f"impact range must be ordered min <= value <= max, got {self.min}/{self.value}/{self.max}")
 
     @classmethod
-    def exact(cls, value: float) -> "Range":
+    def exact(cls, value: float) -> Range:
         return cls(value, value, value)
 
     @classmethod
-    def between(cls, low: float, high: float) -> "Range":
+    def between(cls, low: float, high: float) -> Range:
         """The interval [low, high] with its midpoint as the point estimate."""
         low, high = min(low, high), max(low, high)
         return cls((low + high) / 2, low, high)
 
-    def __add__(self, other: "Range") -> "Range":
+    def __add__(self, other: Range) -> Range:
         return Range(self.value + other.value, self.min + other.min, self.max + other.max)
 
-    def scale(self, factor: float) -> "Range":
+    def scale(self, factor: float) -> Range:
         return Range(self.value * factor, self.min * factor, self.max * factor)
 
     @property
@@ -67,7 +67,7 @@ class Criteria:
     adpe_kgsbeq: Range = ZERO
     pe_mj: Range = ZERO
 
-    def __add__(self, other: "Criteria") -> "Criteria":
+    def __add__(self, other: Criteria) -> Criteria:
         return Criteria(
             self.energy_wh + other.energy_wh,
             self.gwp_g + other.gwp_g,
@@ -76,7 +76,7 @@ class Criteria:
             self.pe_mj + other.pe_mj,
         )
 
-    def scale(self, factor: float) -> "Criteria":
+    def scale(self, factor: float) -> Criteria:
         return Criteria(
             self.energy_wh.scale(factor),
             self.gwp_g.scale(factor),

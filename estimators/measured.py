@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from estimators.factors import factor_set_version
 from estimators.impacts import Criteria, Impacts, Range
@@ -160,7 +161,7 @@ class GatewayFootprint:
         with self._lock:
             self._requests += 1
 
-    def close(self) -> dict[str, float]:
+    def close(self) -> dict[str, Any]:
         """Energy of the gateway process over the window, in total and per request (Wh)."""
         result = self._meter.close()
         per_request = result.energy_wh / self._requests if self._requests else 0.0

@@ -6,10 +6,16 @@ mixes), so the description cannot drift from the computation.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from estimators.factors import available_versions, factor_set
-from estimators.hosted import COMBINATION_RULE, FACTOR_SET_VERSION, METHOD_ID, RESERVATION_RULE
+from estimators.hosted import (
+    COMBINATION_RULE,
+    FACTOR_SET_VERSION,
+    METHOD_ID,
+    RESERVATION_RULE,
+)
 from estimators.mixes import zone_mix
 from estimators.prefill import prefill_ratio
 

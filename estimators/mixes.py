@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+
 from ecologits.electricity_mix_repository import electricity_mixes
 
 from estimators.factors import CURRENT_VERSION, load_factor_set

@@ -13,8 +13,9 @@ grid factor is compared with the zone's and any conflict is shown on the record.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from estimators.factors import CURRENT_VERSION, load_factor_set
 from estimators.impacts import ImpactProfile, Impacts, Range, SupplierFactor

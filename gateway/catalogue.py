@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -99,7 +100,7 @@ class _Impact(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _market_needs_source(self) -> "_Impact":
+    def _market_needs_source(self) -> _Impact:
         if (self.market_gwp_kg_per_kwh is None) != (self.market_source is None):
             raise ValueError("market_gwp_kg_per_kwh and market_source are declared together (a factor without its source is not market-based)")
         return self
@@ -199,13 +200,13 @@ class Catalogue:
         self._order = [m.name for m in models]
 
     @classmethod
-    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> "Catalogue":
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> Catalogue:
         env = os.environ if env is None else env
         text = (path or DEFAULT_CATALOGUE).read_text(encoding="utf-8")
         return cls.from_dict(yaml.safe_load(text), env)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], env: Mapping[str, str]) -> "Catalogue":
+    def from_dict(cls, data: dict[str, Any], env: Mapping[str, str]) -> Catalogue:
         parsed = _CatalogueFile.model_validate(data)
         names = [m.name for m in parsed.models]
         if len(set(names)) != len(names):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 from datetime import UTC, datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,8 +31,8 @@ def factor_sets() -> None:
 @impacts_app.command("restate")
 def restate_command(
     factor_set: Annotated[str, typer.Option("--factor-set", help="Factor-set version, e.g. sobria-factors-2026.2")],
-    since: Annotated[Optional[str], typer.Option("--from", help="First request time (ISO 8601, UTC if no offset)")] = None,
-    until: Annotated[Optional[str], typer.Option("--to", help="End, excluded (ISO 8601)")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="First request time (ISO 8601, UTC if no offset)")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="End, excluded (ISO 8601)")] = None,
 ) -> None:
     """Recompute stored figures under a factor set; previous values are kept and the run is audited."""
     from gateway.ledger import db
@@ -45,7 +45,7 @@ def restate_command(
         typer.secho(f"--from/--to must be ISO 8601 dates: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
 
-    async def run():  # noqa: ANN202
+    async def run():
         url = get_settings().effective_database_url
         await db.upgrade(url)
         engine = db.make_engine(url)

@@ -187,10 +187,10 @@ def test_record_is_tagged_with_method_and_factor_set():
 
 # Llama 3.1 405B Instruct FP8 on one 8 x H100 node: EcoLogits alone assumes 16-bit weights, i.e.
 # 1.2 x 405.87 x 2 = 974 GB -> 13 -> 16 GPUs; declared FP8 on 8 GPUs it is half the GPUs.
-LLAMA_405B_FP8 = dict(
-    provider="self-hosted", ecologits_provider="huggingface_hub",
-    ecologits_model="meta-llama/Meta-Llama-3.1-405B-Instruct-FP8", zone="FRA",
-)
+LLAMA_405B_FP8 = {
+    "provider": "self-hosted", "ecologits_provider": "huggingface_hub",
+    "ecologits_model": "meta-llama/Meta-Llama-3.1-405B-Instruct-FP8", "zone": "FRA",
+}
 
 
 def test_declared_fp8_weights_and_gpu_count_are_what_the_estimate_uses():
@@ -223,7 +223,7 @@ def test_a_gpu_type_other_than_h100_class_is_flagged():
 
 
 def test_declared_self_hosted_pue_range_is_used():
-    base = dict(provider="self-hosted", ecologits_provider="huggingface_hub", ecologits_model="meta-llama/Meta-Llama-3.1-8B-Instruct", zone="FRA")
+    base = {"provider": "self-hosted", "ecologits_provider": "huggingface_hub", "ecologits_model": "meta-llama/Meta-Llama-3.1-8B-Instruct", "zone": "FRA"}
     room = ESTIMATOR.estimate(ImpactProfile(**base, pue=Range.between(1.3, 1.8)), 0, 400)
     hyperscale = ESTIMATOR.estimate(ImpactProfile(**base), 0, 400)
     assert room.extra["inputs"]["resolved"]["pue"]["central"] == pytest.approx(1.55)

@@ -4,7 +4,13 @@ import pytest
 
 from estimators.hosted import HostedEstimator
 from estimators.impacts import ImpactProfile
-from estimators.measured import TDP_ESTIMATE, GatewayFootprint, WindowMeter, attribute_by_tokens, measured_impacts
+from estimators.measured import (
+    TDP_ESTIMATE,
+    GatewayFootprint,
+    WindowMeter,
+    attribute_by_tokens,
+    measured_impacts,
+)
 
 
 def test_energy_is_shared_in_proportion_to_tokens():
