@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from ecologits import __version__ as ECOLOGITS_VERSION
 from ecologits.impacts import llm as ecologits_llm
 from ecologits.impacts.llm import compute_llm_impacts_dag
@@ -33,7 +34,7 @@ from ecologits.utils.range_value import RangeValue
 from estimators.factors import CURRENT_VERSION, load_factor_set
 from estimators.impacts import Criteria, ImpactProfile, Impacts, Range
 from estimators.mixes import ZoneMix, zone_mix
-from estimators.prefill import PrefillRatio, equivalent_tokens, prefill_ratio
+from estimators.prefill import equivalent_tokens, prefill_ratio
 from estimators.supplier import supplier_factor_for, supplier_impacts
 
 METHOD_ID = f"ecologits-{ECOLOGITS_VERSION}+sobria-uncertainty-2"
@@ -337,6 +338,12 @@ class _Coefficients:
     ends: dict[tuple[str, str], _Affine]  # (factor, "low" | "high") -> scenario
     ecologits_low: _Affine  # EcoLogits' own lower bound (its batch, PUE and WUE table)
     ecologits_high: _Affine
+    # The same scenarios stacked for one vectorised evaluation per request. Rows: central,
+    # then each factor's low and high end, then central twice more (prefill min and max).
+    per_token: np.ndarray
+    per_second: np.ndarray
+    seconds_per_token: np.ndarray
+    first_token_s: np.ndarray
 
 
 @lru_cache(maxsize=512)
@@ -349,7 +356,41 @@ def _coefficients(profile: ImpactProfile, version: str) -> _Coefficients:
         Scenario(d.active_params_b.low, d.total_params_b.low, nominal, d.ecologits_pue[0], d.ecologits_wue[0], 1.0, bits),
         Scenario(d.active_params_b.high, d.total_params_b.high, nominal, d.ecologits_pue[1], d.ecologits_wue[1], 1.0, bits),
     ]
-    return _Coefficients(_affine(d, d.scenario()), ends, _affine(d, eco[0]), _affine(d, eco[1]))
+    central = _affine(d, d.scenario())
+    rows = [central, *(ends[(f, end)] for f in DAG_FACTORS for end in ("low", "high")), central, central]
+    return _Coefficients(
+        central, ends, _affine(d, eco[0]), _affine(d, eco[1]),
+        per_token=np.array([[a.per_token[k] for k in _KEYS] for a in rows]),
+        per_second=np.array([[a.per_second[k] for k in _KEYS] for a in rows]),
+        seconds_per_token=np.array([a.seconds_per_token for a in rows]),
+        first_token_s=np.array([a.first_token_s for a in rows]),
+    )
+
+
+_HIGH_ROWS = np.array([2 + 2 * i for i in range(len(DAG_FACTORS))] + [2 * len(DAG_FACTORS) + 2])
+
+
+def _evaluate(c: _Coefficients, n_central: float, n_min: float, n_max: float, latency: float) -> np.ndarray:
+    """Every scenario's figures (rows as in `_Coefficients`, columns as `_KEYS`) in one pass."""
+    tokens = np.full(len(c.seconds_per_token), n_central)
+    tokens[-2], tokens[-1] = n_min, n_max
+    seconds = np.minimum(latency, tokens * c.seconds_per_token + c.first_token_s)
+    return c.per_token * tokens[:, None] + c.per_second * seconds[:, None]
+
+
+def _combine_all(figures: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`combine` and `_corner` for every key at once: (central, min, max, reservation corner)."""
+    central = figures[0]
+    safe = np.where(central > 0, central, 1.0)
+    with np.errstate(divide="ignore"):
+        logs = np.log(np.maximum(figures[1:] / safe, 1e-300))
+    down = np.sqrt(np.sum(np.where(logs < 0, logs * logs, 0.0), axis=0))
+    up = np.sqrt(np.sum(np.where(logs > 0, logs * logs, 0.0), axis=0))
+    highest = np.max(figures[1:], axis=0, initial=0.0)
+    low = np.where(central > 0, central * np.exp(-down), 0.0)
+    high = np.where(central > 0, central * np.exp(up), np.maximum(highest, 0.0))
+    corner = np.where(central > 0, central * np.prod(np.maximum(figures[_HIGH_ROWS] / safe, 1.0), axis=0), high)
+    return central, low, high, corner
 
 
 def combine(central: float, lows: list[float], highs: list[float]) -> tuple[float, float]:
@@ -361,13 +402,15 @@ def combine(central: float, lows: list[float], highs: list[float]) -> tuple[floa
     if central <= 0:
         return 0.0, max([0.0, *lows, *highs])
     down = up = 0.0
-    for low, high in zip(lows, highs):
-        for figure in (low, high):
-            r = math.log(max(figure, 1e-300) / central)
-            if r < 0:
-                down += r * r
-            else:
-                up += r * r
+    inverse = 1.0 / central
+    for figure in (*lows, *highs):
+        ratio = figure * inverse
+        if ratio < 1.0:
+            r = math.log(ratio) if ratio > 0 else -700.0
+            down += r * r
+        elif ratio > 1.0:
+            r = math.log(ratio)
+            up += r * r
     return central * math.exp(-math.sqrt(down)), central * math.exp(math.sqrt(up))
 
 
@@ -461,23 +504,18 @@ class HostedEstimator:
         ratio = prefill_ratio(version)
         n_in, n_out, latency = request.input_tokens, request.output_tokens, request.latency_s
         n_central = equivalent_tokens(n_in, n_out, ratio.value)
-        central = c.central.at(n_central, latency)
-        lows = [c.ends[(f, "low")].at(n_central, latency) for f in DAG_FACTORS]
-        highs = [c.ends[(f, "high")].at(n_central, latency) for f in DAG_FACTORS]
-        lows.append(c.central.at(equivalent_tokens(n_in, n_out, ratio.min), latency))
-        highs.append(c.central.at(equivalent_tokens(n_in, n_out, ratio.max), latency))
-        ranges: dict[str, Range] = {}
-        corner: dict[str, float] = {}
-        for key in _KEYS:
-            low, high = combine(central[key], [x[key] for x in lows], [x[key] for x in highs])
-            ranges[key] = Range(central[key], low, high)
-            corner[key] = _corner(central[key], [x[key] for x in highs])
+        figures = _evaluate(
+            c, n_central, equivalent_tokens(n_in, n_out, ratio.min), equivalent_tokens(n_in, n_out, ratio.max), latency
+        )
+        values, lows, highs, corners = (x.tolist() for x in _combine_all(figures))
+        ranges = {key: Range(values[i], lows[i], highs[i]) for i, key in enumerate(_KEYS)}
+        corner = dict(zip(_KEYS, corners))
         usage, embodied = _criteria(ranges, "usage"), _criteria(ranges, "embodied")
         market = _market_factor(profile, version)
         extra: dict[str, Any] = {
             "prefill_ratio": ratio.value,
             "water_onsite_ml": ranges[_ONSITE].as_dict(),
-            "uncertainty": _uncertainty_note(central, lows, highs, ratio),
+            "uncertainty": _uncertainty_note(figures),
             "ecologits": _ecologits_only(c, n_out, latency),
             "gwp_market_g": None,
             "market_based": {"available": False, "reason": "no contractual factor declared for this supplier and zone"},
@@ -487,7 +525,7 @@ class HostedEstimator:
                 "energy_wh": corner["request_energy"],
             },
             "inputs": {
-                "profile": profile_to_dict(profile),
+                "profile": _profile_dict(profile),
                 "input_tokens": n_in,
                 "output_tokens": n_out,
                 "latency_s": None if math.isinf(latency) else latency,
@@ -515,16 +553,19 @@ class HostedEstimator:
         return supplier_impacts(supplier, estimate, n_in, n_out, d.mix.gwp_kg_per_kwh, ratio)
 
 
-def _uncertainty_note(central: dict[str, float], lows: list[dict[str, float]], highs: list[dict[str, float]], ratio: PrefillRatio) -> dict[str, Any]:
+def _uncertainty_note(figures: np.ndarray) -> dict[str, Any]:
     """Each input's ratio to the central energy at its two ends, and the rule combining them."""
-    key = "request_energy"
+    energy = figures[:, _KEYS.index("request_energy")].tolist()
+    central = energy[0]
+    ends = energy[1:]
     names = (*DAG_FACTORS, "prefill")
-    ratios = {}
-    for name, low, high in zip(names, lows, highs):
-        ratios[name] = {
-            "low": low[key] / central[key] if central[key] > 0 else 1.0,
-            "high": high[key] / central[key] if central[key] > 0 else 1.0,
+    ratios = {
+        name: {
+            "low": ends[2 * i] / central if central > 0 else 1.0,
+            "high": ends[2 * i + 1] / central if central > 0 else 1.0,
         }
+        for i, name in enumerate(names)
+    }
     return {"rule": COMBINATION_RULE, "energy_ratio_by_input": ratios}
 
 
@@ -555,6 +596,16 @@ def _ecologits_only(c: _Coefficients, output_tokens: int, latency: float) -> dic
         },
         "water_ml": {"min": low["request_usage_wcf"], "max": high["request_usage_wcf"]},
     }
+
+
+@lru_cache(maxsize=512)
+def _profile_dict_cached(profile: ImpactProfile) -> dict[str, Any]:
+    return profile_to_dict(profile)
+
+
+def _profile_dict(profile: ImpactProfile) -> dict[str, Any]:
+    """A fresh copy of the cached dict (the record may be mutated downstream)."""
+    return dict(_profile_dict_cached(profile))
 
 
 def profile_to_dict(profile: ImpactProfile) -> dict[str, Any]:

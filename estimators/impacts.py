@@ -21,7 +21,7 @@ class Range:
     max: float
 
     def __post_init__(self) -> None:
-        if not all(math.isfinite(x) for x in (self.value, self.min, self.max)):
+        if not (math.isfinite(self.value) and math.isfinite(self.min) and math.isfinite(self.max)):
             raise ValueError(f"impact range must be finite, got {self.min}/{self.value}/{self.max}")
         slack = 1e-12 * max(abs(self.max), abs(self.min), 1e-300)
         if not (self.min - slack <= self.value <= self.max + slack):
