@@ -124,3 +124,33 @@ async def test_an_unknown_or_previous_method_factor_set_writes_nothing(database_
 
 def test_the_package_keeps_the_previous_factor_file_as_issued():
     assert "version: sobria-factors-2026.1" in (DATA_DIR / "sobria-factors-2026.1.yaml").read_text(encoding="utf-8")
+
+
+def test_the_restate_command_reports_and_refuses_an_unknown_set(tmp_path, monkeypatch, second_factor_set):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+    from gateway.settings import get_settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("SOBRIA_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    async def prepare() -> None:
+        await db.upgrade(url)
+        engine = db.make_engine(url)
+        await seed(engine, 3)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    runner = CliRunner()
+    listed = runner.invoke(app, ["impacts", "factor-sets"])
+    assert f"{factors.CURRENT_VERSION}  (current)" in listed.output and second_factor_set in listed.output
+    done = runner.invoke(app, ["impacts", "restate", "--factor-set", second_factor_set, "--from", "2026-11-01T01:00"])
+    assert done.exit_code == 0, done.output
+    assert f"restated 2 requests to {second_factor_set}" in done.output
+    refused = runner.invoke(app, ["impacts", "restate", "--factor-set", "sobria-factors-2026.1"])
+    assert refused.exit_code == 2 and "earlier method" in refused.output
+    get_settings.cache_clear()
