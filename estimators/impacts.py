@@ -136,6 +136,15 @@ class Impacts:
         market = self.extra.get("gwp_market_g")
         return Range(market["value"], market["min"], market["max"]) if isinstance(market, dict) else None
 
+    @property
+    def counted_tokens(self) -> tuple[int, int] | None:
+        """(input, output) tokens as the estimate counted them, after clamping impossible
+        provider figures (negative, NaN): what cost and counters should use too."""
+        inputs = self.extra.get("inputs")
+        if not isinstance(inputs, dict):
+            return None
+        return int(inputs["input_tokens"]), int(inputs["output_tokens"])
+
     def reservation_bound_gwp_ug(self) -> int:
         """The CO2e (micro-grams, rounded up) a budget reserves before the call: the
         interval-arithmetic worst case (every uncertain input at its high end at once),
