@@ -7,6 +7,7 @@ Units are in the field names: Wh, g CO2e, mL, kg Sb eq, MJ.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,21 +20,35 @@ class Range:
     min: float
     max: float
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.value) and math.isfinite(self.min) and math.isfinite(self.max)):
+            raise ValueError(f"impact range must be finite, got {self.min}/{self.value}/{self.max}")
+        slack = 1e-12 * max(abs(self.max), abs(self.min), 1e-300)
+        if not (self.min - slack <= self.value <= self.max + slack):
+            raise ValueError(f"impact range must be ordered min <= value <= max, got {self.min}/{self.value}/{self.max}")
+
     @classmethod
-    def exact(cls, value: float) -> "Range":
+    def exact(cls, value: float) -> Range:
         return cls(value, value, value)
 
     @classmethod
-    def between(cls, low: float, high: float) -> "Range":
+    def between(cls, low: float, high: float) -> Range:
         """The interval [low, high] with its midpoint as the point estimate."""
         low, high = min(low, high), max(low, high)
         return cls((low + high) / 2, low, high)
 
-    def __add__(self, other: "Range") -> "Range":
+    def __add__(self, other: Range) -> Range:
         return Range(self.value + other.value, self.min + other.min, self.max + other.max)
 
-    def scale(self, factor: float) -> "Range":
+    def scale(self, factor: float) -> Range:
         return Range(self.value * factor, self.min * factor, self.max * factor)
+
+    @property
+    def width(self) -> float:
+        """max / min, the range's width as a ratio (inf when min is 0 and max is not)."""
+        if self.max == 0:
+            return 1.0
+        return self.max / self.min if self.min > 0 else math.inf
 
     def as_dict(self) -> dict[str, float]:
         return {"value": self.value, "min": self.min, "max": self.max}
@@ -52,7 +67,7 @@ class Criteria:
     adpe_kgsbeq: Range = ZERO
     pe_mj: Range = ZERO
 
-    def __add__(self, other: "Criteria") -> "Criteria":
+    def __add__(self, other: Criteria) -> Criteria:
         return Criteria(
             self.energy_wh + other.energy_wh,
             self.gwp_g + other.gwp_g,
@@ -61,7 +76,7 @@ class Criteria:
             self.pe_mj + other.pe_mj,
         )
 
-    def scale(self, factor: float) -> "Criteria":
+    def scale(self, factor: float) -> Criteria:
         return Criteria(
             self.energy_wh.scale(factor),
             self.gwp_g.scale(factor),
@@ -92,6 +107,7 @@ class Impacts:
     zone: str = "WOR"
     warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    reservation_gwp_g: float | None = None
 
     @property
     def total(self) -> Criteria:
@@ -109,6 +125,33 @@ class Impacts:
     def water_ml(self) -> Range:
         return self.total.water_ml
 
+    @property
+    def warning_codes(self) -> tuple[str, ...]:
+        """The codes of the warnings (the part before ': '), for the ledger and the caller."""
+        return tuple(dict.fromkeys(w.split(":", 1)[0].strip() for w in self.warnings))
+
+    @property
+    def gwp_market_g(self) -> Range | None:
+        """Market-based GWP, or None ("not available") when no contractual factor is declared."""
+        market = self.extra.get("gwp_market_g")
+        return Range(market["value"], market["min"], market["max"]) if isinstance(market, dict) else None
+
+    @property
+    def counted_tokens(self) -> tuple[int, int] | None:
+        """(input, output) tokens as the estimate counted them, after clamping impossible
+        provider figures (negative, NaN): what cost and counters should use too."""
+        inputs = self.extra.get("inputs")
+        if not isinstance(inputs, dict):
+            return None
+        return int(inputs["input_tokens"]), int(inputs["output_tokens"])
+
+    def reservation_bound_gwp_ug(self) -> int:
+        """The CO2e (micro-grams, rounded up) a budget reserves before the call: the
+        interval-arithmetic worst case (every uncertain input at its high end at once),
+        which is at least the displayed max. See METHODOLOGY.md, "Reservation bound"."""
+        bound = self.reservation_gwp_g if self.reservation_gwp_g is not None else self.gwp_g.max
+        return math.ceil(max(bound, self.gwp_g.max) * 1_000_000)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "total": self.total.as_dict(),
@@ -119,6 +162,7 @@ class Impacts:
             "source": self.source,
             "zone": self.zone,
             "warnings": list(self.warnings),
+            "reservation_gwp_g": self.reservation_gwp_g,
             **self.extra,
         }
 
@@ -129,9 +173,11 @@ class SupplierFactor:
     supplier-specific data first). Figures are per response of `reference_output_tokens`;
     a criterion the supplier did not publish is None. `relative_uncertainty` (e.g. 0.5
     for +/-50 %) is set by whoever declares the factor, with its reason in `note`.
+    `model_version` is the one model version the figures describe: they apply to no other.
     """
 
     source: str
+    model_version: str
     reference_output_tokens: int
     relative_uncertainty: float
     gwp_g: float | None = None
@@ -147,8 +193,12 @@ class ImpactProfile:
 
     `ecologits_provider`/`ecologits_model` name the model in EcoLogits' repository;
     when they are absent or unknown there, the parameter counts (billions) are used.
-    `market_gwp_kg_per_kwh` is the operator's market-based factor (contracts, PPAs,
-    guarantees of origin), reported beside the location-based figure when declared.
+    `market_gwp_kg_per_kwh` (with `market_source`) is a contractual market-based factor
+    (guarantees of origin, PPA, residual mix, a provider's published market-based figure),
+    reported beside the location-based figure; without one, market-based is not available.
+    `model_version` is the model id the deployment serves (supplier figures apply only to
+    theirs). `quantisation_bits`, `gpu_type` and `gpu_count` (per replica) describe the
+    hardware; `catalogue_version` is recorded on every row for restatement.
     `measured` declares a deployment on the gateway's own host, measured with codecarbon.
     """
 
@@ -161,5 +211,11 @@ class ImpactProfile:
     pue: Range | None = None
     wue_l_per_kwh: Range | None = None
     market_gwp_kg_per_kwh: float | None = None
+    market_source: str | None = None
     supplier: SupplierFactor | None = None
     measured: bool = False
+    model_version: str | None = None
+    quantisation_bits: int | None = None
+    gpu_type: str | None = None
+    gpu_count: int | None = None
+    catalogue_version: str | None = None

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from estimators.factors import factor_set_version
 from estimators.impacts import Criteria, Impacts, Range
@@ -20,6 +21,21 @@ from estimators.mixes import zone_mix
 
 METHOD_ID = "codecarbon-3.3.2-window-token-share-1"
 SOURCE = "measured"
+TDP_ESTIMATE = "estimated (TDP)"
+
+
+def energy_source(hardware: list[Any]) -> str:
+    """What produced a window's energy: "RAPL", "NVML", both, or "estimated (TDP)".
+
+    Reads codecarbon's detected hardware: a GPU is read through NVML; a CPU in
+    `intel_rapl` mode through RAPL; any other CPU mode (constant TDP, CPU load x TDP)
+    is an estimate, labelled as such. RAM power is always codecarbon's estimate."""
+    sources = []
+    if any(getattr(h, "_mode", None) == "intel_rapl" for h in hardware):
+        sources.append("RAPL")
+    if any(type(h).__name__ == "GPU" for h in hardware):
+        sources.append("NVML")
+    return "+".join(sources) if sources else TDP_ESTIMATE
 
 
 def attribute_by_tokens(energy_wh: float, tokens: Mapping[str, int]) -> dict[str, float]:
@@ -35,10 +51,13 @@ def attribute_by_tokens(energy_wh: float, tokens: Mapping[str, int]) -> dict[str
     return {rid: energy_wh * n / total for rid, n in tokens.items()}
 
 
-def measured_impacts(energy_wh: float, zone: str, estimate: Impacts | None = None) -> Impacts:
-    """Usage impacts of measured energy at the zone's mix; embodied from the estimate, if any.
+def measured_impacts(
+    energy_wh: float, zone: str, estimate: Impacts | None = None, energy_source: str = TDP_ESTIMATE
+) -> Impacts:
+    """Usage impacts of a window's energy at the zone's mix; embodied from the estimate, if any.
 
-    The estimate stays visible under `extra["model_based"]`.
+    `energy_source` says what produced the energy; a TDP estimate gives the source
+    "estimated (TDP)", never "measured". The estimate stays under `extra["model_based"]`.
     """
     mix = zone_mix(zone)
     kwh = energy_wh / 1000
@@ -49,7 +68,7 @@ def measured_impacts(energy_wh: float, zone: str, estimate: Impacts | None = Non
         adpe_kgsbeq=Range.exact(kwh * mix.adpe_kgsbeq_per_kwh),
         pe_mj=Range.exact(kwh * mix.pe_mj_per_kwh),
     )
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"energy_source": energy_source}
     if estimate is not None:
         extra["model_based"] = {"source": estimate.source, "total": estimate.total.as_dict()}
     return Impacts(
@@ -57,7 +76,7 @@ def measured_impacts(energy_wh: float, zone: str, estimate: Impacts | None = Non
         embodied=estimate.embodied if estimate is not None else Criteria(),
         method_id=METHOD_ID,
         factor_set_version=factor_set_version(),
-        source=SOURCE,
+        source=SOURCE if energy_source != TDP_ESTIMATE else TDP_ESTIMATE,
         zone=mix.zone,
         warnings=mix.warnings + (() if estimate is not None else ("no embodied share: measurement only",)),
         extra=extra,
@@ -85,6 +104,12 @@ class WindowResult:
 
     energy_wh: float
     shares_wh: dict[str, float]
+    energy_source: str = TDP_ESTIMATE
+
+    @property
+    def measured(self) -> bool:
+        """True only when a meter (RAPL or NVML) read the energy; a TDP estimate is not a measurement."""
+        return self.energy_source != TDP_ESTIMATE
 
 
 class WindowMeter:
@@ -114,7 +139,8 @@ class WindowMeter:
         energy_wh = float(self._tracker.final_emissions_data.energy_consumed) * 1000
         with self._lock:
             tokens = dict(self._tokens)
-        return WindowResult(energy_wh, attribute_by_tokens(energy_wh, tokens))
+        source = energy_source(list(getattr(self._tracker, "_hardware", []) or []))
+        return WindowResult(energy_wh, attribute_by_tokens(energy_wh, tokens), source)
 
 
 class GatewayFootprint:
@@ -135,8 +161,13 @@ class GatewayFootprint:
         with self._lock:
             self._requests += 1
 
-    def close(self) -> dict[str, float]:
+    def close(self) -> dict[str, Any]:
         """Energy of the gateway process over the window, in total and per request (Wh)."""
         result = self._meter.close()
         per_request = result.energy_wh / self._requests if self._requests else 0.0
-        return {"energy_wh": result.energy_wh, "requests": self._requests, "energy_wh_per_request": per_request}
+        return {
+            "energy_wh": result.energy_wh,
+            "requests": self._requests,
+            "energy_wh_per_request": per_request,
+            "energy_source": result.energy_source,
+        }

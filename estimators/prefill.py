@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from estimators.factors import factor_set
+from estimators.factors import CURRENT_VERSION, load_factor_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +24,11 @@ class PrefillRatio:
     source: str
 
 
-@lru_cache(maxsize=1)
-def prefill_ratio() -> PrefillRatio:
-    raw = factor_set()["prefill"]
+@lru_cache(maxsize=16)
+def prefill_ratio(version: str = CURRENT_VERSION) -> PrefillRatio:
+    raw = load_factor_set(version)["prefill"]
     ratio = raw["ratio"]
-    return PrefillRatio(float(ratio["min"]), float(ratio["value"]), float(ratio["max"]), raw["source"].strip())
+    return PrefillRatio(float(ratio["min"]), float(ratio["value"]), float(ratio["max"]), " ".join(raw["source"].split()))
 
 
 def equivalent_tokens(input_tokens: int, output_tokens: int, ratio: float) -> float:

@@ -7,17 +7,21 @@ decided here, from the environment, and stated in plain words for the start-up l
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from estimators.factors import factor_set
 from estimators.impacts import ImpactProfile, Range
-from estimators.supplier import supplier_factor_from_dict
+from estimators.mixes import check_zone
+from estimators.supplier import SupplierFactorMismatch, supplier_factor_from_dict
 
 Tier = Literal["small", "medium", "large"]
 TIERS: tuple[Tier, ...] = ("small", "medium", "large")
@@ -30,19 +34,75 @@ class _Price(BaseModel):
     output: Decimal = Field(ge=0)
 
 
+Bounds = float | tuple[float, float]
+
+
+def _check_bounds(name: str, value: Bounds | None, floor: float) -> Bounds | None:
+    """A declared figure or [low, high] range: finite, at least `floor`, low <= high."""
+    if value is None:
+        return None
+    values = (value,) if isinstance(value, (int, float)) else tuple(value)
+    if not all(math.isfinite(v) and v >= floor for v in values):
+        raise ValueError(f"{name} must be finite and at least {floor}, got {value!r}")
+    if len(values) == 2 and values[0] > values[1]:
+        raise ValueError(f"{name} range must be [low, high], got {value!r}")
+    return value
+
+
 class _Impact(BaseModel):
+    """A deployment's impact profile: what the estimator needs, validated at load."""
+
     model_config = ConfigDict(extra="forbid")
     provider: str
     ecologits_provider: str | None = None
     ecologits_model: str | None = None
-    total_params_b: float | tuple[float, float] | None = None
-    active_params_b: float | tuple[float, float] | None = None
+    model_version: str | None = None
+    total_params_b: Bounds | None = None
+    active_params_b: Bounds | None = None
+    quantisation_bits: int | None = Field(default=None, ge=1, le=32)
+    gpu_type: str | None = None
+    gpu_count: int | None = Field(default=None, ge=1, le=1024)
     zone: str = "WOR"
-    pue: float | tuple[float, float] | None = None
-    wue_l_per_kwh: float | tuple[float, float] | None = None
-    market_gwp_kg_per_kwh: float | None = Field(default=None, ge=0)
+    pue: Bounds | None = None
+    wue_l_per_kwh: Bounds | None = None
+    market_gwp_kg_per_kwh: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    market_source: str | None = None
     supplier: dict[str, Any] | None = None
     measured: bool = False
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_zone(value)
+
+    @field_validator("total_params_b", "active_params_b")
+    @classmethod
+    def _params(cls, value: Bounds | None, info: Any) -> Bounds | None:
+        return _check_bounds(info.field_name, value, 0.001)
+
+    @field_validator("pue")
+    @classmethod
+    def _pue(cls, value: Bounds | None) -> Bounds | None:
+        return _check_bounds("pue", value, 1.0)
+
+    @field_validator("wue_l_per_kwh")
+    @classmethod
+    def _wue(cls, value: Bounds | None) -> Bounds | None:
+        return _check_bounds("wue_l_per_kwh", value, 0.0)
+
+    @field_validator("gpu_type")
+    @classmethod
+    def _gpu(cls, value: str | None) -> str | None:
+        known = factor_set()["gpus"]
+        if value is not None and value not in known:
+            raise ValueError(f"unknown gpu_type {value!r} (known: {', '.join(sorted(known))})")
+        return value
+
+    @model_validator(mode="after")
+    def _market_needs_source(self) -> _Impact:
+        if (self.market_gwp_kg_per_kwh is None) != (self.market_source is None):
+            raise ValueError("market_gwp_kg_per_kwh and market_source are declared together (a factor without its source is not market-based)")
+        return self
 
 
 class _Model(BaseModel):
@@ -74,7 +134,7 @@ class _CatalogueFile(BaseModel):
     fallbacks: dict[str, list[str]] = {}
 
 
-def _range(value: float | tuple[float, float] | None) -> Range | None:
+def _range(value: Bounds | None) -> Range | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
@@ -139,13 +199,13 @@ class Catalogue:
         self._order = [m.name for m in models]
 
     @classmethod
-    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> "Catalogue":
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> Catalogue:
         env = os.environ if env is None else env
         text = (path or DEFAULT_CATALOGUE).read_text(encoding="utf-8")
         return cls.from_dict(yaml.safe_load(text), env)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], env: Mapping[str, str]) -> "Catalogue":
+    def from_dict(cls, data: dict[str, Any], env: Mapping[str, str]) -> Catalogue:
         parsed = _CatalogueFile.model_validate(data)
         names = [m.name for m in parsed.models]
         if len(set(names)) != len(names):
@@ -158,6 +218,13 @@ class Catalogue:
         for raw in parsed.models:
             mode, params, provenance = _decide_mode(raw, env)
             imp = raw.impact
+            model_version = imp.model_version or str(raw.litellm_params["model"]).split("/", 1)[-1]
+            supplier = supplier_factor_from_dict(imp.supplier)
+            if supplier is not None and supplier.model_version != model_version:
+                raise SupplierFactorMismatch(
+                    f"model {raw.name!r}: supplier figures describe {supplier.model_version!r}, "
+                    f"not the deployed {model_version!r}; they apply to no other model version"
+                )
             specs.append(
                 ModelSpec(
                     name=raw.name,
@@ -177,8 +244,14 @@ class Catalogue:
                         pue=_range(imp.pue),
                         wue_l_per_kwh=_range(imp.wue_l_per_kwh),
                         market_gwp_kg_per_kwh=imp.market_gwp_kg_per_kwh,
-                        supplier=supplier_factor_from_dict(imp.supplier),
+                        market_source=imp.market_source,
+                        supplier=supplier,
                         measured=imp.measured,
+                        model_version=model_version,
+                        quantisation_bits=imp.quantisation_bits,
+                        gpu_type=imp.gpu_type,
+                        gpu_count=imp.gpu_count,
+                        catalogue_version=parsed.version,
                     ),
                     supplier_factor=imp.supplier,
                     mode=mode,  # type: ignore[arg-type]

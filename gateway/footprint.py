@@ -163,19 +163,20 @@ class Footprint:
         )
         ended_at = datetime.now(UTC)
 
-        def row(subject: str, zone: str, energy_wh: float, requests: int, tokens: int, mode: str) -> MeasurementWindow:
+        def row(subject: str, zone: str, energy_wh: float, requests: int, tokens: int, mode: str, source: str) -> MeasurementWindow:
             return MeasurementWindow(
                 started_at=window.started_at, ended_at=ended_at, subject=subject, zone=zone, energy_wh=energy_wh,
                 gwp_g=measured_impacts(energy_wh, zone).usage.gwp_g.value, requests=requests, tokens=tokens,
-                tracking_mode=mode, method_id=METHOD_ID,
+                tracking_mode=mode, method_id=METHOD_ID, energy_source=source,
             )
 
         async with self._sessions() as session, session.begin():
             session.add(row(GATEWAY_SUBJECT, self.zone, gateway["energy_wh"], int(gateway["requests"]),
-                            window.gateway_tokens, GATEWAY_MODE))
+                            window.gateway_tokens, GATEWAY_MODE, str(gateway["energy_source"])))
             for name, result in results.items():
                 zone = self.models[name]
-                model_row = row(name, zone, result.energy_wh, len(result.shares_wh), window.tokens.get(name, 0), MODEL_MODE)
+                model_row = row(name, zone, result.energy_wh, len(result.shares_wh), window.tokens.get(name, 0), MODEL_MODE,
+                                result.energy_source)
                 session.add(model_row)
                 await session.flush()
                 session.add_all(
@@ -233,6 +234,7 @@ async def gateway_report(engine: AsyncEngine, limit: int = 12) -> dict[str, Any]
                 "zone": r.zone,
                 "tracking_mode": r.tracking_mode,
                 "method_id": r.method_id,
+                "energy_source": r.energy_source,
             }
             for r in rows
         ],

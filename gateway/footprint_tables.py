@@ -34,6 +34,7 @@ class MeasurementWindow(Base):
     tokens: Mapped[int] = mapped_column(Integer)
     tracking_mode: Mapped[str] = mapped_column(String(16))
     method_id: Mapped[str] = mapped_column(String(64))
+    energy_source: Mapped[str | None] = mapped_column(String(32), nullable=True)  # RAPL, NVML or "estimated (TDP)"
 
 
 class MeasuredShare(Base):

@@ -40,6 +40,7 @@ def completion_outcome(flight: Flight, spec: ModelSpec, cost: int, impacts: Impa
     decision = flight.decision
     assert decision is not None
     total = impacts.total
+    market = impacts.gwp_market_g
     sobria: dict[str, Any] = {
         "request_id": flight.request_id,
         "model": flight.served or spec.name,
@@ -55,6 +56,8 @@ def completion_outcome(flight: Flight, spec: ModelSpec, cost: int, impacts: Impa
         "adpe_kgsbeq": total.adpe_kgsbeq.as_dict(),
         "pe_mj": total.pe_mj.as_dict(),
         "embodied_gwp_g": impacts.embodied.gwp_g.as_dict(),
+        "gwp_market_g": market.as_dict() if market is not None else None,
+        "warnings": list(impacts.warning_codes),
         "impact_method": impacts.method_id,
         "factor_set_version": impacts.factor_set_version,
         "impact_source": impacts.source,

@@ -215,6 +215,7 @@ class ChatPipeline:
         """Price and estimate the actual usage, settle the budgets, and build the outcome."""
         latency_s = time.perf_counter() - flight.started
         impacts = self.estimate(spec, input_tokens, output_tokens, latency_s)
+        input_tokens, output_tokens = impacts.counted_tokens or (input_tokens, output_tokens)  # clamped, with a warning
         cost = spec.cost_micro_eur(input_tokens, output_tokens)
         gwp_ug = round(impacts.gwp_g.value * 1_000_000)
         if flight.hold is None:

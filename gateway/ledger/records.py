@@ -48,26 +48,30 @@ def usage_record(
         "cost_micro_eur": cost_micro_eur,
         "error_message": error[:500] if error else None,
         "usage_source": flight.usage_source,
-        **_impact_columns(impacts),
+        **impact_columns(impacts),
     }
     return record
 
 
-def _impact_columns(impacts: Impacts | None) -> dict[str, Any]:
+def impact_columns(impacts: Impacts | None) -> dict[str, Any]:
+    """The impact columns of a ledger row (also what a restatement rewrites)."""
     if impacts is None:
         return {
             "gwp_ug": 0, "gwp_g_min": 0.0, "gwp_g_max": 0.0, "gwp_market_ug": None,
             "energy_wh": 0.0, "energy_wh_min": 0.0, "energy_wh_max": 0.0,
             "water_ml": 0.0, "adpe_kgsbeq": 0.0, "pe_mj": 0.0,
             "impact_method": None, "factor_set_version": None, "impact_source": None, "impacts_detail": None,
+            "catalogue_version": None, "impact_inputs": None, "impact_warnings": None,
         }
     total = impacts.total
-    market = impacts.extra.get("gwp_market_g")
+    market = impacts.gwp_market_g
+    detail = impacts.as_dict()
+    inputs = detail.pop("inputs", None)
     return {
         "gwp_ug": round(total.gwp_g.value * 1_000_000),
         "gwp_g_min": total.gwp_g.min,
         "gwp_g_max": total.gwp_g.max,
-        "gwp_market_ug": round(market["value"] * 1_000_000) if isinstance(market, dict) else None,
+        "gwp_market_ug": round(market.value * 1_000_000) if market is not None else None,
         "energy_wh": total.energy_wh.value,
         "energy_wh_min": total.energy_wh.min,
         "energy_wh_max": total.energy_wh.max,
@@ -78,6 +82,9 @@ def _impact_columns(impacts: Impacts | None) -> dict[str, Any]:
         "factor_set_version": impacts.factor_set_version,
         "impact_source": impacts.source,
         "impacts_detail": impact_detail(impacts),
+        "catalogue_version": (inputs or {}).get("profile", {}).get("catalogue_version"),
+        "impact_inputs": inputs,
+        "impact_warnings": ",".join(impacts.warning_codes)[:500] or None,
     }
 
 
@@ -94,5 +101,5 @@ def impact_detail(impacts: Impacts) -> dict[str, Any]:
                               "zone": impacts.zone}
     if impacts.warnings:
         detail["warnings"] = list(impacts.warnings)
-    detail.update(impacts.extra)
+    detail.update({k: v for k, v in impacts.extra.items() if k != "inputs"})  # inputs have their own column
     return detail

@@ -77,6 +77,9 @@ class UsageRecord(Base):
     factor_set_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
     impact_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
     impacts_detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    catalogue_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    impact_inputs: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    impact_warnings: Mapped[str | None] = mapped_column(String(500), nullable=True)
     error_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
     usage_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     """Where the token figures come from: provider, counted (no usage returned) or clamped."""
@@ -171,6 +174,30 @@ class MonthlyPresence(Base):
     department: Mapped[str] = mapped_column(String(64), primary_key=True)
     served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
     employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ImpactRestatement(Base):
+    """A request's figures before a restatement: kept so no stated figure is ever lost."""
+
+    __tablename__ = "impact_restatements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    restated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    from_factor_set: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_factor_set: Mapped[str] = mapped_column(String(32))
+    from_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    gwp_ug: Mapped[int] = mapped_column(BigInteger)
+    gwp_g_min: Mapped[float] = mapped_column(Float)
+    gwp_g_max: Mapped[float] = mapped_column(Float)
+    gwp_market_ug: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    energy_wh: Mapped[float] = mapped_column(Float)
+    energy_wh_min: Mapped[float] = mapped_column(Float)
+    energy_wh_max: Mapped[float] = mapped_column(Float)
+    water_ml: Mapped[float] = mapped_column(Float)
+    adpe_kgsbeq: Mapped[float] = mapped_column(Float)
+    pe_mj: Mapped[float] = mapped_column(Float)
+    impacts_detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class ApiKey(Base):
