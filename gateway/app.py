@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 
 from admin_ui.routes import install as install_ui
 from estimators.hosted import HostedEstimator
-from gateway.auth import Authenticator, Directory
+from gateway.auth import Authenticator, Directory, FrontendPolicy
 from gateway.budget_gate import BudgetGate
 from gateway.budgets.factory import build_store
 from gateway.budgets.ledger_source import LedgerRebuildSource
 from gateway.budgets.overrides import BudgetOverrides
 from gateway.budgets.service import BudgetService
 from gateway.catalogue import Catalogue
+from gateway.embeddings import EmbeddingService
 from gateway.errors import install_error_handlers
 from gateway.footprint import Footprint, measured_models
 from gateway.keys import KeyStore
@@ -29,7 +30,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.limits import BodySizeLimit, HeaderSizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
-from gateway.routes import admin, chat, impacts, me, models
+from gateway.routes import admin, chat, embeddings, impacts, me, messages, models, responses
 from gateway import access_log
 from gateway.access_log import AccessTrace, RefusalTrace
 from gateway.content_log import ContentLog
@@ -69,6 +70,18 @@ async def _refresh_overrides(budgets: BudgetService, engine, interval_s: float =
             log.warning("could not reload budget overrides; keeping the current ones", exc_info=True)
 
 
+def frontend_policy(settings: Settings) -> FrontendPolicy:
+    """How this gateway checks the users a trusted front end forwards."""
+    return FrontendPolicy(
+        jwt_secret=settings.jwt_secret or None,
+        jwt_max_lifetime_s=settings.jwt_max_lifetime_s,
+        jwt_issuer=settings.jwt_issuer or None,
+        jwt_audience=settings.jwt_audience or None,
+        unmapped_users=settings.unmapped_users,
+        unmapped_department=settings.unmapped_department,
+    )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -106,7 +119,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await inventory.start(policy.policy.use_cases)
     app.state.inventory = inventory
     app.state.authenticator = Authenticator(
-        keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), settings.jwt_secret
+        keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), frontend_policy(settings)
     )
     metrics = Metrics()
     metrics.watch_ledger(lambda: ledger.pending, lambda: ledger.flush_errors)
@@ -137,6 +150,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         inventory=inventory,
         footprint=footprint,
     )
+    app.state.embeddings = EmbeddingService(catalogue, policy, upstream, BudgetGate(budgets), ledger)
     policy_watch = asyncio.create_task(
         watch_policy_file(policy, on_reload=lambda result: _record_reload(engine, policy, result)),
         name="sobria-policy-watch",
@@ -180,6 +194,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RefusalTrace)
     app.add_middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes)  # outermost: before anything reads them
     app.include_router(chat.router)
+    app.include_router(responses.router)
+    app.include_router(messages.router)
+    app.include_router(embeddings.router)
     app.include_router(models.router)
     app.include_router(access_log.router)
     app.include_router(me.router)
