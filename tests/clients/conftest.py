@@ -84,7 +84,7 @@ def loopback() -> Iterator[Loopback]:
 def client_gateway(tmp_path_factory: pytest.TempPathFactory, loopback: Loopback) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("clients")
     fallbacks = {"small": ["tool-small", "demo-small"], "medium": ["test-medium"], "large": ["test-large"]}
-    gateway = start_gateway(tmp, client_catalogue(loopback), policy_yaml=policy_for(fallbacks))
+    gateway = start_gateway(tmp, client_catalogue(loopback), policy_yaml=policy_for(fallbacks), timeout_s=180)
     yield gateway
     stop(gateway.process)
 
@@ -92,3 +92,8 @@ def client_gateway(tmp_path_factory: pytest.TempPathFactory, loopback: Loopback)
 @pytest.fixture(scope="session")
 def employee_key(client_gateway: Gateway) -> str:
     return client_gateway.create_key("e-clients", "rnd")
+
+
+#: The use case the client tests name: `general` (tier medium) lets a caller name any
+#: small or medium model, so each test reaches the deployment it names.
+USE_CASE = {"X-Sobria-Use-Case": "general"}

@@ -9,6 +9,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from tests.clients.conftest import USE_CASE
+
 WEATHER = {
     "type": "function",
     "function": {
@@ -21,7 +23,8 @@ WEATHER = {
 
 @pytest.fixture(scope="module")
 def client(client_gateway, employee_key) -> OpenAI:
-    return OpenAI(base_url=f"{client_gateway.base_url}/v1", api_key=employee_key, max_retries=0)
+    return OpenAI(base_url=f"{client_gateway.base_url}/v1", api_key=employee_key, max_retries=0,
+                  default_headers=USE_CASE)
 
 
 def test_parameters_reach_the_provider_as_sent(client, loopback):
@@ -67,7 +70,7 @@ def test_usage_chunk_comes_only_when_asked(client):
 def test_a_stream_without_include_usage_carries_the_figures_in_a_trailing_comment(client_gateway, employee_key):
     body = {"model": "tool-small", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
     with httpx.stream("POST", f"{client_gateway.base_url}/v1/chat/completions", json=body,
-                      headers={"Authorization": f"Bearer {employee_key}"}) as response:
+                      headers={"Authorization": f"Bearer {employee_key}", **USE_CASE}) as response:
         lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     trailer = lines[-2]
@@ -82,6 +85,7 @@ def test_tool_calls_come_back_and_are_charged(client, model):
         model=model, messages=[{"role": "user", "content": "Quel temps à Paris ?"}], tools=[WEATHER]
     )
     completion = raw.parse()
+    assert raw.headers["X-Sobria-Model"] == model
     call = completion.choices[0].message.tool_calls[0]
     assert call.function.name == "get_weather"
     assert isinstance(json.loads(call.function.arguments)["city"], str)
