@@ -42,7 +42,9 @@ class AccessTrace:
     def dropped(self) -> int:
         return self._rows.dropped
 
-    def note(self, status: int, method: str, path: str, key: str | None, client: str | None) -> None:
+    def note(
+        self, status: int, method: str, path: str, key: str | None, client: str | None, reason: str | None = None
+    ) -> None:
         self._rows.add(
             {
                 "at": datetime.now(UTC),
@@ -51,6 +53,7 @@ class AccessTrace:
                 "path": path[:256],
                 "key_hash": hash_key(key) if key else None,
                 "client": client[:64] if client else None,
+                "reason": reason[:64] if reason else None,
             }
         )
 
@@ -94,6 +97,7 @@ class RefusalTrace:
                         scope["path"],
                         presented_key(dict(scope["headers"])),
                         client[0] if client else None,
+                        (scope.get("state") or {}).get("refusal_reason"),
                     )
             await send(message)
 
@@ -112,7 +116,7 @@ async def refusals(
     """The most recent refused accesses, newest first, with the key they presented when known."""
     refusal = AccessRefusal.__table__.c
     statement = (
-        select(refusal.at, refusal.status, refusal.method, refusal.path, refusal.client,
+        select(refusal.at, refusal.status, refusal.method, refusal.path, refusal.client, refusal.reason,
                ApiKey.key_id, ApiKey.name, ApiKey.revoked_at)
         .join(ApiKey, ApiKey.key_hash == refusal.key_hash, isouter=True)
         .order_by(refusal.id.desc())
@@ -128,6 +132,7 @@ async def refusals(
                 "method": row.method,
                 "path": row.path,
                 "client": row.client,
+                "reason": row.reason,
                 "key_id": row.key_id,
                 "key_name": row.name,
                 "key_revoked": (row.revoked_at is not None) if row.key_id else None,

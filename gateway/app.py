@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from admin_ui.routes import install as install_ui
 from estimators.hosted import HostedEstimator
-from gateway.auth import Authenticator, Directory
+from gateway.auth import Authenticator, Directory, FrontendPolicy
 from gateway.budget_gate import BudgetGate
 from gateway.batched import BatchedInserter
 from gateway.budgets.factory import build_store
@@ -23,6 +23,7 @@ from gateway.budgets.ledger_source import LedgerRebuildSource
 from gateway.budgets.overrides import BudgetOverrides
 from gateway.budgets.service import BudgetService
 from gateway.catalogue import Catalogue
+from gateway.embeddings import EmbeddingService
 from gateway.errors import install_error_handlers
 from gateway.footprint import Footprint, measured_models
 from gateway.keys import KeyStore
@@ -31,7 +32,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.limits import BodySizeLimit, HeaderSizeLimit
 from gateway.logs import configure_logging
 from gateway.pipeline import ChatPipeline
-from gateway.routes import admin, chat, dead_letters, impacts, me, models
+from gateway.routes import admin, chat, dead_letters, embeddings, impacts, me, messages, models, responses
 from gateway import access_log
 from gateway.access_log import AccessTrace, RefusalTrace
 from gateway.content_log import ContentLog
@@ -64,6 +65,18 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 def _background(stack: AsyncExitStack, coroutine: Coroutine[Any, Any, None], name: str) -> None:
     """Run a loop for the life of the app; the stack cancels it (and waits for it) on the way out."""
     stack.push_async_callback(_cancel, asyncio.create_task(coroutine, name=name))
+
+
+def frontend_policy(settings: Settings) -> FrontendPolicy:
+    """How this gateway checks the users a trusted front end forwards."""
+    return FrontendPolicy(
+        jwt_secret=settings.jwt_secret or None,
+        jwt_max_lifetime_s=settings.jwt_max_lifetime_s,
+        jwt_issuer=settings.jwt_issuer or None,
+        jwt_audience=settings.jwt_audience or None,
+        unmapped_users=settings.unmapped_users,
+        unmapped_department=settings.unmapped_department,
+    )
 
 
 async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
@@ -113,7 +126,7 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     await inventory.start(policy.policy.use_cases)
     stack.push_async_callback(inventory.stop)
     authenticator = Authenticator(
-        keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), settings.jwt_secret
+        keys, settings.effective_pseudonym_key(), Directory.load(settings.directory_path), frontend_policy(settings)
     )
     metrics = Metrics()
     metrics.watch_ledger(lambda: ledger.pending, lambda: ledger.flush_errors)
@@ -167,6 +180,7 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     state.authenticator, state.metrics, state.footprint, state.pipeline = authenticator, metrics, footprint, pipeline
     state.access_trace = access_trace
     state.ledger_writers, state.dead_letter_counts = writers, dead_letter_counts
+    state.embeddings = EmbeddingService(catalogue, policy, upstream, BudgetGate(budgets), ledger)
     gc.freeze()
     log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))
 
@@ -195,6 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RefusalTrace)
     app.add_middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes)  # outermost: before anything reads them
     app.include_router(chat.router)
+    app.include_router(responses.router)
+    app.include_router(messages.router)
+    app.include_router(embeddings.router)
     app.include_router(models.router)
     app.include_router(access_log.router)
     app.include_router(dead_letters.router)

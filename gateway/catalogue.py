@@ -117,6 +117,7 @@ class _Model(BaseModel):
     context_window: int = Field(default=128_000, gt=0)
     impact: _Impact
     description: str = ""
+    kind: Literal["chat", "embedding"] = "chat"
 
     @field_validator("litellm_params")
     @classmethod
@@ -157,6 +158,7 @@ class ModelSpec:
     supplier_factor: dict[str, Any] | None
     mode: Literal["provider", "local", "demo"]
     provenance: str
+    kind: Literal["chat", "embedding"] = "chat"  # embedding models serve /v1/embeddings only
 
     @property
     def is_demo(self) -> bool:
@@ -256,6 +258,7 @@ class Catalogue:
                     supplier_factor=imp.supplier,
                     mode=mode,  # type: ignore[arg-type]
                     provenance=provenance,
+                    kind=raw.kind,
                 )
             )
         return cls(specs, parsed.fallbacks, parsed.version)
@@ -271,7 +274,7 @@ class Catalogue:
 
     def in_tier(self, tier: str) -> list[ModelSpec]:
         """Models of a tier, real deployments first, then demo ones, in catalogue order."""
-        members = [m for m in self.all() if m.tier == tier]
+        members = [m for m in self.all() if m.tier == tier and m.kind == "chat"]
         return [m for m in members if not m.is_demo] + [m for m in members if m.is_demo]
 
     def preferred(self, tier: str) -> ModelSpec:

@@ -8,6 +8,8 @@ door it came through; the CLI's actor is `cli:<operating-system user>`.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Optional, TypeVar
@@ -21,17 +23,57 @@ from gateway.inventory.audit_cli import audit_app
 from gateway.inventory.report import report_command
 from gateway.ledger.cli import ledger_app
 from gateway.services.registry import Services
-from gateway.settings import get_settings
+from gateway.settings import Settings, get_settings
 from gateway.policy_cli import policy_app
 
 app = typer.Typer(help="Sobria, the frugal GenAI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Budget overrides per scope.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+frontend_app = typer.Typer(help="Connect a chat front end (Open WebUI) that forwards its users.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(budgets_app, name="budgets")
 app.add_typer(db_app, name="db")
 T = TypeVar("T")
+
+
+app.add_typer(frontend_app, name="frontend")
+
+
+@app.callback()
+def main(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="The gateway's data directory (default: SOBRIA_DATA_DIR, SOBRIA_CONFIG, ./sobria-data)"),
+    ] = None,
+) -> None:
+    """Sobria, the frugal GenAI gateway."""
+    if data_dir is not None:
+        os.environ["SOBRIA_DATA_DIR"] = str(data_dir.resolve())
+        get_settings.cache_clear()
+
+
+def _existing_gateway(create: bool) -> Settings:
+    """The settings of the gateway these commands manage, refusing to start a new empty one.
+
+    With SQLite, the ledger lives in the data directory; a command run from another
+    folder would otherwise make a fresh database there, and `sobria serve` would then
+    refuse the keys it printed."""
+    settings = get_settings()
+    if settings.database_url or create:
+        return settings
+    ledger = (settings.data_dir / "ledger.db").resolve()
+    if not ledger.exists():
+        typer.secho(
+            f"No gateway database at {ledger}: this folder is not the gateway's data directory.\n"
+            "Run the command where `sobria serve` runs, or point at its data with --data-dir PATH, "
+            "SOBRIA_DATA_DIR or SOBRIA_CONFIG (the same settings as the server).\n"
+            "To start a new, empty gateway here, add --create-data-dir.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return settings
 
 
 def _cli_actor() -> str:
@@ -92,8 +134,10 @@ def keys_create(
     role: Annotated[Optional[list[str]], typer.Option(help="employee, committee or admin (repeatable)")] = None,
     name: Annotated[str, typer.Option(help="What the key is for")] = "personal key",
     trusted_frontend: Annotated[bool, typer.Option(help="A chat front end that forwards its users")] = False,
+    create_data_dir: Annotated[bool, typer.Option(help="Start a new, empty gateway database if none exists")] = False,
 ) -> None:
     """Create a key and print it once (only its hash is kept)."""
+    _existing_gateway(create_data_dir)
     from gateway.services.keys import CreatedKey, NewKey
 
     async def create(services: Services) -> CreatedKey:
@@ -105,9 +149,45 @@ def keys_create(
     typer.echo(created.key)
 
 
+@frontend_app.command("add")
+def frontend_add(
+    name: Annotated[str, typer.Option(help="The front end's name, e.g. open-webui")] = "open-webui",
+    department: Annotated[str, typer.Option(help="Department charged when it calls without a user (model listing)")] = "it",
+    gateway_url: Annotated[str | None, typer.Option(help="Sobria's URL as Open WebUI reaches it")] = None,
+    create_data_dir: Annotated[bool, typer.Option(help="Start a new, empty gateway database if none exists")] = False,
+) -> None:
+    """Create a front-end key and print the exact Open WebUI and Sobria settings that go with it."""
+    settings = _existing_gateway(create_data_dir)
+    from gateway.services.keys import NewKey
+
+    created = _run(lambda services: services.keys.create(
+        _cli_actor(), NewKey(f"frontend:{name}", department, ("employee",), f"front end {name}", True)))
+    key, key_id = created.key, created.record.key_id
+    url = gateway_url or f"http://{settings.host}:{settings.port}/v1"
+    secret = None if settings.jwt_secret else secrets.token_urlsafe(48)
+    shared = secret or "<the value of your SOBRIA_JWT_SECRET>"
+    typer.echo(f"Front-end key {key_id} created for {name}. The key is shown only now.\n")
+    typer.echo("Open WebUI (environment of its container):")
+    typer.echo(f"  OPENAI_API_BASE_URL={url}")
+    typer.echo(f"  OPENAI_API_KEY={key}")
+    typer.echo("  ENABLE_FORWARD_USER_INFO_HEADERS=true")
+    typer.echo(f"  FORWARD_USER_INFO_HEADER_JWT_SECRET={shared}")
+    typer.echo("  # not WEBUI_SECRET_KEY: that one signs Open WebUI's logins and must stay in Open WebUI\n")
+    typer.echo("Sobria (environment of `sobria serve`, then restart it):")
+    typer.echo(f"  SOBRIA_JWT_SECRET={shared}")
+    typer.echo(f"  SOBRIA_JWT_ISSUER={settings.jwt_issuer or 'open-webui'}")
+    typer.echo(f"  SOBRIA_JWT_MAX_LIFETIME_S={settings.jwt_max_lifetime_s}")
+    directory = settings.directory_path or Path("directory.csv")
+    typer.echo(f"  SOBRIA_DIRECTORY_PATH={directory}   # CSV: email,user_id,name,employee_id,department")
+    typer.echo(f"  SOBRIA_UNMAPPED_USERS={settings.unmapped_users}   # or charge_unmapped (department "
+               f"'{settings.unmapped_department}')")
+    typer.echo("\nWith the JWT secret set, Sobria refuses plain X-OpenWebUI-User-* headers from this key.")
+
+
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (ids, owners, roles, status; never the keys)."""
+    _existing_gateway(False)
     for record in _run(lambda services: services.keys.list()):
         status = f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "active"
         roles = ",".join(sorted(record.roles))
@@ -117,6 +197,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'")]) -> None:
     """Revoke a key; every replica refuses it within a second."""
+    _existing_gateway(False)
     _run(lambda services: services.keys.revoke(_cli_actor(), key_id))
     typer.echo(f"revoked {key_id}")
 

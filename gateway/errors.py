@@ -40,6 +40,13 @@ _TYPES = {
 }
 
 
+#: The model-facing endpoints, named in the 404 of any other path.
+SUPPORTED_ENDPOINTS = (
+    "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/embeddings, "
+    "GET /v1/models, GET /v1/models/{id}, GET /v1/me/usage"
+)
+
+
 class GatewayError(Exception):
     """A refusal with an HTTP status, a stable code and a catalogue message."""
 
@@ -120,6 +127,10 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         if code is None:
             code = "invalid_request"
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            # No route: say which endpoints exist, as a client author needs to know.
+            error = GatewayError(404, "unknown_endpoint", path=request.url.path[:200], endpoints=SUPPORTED_ENDPOINTS)
+            return error_response(error, request)
         error = GatewayError(exc.status_code, code, detail=str(exc.detail))
         return error_response(error, request)
 

@@ -29,6 +29,10 @@ class ChatRequest:
     use_case: str | None
     params: dict[str, Any]
     language: str = "en"
+    #: The stream ends with a usage chunk only when the caller asked (`stream_options.include_usage`).
+    include_usage: bool = False
+    #: The output cap field the caller used (`max_tokens` or `max_completion_tokens`).
+    cap_field: str = "max_tokens"
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """litellm's Router, for the deployments the lean relay does not serve.
 
-Demo models (litellm's mock path with a placeholder text) and providers whose
-protocol is not OpenAI's go through here. litellm costs about 130 MB of memory and
+Providers whose protocol is not OpenAI's (and every provider with
+`SOBRIA_UPSTREAM_RELAY=off`) go through here; demo models are answered by `gateway.demo`. litellm costs about 130 MB of memory and
 2.5 s to import, so `gateway.upstream` imports this module only when the catalogue
 has such a deployment (or when `SOBRIA_UPSTREAM_RELAY=off`).
 """
@@ -23,6 +23,16 @@ from gateway.tokens import tool_call_text
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
+# Parameters a provider does not take (`user`, `reasoning_effort`, `seed` ...) are left out
+# for that provider rather than failing the request; those it takes are forwarded.
+litellm.drop_params = True
+
+#: litellm 1.106.2 routes every call with `tools` through its MCP gateway handler, whose
+#: import needs the `mcp` server SDK (a 502 "No module named 'mcp'" without it). Sobria
+#: never uses litellm's MCP gateway (tools are the caller's, answered by the caller), so
+#: the handler is skipped rather than a server SDK installed for a path never taken.
+#: litellm is pinned; tests/clients pins this flag's effect with a tool-calling upstream.
+_NO_MCP = {"_skip_mcp_handler": True}
 for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
@@ -49,7 +59,15 @@ class LitellmPath:
     async def complete(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """One plain call; the answer as an OpenAI-shaped dict."""
         try:
-            response = await self.router.acompletion(**kwargs)
+            response = await self.router.acompletion(**kwargs, **_NO_MCP)
+        except Exception as exc:
+            raise map_litellm_error(exc) from exc
+        return response.model_dump(exclude_none=True)
+
+    async def embed(self, model: str, inputs: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """One embeddings call; the answer as an OpenAI-shaped dict."""
+        try:
+            response = await self.router.aembedding(model=model, input=inputs, **params)
         except Exception as exc:
             raise map_litellm_error(exc) from exc
         return response.model_dump(exclude_none=True)
@@ -57,7 +75,9 @@ class LitellmPath:
     async def stream(self, kwargs: dict[str, Any], served: str) -> AsyncIterator[StreamPiece]:
         """Open a stream (errors before the first chunk raise here); its chunks as relay pieces."""
         try:
-            stream = await self.router.acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
+            stream = await self.router.acompletion(
+                **kwargs, **_NO_MCP, stream=True, stream_options={"include_usage": True}
+            )
         except Exception as exc:
             raise map_litellm_error(exc) from exc
         return _pieces(stream, served)
@@ -70,7 +90,7 @@ async def _pieces(stream: AsyncIterator[Any], served: str) -> AsyncIterator[Stre
             data = chunk.model_dump(exclude_none=True)
             usage = data.pop("usage", None) or None
             choices = data.get("choices") or ()
-            text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+            text = "".join(_delta_text(c.get("delta") or {}) for c in choices)
             sse = b""
             if choices:
                 data["model"] = served
@@ -81,6 +101,15 @@ async def _pieces(stream: AsyncIterator[Any], served: str) -> AsyncIterator[Stre
         raise
     except Exception as exc:
         raise map_litellm_error(exc) from exc
+
+
+def _delta_text(delta: dict[str, Any]) -> str:
+    """What a chunk generated: its text and its tool-call names and arguments."""
+    parts = [delta.get("content") or ""]
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function") or {}
+        parts.append((function.get("name") or "") + (function.get("arguments") or ""))
+    return "".join(parts)
 
 
 def map_litellm_error(exc: Exception) -> GatewayError:

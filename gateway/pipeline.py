@@ -51,6 +51,21 @@ from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
 
 log = logging.getLogger("sobria.pipeline")
 
+#: Prefix of the SSE comment that ends a stream whose caller did not ask for usage.
+SOBRIA_TRAILER = b": sobria-usage "
+
+
+def generated_text(body: dict[str, Any]) -> str:
+    """What a chat completion generated, in every choice: text and tool-call arguments."""
+    parts: list[str] = []
+    for choice in body.get("choices") or ():
+        message = choice.get("message") or {}
+        parts.append(message.get("content") or "")
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            parts.append((function.get("name") or "") + (function.get("arguments") or ""))
+    return "".join(parts)
+
 
 class ChatPipeline:
     """Runs chat completions through routing, budgets, upstream, estimation and the ledger."""
@@ -107,6 +122,8 @@ class ChatPipeline:
         spec = self.catalogue.get(decision.model)
         if spec is None:
             raise GatewayError(404, "model_not_found", param="model", model=decision.model)
+        if spec.kind != "chat":
+            raise GatewayError(400, "invalid_request", param="model", detail=f"{spec.name} serves /v1/embeddings only")
         flight.decision, flight.spec = decision, spec
         caps = [spec.max_output_tokens]
         if request.max_tokens is not None:
@@ -195,6 +212,8 @@ class ChatPipeline:
             max_tokens=flight.max_tokens,
             params={k: v for k, v in request.params.items() if k in PASSTHROUGH},
             demo_text=demo_text,
+            send_cap=request.max_tokens is not None or (flight.max_tokens or 0) < spec.max_output_tokens,
+            cap_field=request.cap_field,
         )
 
     def _demo_text(self, spec: ModelSpec, max_tokens: int, language: str) -> str:
@@ -418,20 +437,25 @@ class ChatPipeline:
                 self.content_log.record(
                     flight.request_id, flight.principal.pseudonym, flight.request.messages, "".join(generated)
                 )
-            final = {
-                "id": (last or {}).get("id", flight.request_id),
-                "object": "chat.completion.chunk",
-                "created": (last or {}).get("created", int(time.time())),
-                "model": flight.served,
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": input_tokens,
-                    "completion_tokens": output_tokens,
-                    "total_tokens": input_tokens + output_tokens,
-                    "sobria": outcome.sobria,
-                },
+            usage = {
+                "prompt_tokens": input_tokens,
+                "completion_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+                "sobria": outcome.sobria,
             }
-            yield b"data: " + orjson.dumps(final) + b"\n\n"
+            if flight.request.include_usage:
+                final = {
+                    "id": (last or {}).get("id", flight.request_id),
+                    "object": "chat.completion.chunk",
+                    "created": (last or {}).get("created", int(time.time())),
+                    "model": flight.served,
+                    "choices": [],
+                    "usage": usage,
+                }
+                yield b"data: " + orjson.dumps(final) + b"\n\n"
+            else:
+                # An SSE comment: clients skip it, so the naive `choices[0]` loop holds.
+                yield SOBRIA_TRAILER + orjson.dumps(usage) + b"\n\n"
             yield b"data: [DONE]\n\n"
         except GatewayError as error:
             if generated:

@@ -49,6 +49,9 @@ class Target:
     model: str
     headers: dict[str, str]
     stream_options: bool
+    #: The output cap field: OpenAI's own API takes `max_completion_tokens` (its reasoning
+    #: models refuse `max_tokens`); for any other server, None: the field the caller used.
+    cap_field: str | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +91,7 @@ def target_for(spec: ModelSpec) -> Target | None:
         model=model,
         headers=headers,
         stream_options=provider not in _NO_STREAM_OPTIONS,
+        cap_field="max_completion_tokens" if provider == "openai" and not params.get("api_base") else None,
     )
 
 
@@ -162,6 +166,25 @@ class Relay:
             raise GatewayError(502, "upstream_error", detail="malformed JSON from upstream") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
             raise GatewayError(502, "upstream_error", detail="upstream answer has no choices")
+        return answer
+
+    async def embed(self, target: Target, inputs: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """One embeddings call to the deployment's `/embeddings`."""
+        url = target.url.removesuffix("/chat/completions") + "/embeddings"
+        body = orjson.dumps({**params, "input": inputs, "model": target.model})
+        try:
+            async with self.session.post(url, data=body, headers=target.headers, allow_redirects=False) as response:
+                status, content = response.status, await response.read()
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc) from exc
+        if status != 200:
+            raise _status_error(status, content)
+        try:
+            answer = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise GatewayError(502, "upstream_error", detail="malformed JSON from upstream") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+            raise GatewayError(502, "upstream_error", detail="upstream answer has no data")
         return answer
 
     async def stream(self, target: Target, payload: dict[str, Any], served: str) -> AsyncIterator[StreamPiece]:

@@ -95,8 +95,20 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     demo_output_tokens: int = 120
     jwt_secret: str | None = Field(
-        default=None, description="HS256 secret shared with a chat front end (Open WebUI user JWT)"
+        default=None,
+        description="HS256 secret shared with Open WebUI: its FORWARD_USER_INFO_HEADER_JWT_SECRET (never WEBUI_SECRET_KEY); "
+        "when set, front-end keys must forward a signed X-OpenWebUI-User-Jwt",
     )
+    jwt_max_lifetime_s: int = Field(
+        default=900, ge=1, description="Longest accepted front-end JWT lifetime (exp - iat); Open WebUI mints 300 s"
+    )
+    jwt_issuer: str | None = Field(default="open-webui", description="Required `iss` of front-end JWTs; empty: not checked")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` of front-end JWTs; unset: not checked")
+    unmapped_users: Literal["refuse", "charge_unmapped"] = Field(
+        default="refuse",
+        description="A forwarded user missing from the directory: refuse (401), or charge the named unmapped scope",
+    )
+    unmapped_department: str = Field(default="unmapped", description="Department charged for unmapped users")
     budgets: BudgetsConfig = Field(
         default_factory=BudgetsConfig,
         description="budget defaults, thresholds and store behaviour (SOBRIA_BUDGETS__EMPLOYEE__EUR=50 ...)",

@@ -2,8 +2,7 @@
 
 Each deployment is reached by one of two paths, chosen once at start-up: the lean
 relay (`gateway.relay`) when it speaks OpenAI's protocol, litellm's `Router` for every
-other provider and for demo models (answered by litellm's mock path with a placeholder
-text). Retries, fallbacks, timeouts and error mapping are done here, the same way for
+other provider. Demo models are answered in process by `gateway.demo`. Retries, fallbacks, timeouts and error mapping are done here, the same way for
 both paths, so both pass the same contract tests: a deployment is tried
 `1 + retries` times on a 5xx, timeout or connection failure, then the catalogue's
 fallbacks in order; a 4xx from the provider is returned at once. Failures become
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gateway.catalogue import Catalogue, ModelSpec
+from gateway.demo import demo_completion, demo_stream
 from gateway.errors import GatewayError
 from gateway.relay import Relay, StreamPiece, Target, target_for
 
@@ -45,6 +45,16 @@ PASSTHROUGH = (
     "parallel_tool_calls",
     "logprobs",
     "top_logprobs",
+    "user",
+    "reasoning_effort",
+    "verbosity",
+    "modalities",
+    "audio",
+    "prediction",
+    "service_tier",
+    "safety_identifier",
+    "prompt_cache_key",
+    "web_search_options",
 )
 
 _T = TypeVar("_T")
@@ -59,6 +69,10 @@ class UpstreamCall:
     max_tokens: int | None
     params: dict[str, Any]
     demo_text: str | None = None
+    #: Whether the cap must be sent (the caller or the policy asked for one below the model's own limit).
+    send_cap: bool = True
+    #: The field the caller used for its cap (`max_tokens` or `max_completion_tokens`).
+    cap_field: str = "max_tokens"
 
 
 class ErrorCounter(Protocol):
@@ -89,45 +103,74 @@ class Upstream:
                     self.targets[spec.name] = target
         self.relay = Relay(timeout_s)
         self.litellm: LitellmPath | None = None
-        if any(spec.name not in self.targets for spec in catalogue.all()):
+        if any(spec.name not in self.targets and not spec.is_demo for spec in catalogue.all()):
             from gateway.litellm_path import LitellmPath
 
             self.litellm = LitellmPath(catalogue, timeout_s)
 
     def path(self, name: str) -> str:
-        """`relay` or `litellm`: how a deployment is reached."""
-        return "relay" if name in self.targets else "litellm"
+        """`relay`, `litellm` or `demo`: how a deployment is reached."""
+        if name in self.targets:
+            return "relay"
+        spec = self.catalogue.get(name)
+        return "demo" if spec is not None and spec.is_demo else "litellm"
 
     async def aclose(self) -> None:
         await self.relay.aclose()
 
     # -- one attempt on one deployment, per path --------------------------------------
 
-    def _payload(self, call: UpstreamCall) -> dict[str, Any]:
+    def _payload(self, call: UpstreamCall, cap_field: str) -> dict[str, Any]:
+        """The body as the caller sent it, with the output cap in the field the target accepts.
+
+        The cap is sent only when it is below the model's own limit (the caller or the
+        policy asked for it): reasoning models refuse `max_tokens`, and a cap equal to
+        the model's maximum tells the provider nothing."""
         payload: dict[str, Any] = {"messages": call.messages, **call.params}
-        if call.max_tokens is not None:
-            payload["max_tokens"] = call.max_tokens
+        if call.max_tokens is not None and call.send_cap:
+            payload[cap_field] = call.max_tokens
         return payload
 
     def _litellm_kwargs(self, call: UpstreamCall, spec: ModelSpec) -> dict[str, Any]:
-        kwargs = {"model": spec.name, **self._payload(call)}
-        if spec.is_demo:
-            kwargs["mock_response"] = call.demo_text or ""
-        return kwargs
+        # litellm maps either cap field to the provider's own; it keeps the caller's choice.
+        return {"model": spec.name, **self._payload(call, call.cap_field)}
 
     async def _complete_once(self, call: UpstreamCall, spec: ModelSpec) -> dict[str, Any]:
+        if spec.is_demo:
+            return demo_completion(spec.name, call.messages, call.params, call.demo_text or "")
         target = self.targets.get(spec.name)
         if target is not None:
-            return await self.relay.complete(target, self._payload(call))
+            return await self.relay.complete(target, self._payload(call, target.cap_field or call.cap_field))
         assert self.litellm is not None
         return await self.litellm.complete(self._litellm_kwargs(call, spec))
 
     async def _stream_once(self, call: UpstreamCall, spec: ModelSpec) -> AsyncIterator[StreamPiece]:
+        if spec.is_demo:
+            return demo_stream(spec.name, call.messages, call.params, call.demo_text or "")
         target = self.targets.get(spec.name)
         if target is not None:
-            return await self.relay.stream(target, self._payload(call), spec.name)
+            return await self.relay.stream(target, self._payload(call, target.cap_field or call.cap_field), spec.name)
         assert self.litellm is not None
         return await self.litellm.stream(self._litellm_kwargs(call, spec), spec.name)
+
+    async def embed(self, spec: ModelSpec, inputs: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """One embeddings call (retried like completions; embedding models have no fallbacks)."""
+        last: GatewayError | None = None
+        for _ in range(1 + self.retries):
+            try:
+                target = self.targets.get(spec.name)
+                if target is not None:
+                    return await self.relay.embed(target, inputs, params)
+                assert self.litellm is not None
+                return await self.litellm.embed(spec.name, inputs, params)
+            except GatewayError as error:
+                last = error
+                if self.errors is not None:
+                    self.errors.upstream_error(spec.name, error.code)
+                if error.status < 500:
+                    raise
+        assert last is not None
+        raise last
 
     # -- the contract: retries then fallbacks -----------------------------------------
 

@@ -158,6 +158,7 @@ def start_gateway(
     catalogue_yaml: str,
     extra_env: dict[str, str] | None = None,
     policy_yaml: str | None = None,
+    timeout_s: float = 60.0,
 ) -> Gateway:
     data_dir = tmp_path / "sobria-data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -179,9 +180,9 @@ def start_gateway(
     with log_path.open("w") as log:
         process = subprocess.Popen([str(SOBRIA), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", process, timeout_s)
     except BaseException:
-        stop(process)  # a gateway that did not come up is not left running
+        stop(process)  # a gateway that never came up is not left running
         raise
     match = re.search(r"sk-sobria-[A-Za-z0-9_-]+", log_path.read_text())
     return Gateway(port, process, match.group(0) if match else "", data_dir, env, log_path)

@@ -37,3 +37,4 @@ class AccessRefusal(Base):
     path: Mapped[str] = mapped_column(String(256))
     key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)  # migration 0018

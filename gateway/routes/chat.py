@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -14,6 +16,7 @@ from gateway.flight import ChatRequest
 from gateway.i18n import negotiate
 
 router = APIRouter()
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 class ChatMessage(BaseModel):
@@ -33,6 +36,7 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, gt=0)
     metadata: dict[str, Any] | None = None
     stream_options: dict[str, Any] | None = None
+    n: int | None = Field(default=None, ge=1, le=128)
 
     @field_validator("metadata")
     @classmethod
@@ -43,10 +47,10 @@ class ChatCompletionRequest(BaseModel):
 
 
 def to_chat_request(body: ChatCompletionRequest, use_case_header: str | None, language: str) -> ChatRequest:
-    use_case = use_case_header or (body.metadata or {}).get("use_case") or None
-    if use_case is not None and (len(use_case) > 64 or not use_case.replace("_", "").replace("-", "").isalnum()):
-        raise GatewayError(400, "invalid_request", param="use_case", detail="use case ids are short identifiers")
+    use_case = use_case_of(use_case_header, body.metadata)
     params = {k: v for k, v in (body.model_extra or {}).items()}
+    if body.n is not None:
+        params["n"] = body.n
     return ChatRequest(
         model=body.model,
         messages=[m.model_dump(exclude_none=True) for m in body.messages],
@@ -55,15 +59,22 @@ def to_chat_request(body: ChatCompletionRequest, use_case_header: str | None, la
         use_case=use_case,
         params=params,
         language=language,
+        include_usage=bool((body.stream_options or {}).get("include_usage")),
+        cap_field="max_completion_tokens" if body.max_completion_tokens else "max_tokens",
     )
 
 
 def parse_body(raw: bytes) -> ChatCompletionRequest:
-    """Validate a JSON body whatever its declared content type (curl -d sends a form type)."""
+    """Validate a chat completion body whatever its declared content type (curl -d sends a form type)."""
+    return parse_model(raw, ChatCompletionRequest)
+
+
+def parse_model(raw: bytes, model: type[_Body]) -> _Body:
+    """Validate a JSON body into `model`; every failure is a 400 naming the field."""
     if not raw.strip():
         raise GatewayError(400, "invalid_json", detail="empty body")
     try:
-        return ChatCompletionRequest.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         if first.get("type") == "json_invalid":
@@ -95,6 +106,24 @@ async def chat_completions(
         raise GatewayError(400, "too_many_messages", param="messages", limit=limit)
     language = negotiate(request.headers.get("accept-language"))
     chat = to_chat_request(body, x_sobria_use_case, language)
+    served = await serve(request, principal, chat)
+    if served.chunks is not None:
+        return StreamingResponse(served.chunks, media_type="text/event-stream", headers=served.headers)
+    return JSONResponse(served.payload, headers=served.headers)
+
+
+@dataclass(slots=True)
+class Served:
+    """The pipeline's answer to one chat request: a body, or SSE chunks, and the headers."""
+
+    headers: dict[str, str]
+    payload: dict[str, Any] | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    input_tokens_estimate: int = 0
+
+
+async def serve(request: Request, principal: Principal, chat: ChatRequest) -> Served:
+    """Run one chat request through the pipeline; the door every API shape shares."""
     pipeline = request.app.state.pipeline
     flight = pipeline.start(principal, chat)
     request.state.request_id = flight.request_id
@@ -102,9 +131,19 @@ async def chat_completions(
         chunks, headers = await pipeline.stream(flight, request.is_disconnected)
         headers["Cache-Control"] = "no-cache"
         headers["X-Accel-Buffering"] = "no"
-        return StreamingResponse(chunks, media_type="text/event-stream", headers=headers)
+        return Served(headers, chunks=chunks, input_tokens_estimate=flight.input_tokens_estimate)
     payload, outcome = await pipeline.complete(flight)
-    return JSONResponse(payload, headers=outcome.headers)
+    return Served(outcome.headers, payload=payload, input_tokens_estimate=flight.input_tokens_estimate)
+
+
+def use_case_of(header: str | None, metadata: dict[str, Any] | None) -> str | None:
+    """The use case a caller named (header first, then `metadata.use_case`), checked."""
+    use_case = header or (metadata or {}).get("use_case") or None
+    if use_case is not None and (
+        not isinstance(use_case, str) or len(use_case) > 64 or not use_case.replace("_", "").replace("-", "").isalnum()
+    ):
+        raise GatewayError(400, "invalid_request", param="use_case", detail="use case ids are short identifiers")
+    return use_case
 
 
 def openapi_components() -> dict[str, Any]:
