@@ -216,6 +216,7 @@ class UiRoute(APIRoute):
                 return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
             except Forbidden as refusal:
                 who = await visitor(request)
-                return render(request, who, "error.html", status_code=403, message_key=refusal.reason_key)
+                return render(request, who, "error.html", status_code=403, title_key="ui.error.title",
+                              message_key=refusal.reason_key)
 
         return guarded
