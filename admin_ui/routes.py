@@ -7,7 +7,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from admin_ui.session import SessionCodec
-from admin_ui.views import admin, auth, committee, employee, errors
+from admin_ui.views import admin, auth, committee, csr, employee, errors
 from admin_ui.web import STATIC
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -15,6 +15,7 @@ router.include_router(auth.router)
 router.include_router(employee.router)
 router.include_router(committee.router)
 router.include_router(admin.router)
+router.include_router(csr.router)
 router.include_router(errors.router)
 
 

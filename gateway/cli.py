@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from gateway.inventory.audit_cli import audit_app
+from gateway.inventory.csr_cli import csr_report_command
 from gateway.inventory.report import report_command
 from gateway.settings import Settings, get_settings
 from policies.cli import policy_app
@@ -157,3 +158,4 @@ def db_upgrade() -> None:
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.command("report")(report_command)
+app.command("csr-report")(csr_report_command)

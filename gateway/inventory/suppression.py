@@ -18,7 +18,8 @@ Rules, per month:
    model). When a set already shown (a published group or remainder of a higher view,
    or the month total) and a set S of a lower view (a group, or its remainder) nest,
    their difference must cover no one or at least k employees; otherwise S is hidden
-   (or, for the remainder, the smallest published group joins it). So a use case of k or more employees always shows its own totals,
+   (or, for the remainder, the smallest published group joins it). A remainder is
+   checked only when it is published (never while the total is withheld). So a use case of k or more employees always shows its own totals,
    and no difference of two published figures, in one view or across views, covers
    between 1 and k-1 employees.
 """
@@ -86,7 +87,8 @@ def plan(views: Mapping[str, Sequence[Group]], k: int, users: Callable[[frozense
             elif visible and ((hidden and users(remainder) < k) or (not hidden and not total_publishable)):
                 hidden[visible[0].key] = "secondary"
                 continue
-            conflict = _first_conflict(shown_above, visible, remainder, k, users) if rank else None
+            checked_remainder = remainder if total_publishable else frozenset()
+            conflict = _first_conflict(shown_above, visible, checked_remainder, k, users) if rank else None
             if conflict is None:
                 break
             target, reason = conflict

@@ -78,12 +78,11 @@ class CommitteeViews:
     def k(self) -> int:
         return self._aggregator.k
 
-    async def _members(self, month: str) -> dict[CellKey, frozenset[int]]:
+    async def _members(self, month: str, ids: dict[str, int]) -> dict[CellKey, frozenset[int]]:
         start, end = month_range(month)
         query = (select(UsageRecord.use_case, UsageRecord.department, _MODEL.label("model"),
                         UsageRecord.employee_pseudonym)
                  .where(and_(UsageRecord.started_at >= start, UsageRecord.started_at < end)).distinct())
-        ids: dict[str, int] = {}
         members: dict[CellKey, set[int]] = {}
         async with self._engine.connect() as conn:
             for row in (await conn.execute(query)).all():
@@ -93,9 +92,23 @@ class CommitteeViews:
 
     async def month(self, month: str, dimensions: Sequence[str] = VIEW_ORDER) -> dict[str, View]:
         """Every view of `month` (published rows, hidden groups with reasons, remainder, total)."""
-        cube = await self._aggregator.month(month)
-        members = await self._members(month)
-        figures = {cell.key: cell.figures for cell in cube.cells}
+        return await self.period((month,), dimensions)
+
+    async def period(self, months: Sequence[str], dimensions: Sequence[str] = VIEW_ORDER) -> dict[str, View]:
+        """The views of several months taken together (a year): the cubes summed, people counted once."""
+        figures: dict[CellKey, Figures] = {}
+        members: dict[CellKey, frozenset[int]] = {}
+        ids: dict[str, int] = {}
+        for month in months:
+            for cell in (await self._aggregator.month(month)).cells:
+                figures[cell.key] = figures.get(cell.key, Figures()) + cell.figures
+            for key, people in (await self._members(month, ids)).items():
+                members[key] = members.get(key, frozenset()) | people
+        label = months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
+        return self._views(label, figures, members, dimensions)
+
+    def _views(self, month: str, figures: dict[CellKey, Figures], members: dict[CellKey, frozenset[int]],
+               dimensions: Sequence[str]) -> dict[str, View]:
 
         def users(cells: frozenset[CellKey]) -> int:
             return len(frozenset().union(*(members.get(c, frozenset()) for c in cells))) if cells else 0
