@@ -249,14 +249,14 @@ async def classify(use_case_id: str, request: Request, who: Visitor = Depends(vi
     form = await form_data(request, who)
     inventory = _inventory(request)
     try:
-        answers = Answers(
-            domain=form.get("domain", "none") if form.get("domain") in DOMAINS else "none",
-            decides_about_people="decides_about_people" in form, profiling="profiling" in form,
-            narrow_procedural_task="narrow_procedural_task" in form,
-            practices=[p for p in PRACTICES if f"practice_{p}" in form],
-            interacts_with_people="interacts_with_people" in form,
-            publishes_generated_content="publishes_generated_content" in form,
-        )
+        answers = Answers.model_validate({
+            "domain": form.get("domain", "none") if form.get("domain") in DOMAINS else "none",
+            "decides_about_people": "decides_about_people" in form, "profiling": "profiling" in form,
+            "narrow_procedural_task": "narrow_procedural_task" in form,
+            "practices": [p for p in PRACTICES if f"practice_{p}" in form],
+            "interacts_with_people": "interacts_with_people" in form,
+            "publishes_generated_content": "publishes_generated_content" in form,
+        })
         confirm = form.get("confirm_class", "")
         _, proposal = await inventory.register.classify(
             use_case_id, answers, principal.employee_id, confirm if confirm in RISK_CLASSES else None,  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from admin_ui.charts import stacked_bars
 from admin_ui.web import SECURITY_HEADERS, UiRoute, Visitor, render, visitor
 from gateway.i18n import translate
 from gateway.inventory.csr import CsrReport, build_csr_report, months_of
-from gateway.inventory.csr_render import document, render_csv, render_markdown, render_pdf
+from gateway.inventory.csr_render import Series, document, render_csv, render_markdown, render_pdf
 
 router = APIRouter(prefix="/csr", route_class=UiRoute)
 FORMATS = {"pdf": "application/pdf", "md": "text/markdown; charset=utf-8", "csv": "text/csv; charset=utf-8"}
@@ -49,7 +49,7 @@ async def csr_page(request: Request, period: str = "", who: Visitor = Depends(vi
     report = await _report(request, chosen)
     lang = who.lang
     doc = document(report, lang)
-    trend = next(b for b in doc.blocks if hasattr(b, "values"))
+    trend = next(b for b in doc.blocks if isinstance(b, Series))
     chart = stacked_bars(trend.labels, {"gCO2e": [v * 1_000_000 if v else 0 for v in trend.values]},
                          lambda micro: formatting.quantity(micro / 1_000_000, lang), height=200,
                          hidden=[v is None for v in trend.values], hidden_title=translate("csr.hidden_short", lang),

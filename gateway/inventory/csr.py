@@ -110,7 +110,7 @@ async def _totals(engine: AsyncEngine, months: tuple[str, ...], k: int) -> Total
     start, end = _bounds(months)
     served = UsageRecord.status == "ok"
 
-    def served_sum(column):  # noqa: ANN001, ANN202
+    def served_sum(column):
         return func.coalesce(func.sum(case((served, column), else_=0)), 0)
 
     query = select(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -45,9 +45,9 @@ async def _run(period: str, out: Path, language: str, formats: list[str]) -> lis
 
 def csr_report_command(
     period: Annotated[str, typer.Option(help="A year (YYYY) or a month (YYYY-MM)")],
-    out: Annotated[Optional[Path], typer.Option(help="Directory for the files (default: data_dir/reports)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Directory for the files (default: data_dir/reports)")] = None,
     language: Annotated[str, typer.Option(help="en or fr")] = "en",
-    format: Annotated[Optional[list[str]], typer.Option(help="pdf, md or csv; repeatable (default: all three)")] = None,
+    format: Annotated[list[str] | None, typer.Option(help="pdf, md or csv; repeatable (default: all three)")] = None,
 ) -> None:
     """Write the CSR report of a month or a year (location- and market-based carbon, ranges, scopes)."""
     from gateway.inventory.csr import months_of

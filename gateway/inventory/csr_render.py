@@ -106,7 +106,7 @@ def document(report: CsrReport, lang: str) -> Document:
     return doc
 
 
-def _totals_table(totals: Totals, t, lang: str, na: str) -> Table:  # noqa: ANN001
+def _totals_table(totals: Totals, t, lang: str, na: str) -> Table:
     market = _mass(totals.gco2e_market, lang) if totals.gco2e_market is not None else na
     market_note = "" if totals.gco2e_market is not None else t("market_missing", count=formatting.number(
         totals.served_without_market_factor, lang))
@@ -123,13 +123,13 @@ def _totals_table(totals: Totals, t, lang: str, na: str) -> Table:  # noqa: ANN0
     return Table(t("totals"), [t("col_metric"), t("col_value")], rows)
 
 
-def _trend_series(report: CsrReport, t, lang: str) -> Series:  # noqa: ANN001
+def _trend_series(report: CsrReport, t, lang: str) -> Series:
     values = [p.totals.gco2e if p.totals else None for p in report.trend]
     return Series(t("trend_chart"), t("unit_g"), [formatting.month(p.month, lang) for p in report.trend], values,
                   [_mass(v, lang) if v is not None else t("hidden_short") for v in values], lang)
 
 
-def _trend_table(report: CsrReport, t, lang: str, na: str) -> Table:  # noqa: ANN001
+def _trend_table(report: CsrReport, t, lang: str, na: str) -> Table:
     rows = []
     for point in report.trend:
         f = point.totals
@@ -149,7 +149,7 @@ def _ratio(figures: Figures, users: int, lang: str) -> list[str]:
     return [_mass(figures.gco2e, lang), per_request, per_user]
 
 
-def _group_table(view: View, title: str, column: str, t, lang: str, k: int) -> Table:  # noqa: ANN001
+def _group_table(view: View, title: str, column: str, t, lang: str, k: int) -> Table:
     rows = [[r.key, formatting.number(r.figures.requests, lang), formatting.number(r.users, lang),
              *_ratio(r.figures, r.users, lang), _energy(r.figures.energy_wh, lang)] for r in view.rows]
     if view.hidden:
@@ -164,7 +164,7 @@ def _group_table(view: View, title: str, column: str, t, lang: str, k: int) -> T
                          t("per_user"), t("energy")], rows or [["—", "0", "0", "", "", "", ""]])
 
 
-def _model_table(report: CsrReport, t, lang: str) -> Table:  # noqa: ANN001
+def _model_table(report: CsrReport, t, lang: str) -> Table:
     rows = [[r.key, t(f"scope.{report.scopes.get(r.key, 'unknown')}"), formatting.number(r.figures.requests, lang),
              _mass(r.figures.gco2e, lang), _energy(r.figures.energy_wh, lang)] for r in report.by_model.rows]
     if report.by_model.hidden:
@@ -207,10 +207,10 @@ def render_csv(report: CsrReport) -> str:
     for section, view in (("department", report.by_department), ("use_case", report.by_use_case),
                           ("model", report.by_model)):
         for row in view.rows:
-            f = row.figures
+            g = row.figures
             scope = report.scopes.get(row.key, "") if section == "model" else ""
-            writer.writerow([section, row.key, scope, "", "", f.requests, row.users, f"{f.gco2e:.6f}", "", "",
-                             "", f"{f.energy_wh:.6f}", f"{f.water_ml:.6f}", f"{f.cost_eur:.6f}", versions])
+            writer.writerow([section, row.key, scope, "", "", g.requests, row.users, f"{g.gco2e:.6f}", "", "",
+                             "", f"{g.energy_wh:.6f}", f"{g.water_ml:.6f}", f"{g.cost_eur:.6f}", versions])
     return out.getvalue()
 
 
@@ -264,7 +264,7 @@ def render_pdf(report: CsrReport, lang: str = "en") -> bytes:
     return bytes(pdf.output())
 
 
-def _bars(pdf, series: Series, family: str, text) -> None:  # noqa: ANN001
+def _bars(pdf, series: Series, family: str, text) -> None:
     """A bar chart: y axis with its unit, hidden months drawn as outlined slots marked '?'."""
     pdf.set_font(family, size=12)
     pdf.multi_cell(0, 7, text(series.title))

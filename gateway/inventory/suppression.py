@@ -26,7 +26,7 @@ Rules, per month:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 CellKey = tuple[str, str, str]
@@ -60,7 +60,7 @@ class ViewPlan:
     remainder_users: int = 0
 
 
-def _cells(groups: Sequence[Group], keys: Sequence[str] | set[str]) -> frozenset[CellKey]:
+def _cells(groups: Sequence[Group], keys: Iterable[str]) -> frozenset[CellKey]:
     chosen = set(keys)
     return frozenset(c for g in groups if g.key in chosen for c in g.cells)
 

@@ -87,6 +87,13 @@ async def test_the_french_report_uses_french_words_and_number_formats(engine, vi
         assert not re.search(rf"\b{english}\b", text), english
 
 
+def pages_and_text(pdf):
+    """The PDF's pages as PNG files (pdftoppm) and its text (pdftotext)."""
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(pdf.parent / "page")], check=True)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return sorted(pdf.parent.glob("page-*.png")), text
+
+
 async def test_the_pdf_has_pages_that_render_to_images(engine, views, tmp_path):
     if shutil.which("pdftoppm") is None:
         if IN_CI:
@@ -95,8 +102,6 @@ async def test_the_pdf_has_pages_that_render_to_images(engine, views, tmp_path):
     pdf = tmp_path / "annual.pdf"
     pdf.write_bytes(render_pdf(await report(engine, views, "2026"), "fr"))
     assert pdf.read_bytes().startswith(b"%PDF-")
-    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
-    pages = sorted(tmp_path.glob("page-*.png"))
+    pages, text = pages_and_text(pdf)
     assert pages and all(p.stat().st_size > 2000 for p in pages)
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Rapport RSE annuel Sobria, 2026" in text and "Scope 3" in text
