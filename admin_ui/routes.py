@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from admin_ui.oidc import OidcClient, OidcSettings
 from admin_ui.session import SessionCodec
 from admin_ui.views import admin, auth, committee, csr, employee, errors
 from admin_ui.web import STATIC
@@ -34,5 +35,6 @@ def install(app: FastAPI) -> None:
     """Mount the pages and their static files; the session codec is built at start-up."""
     settings = app.state.settings
     app.state.ui_sessions = SessionCodec(settings.effective_session_secret())
+    app.state.ui_oidc = OidcClient(OidcSettings(), settings.effective_session_secret())
     app.mount("/ui/static", ImmutableStatic(directory=STATIC), name="ui-static")
     app.include_router(router)

@@ -117,6 +117,17 @@ def principal_for(request: Request, record: KeyRecord) -> Principal:
     )
 
 
+def employee_principal(request: Request, employee_id: str, department: str) -> Principal:
+    """An employee signed in through the identity provider: the employee role only, no key."""
+    return Principal(
+        employee_id=employee_id,
+        pseudonym=request.app.state.authenticator.pseudonym(employee_id),
+        department=department,
+        roles=frozenset({"employee"}),
+        key_id="",
+    )
+
+
 async def visitor(request: Request) -> Visitor:
     """FastAPI dependency: the visitor of this request (an anonymous session is created if needed)."""
     sessions = codec(request)
@@ -124,6 +135,8 @@ async def visitor(request: Request) -> Visitor:
     session = sessions.decode(request.cookies.get(COOKIE_NAME))
     if session is None:
         return Visitor(Session.anonymous(sessions.max_age_s), None, lang, set_cookie=True)
+    if session.employee_id and not session.key_id:
+        return Visitor(session, employee_principal(request, session.employee_id, session.department or ""), lang)
     principal = await principal_for_key_id(request, session.key_id) if session.key_id else None
     if session.key_id and principal is None:
         return Visitor(Session.anonymous(sessions.max_age_s), None, lang, set_cookie=True)
