@@ -29,6 +29,17 @@ class Tick:
     label: str
 
 
+@dataclass(frozen=True, slots=True)
+class Hidden:
+    """A category whose figure is withheld: drawn as an outlined, labelled slot, never as a zero bar."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+
+
 @dataclass(slots=True)
 class Chart:
     """Shapes of one chart, in SVG user units."""
@@ -41,6 +52,8 @@ class Chart:
     y_ticks: list[Tick] = field(default_factory=list)
     x_labels: list[Tick] = field(default_factory=list)
     legend: list[str] = field(default_factory=list)
+    hidden: list[Hidden] = field(default_factory=list)
+    unit: str = ""
 
 
 def nice_ceiling(value: float) -> float:
@@ -60,10 +73,16 @@ def stacked_bars(
     label: Callable[[float], str],
     width: int = 640,
     height: int = 220,
+    hidden: Sequence[bool] = (),
+    hidden_title: str = "",
+    unit: str = "",
 ) -> Chart:
-    """One bar per category, stacked by series (e.g. days by model); `label` formats values."""
-    left, bottom, top = 64, height - 28, 8
-    chart = Chart(width, height, left, bottom, legend=list(series))
+    """One bar per category, stacked by series (e.g. days by model); `label` formats values.
+
+    Categories flagged in `hidden` get an outlined full-height slot titled `hidden_title`,
+    so a withheld figure never reads as zero. `unit` is printed above the y axis."""
+    left, bottom, top = 72, height - 28, 18
+    chart = Chart(width, height, left, bottom, legend=list(series), unit=unit)
     totals = [sum(values[i] for values in series.values()) for i in range(len(categories))]
     ceiling = nice_ceiling(max(totals, default=0.0))
     scale = (bottom - top) / ceiling
@@ -78,6 +97,8 @@ def stacked_bars(
     for i, category in enumerate(categories):
         x = left + i * slot + (slot - bar_width) / 2
         base = float(bottom)
+        if i < len(hidden) and hidden[i]:
+            chart.hidden.append(Hidden(x, float(top), bar_width, float(bottom - top), f"{category} · {hidden_title}"))
         for s, (name, values) in enumerate(series.items()):
             h = values[i] * scale
             if h > 0:

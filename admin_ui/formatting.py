@@ -20,7 +20,7 @@ _MONTHS = {
 }
 
 
-def number(value: float | int | Decimal, lang: str, digits: int = 0) -> str:
+def number(value: float | Decimal, lang: str, digits: int = 0) -> str:
     """`value` rounded to `digits` decimals with the language's separators."""
     quantum = Decimal(1).scaleb(-digits)
     rounded = Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP)
@@ -63,6 +63,12 @@ def grams(micro_g: int) -> Decimal:
 def day(value: date, lang: str) -> str:
     """A day: '2 Mar 2025' or '2 mars 2025'."""
     return f"{value.day} {_MONTHS.get(lang, _MONTHS['en'])[value.month - 1]} {value.year}"
+
+
+def month(value: str, lang: str) -> str:
+    """A 'YYYY-MM' month for readers: 'Jul 2026' or 'juil. 2026'."""
+    year, _, number = value.partition("-")
+    return f"{_MONTHS.get(lang, _MONTHS['en'])[int(number) - 1]} {year}"
 
 
 def short_day(value: date, lang: str) -> str:

@@ -7,8 +7,9 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from admin_ui.oidc import OidcClient, OidcSettings
 from admin_ui.session import SessionCodec
-from admin_ui.views import admin, auth, committee, employee
+from admin_ui.views import admin, auth, committee, csr, employee, errors
 from admin_ui.web import STATIC
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -16,6 +17,8 @@ router.include_router(auth.router)
 router.include_router(employee.router)
 router.include_router(committee.router)
 router.include_router(admin.router)
+router.include_router(csr.router)
+router.include_router(errors.router)
 
 
 class ImmutableStatic(StaticFiles):
@@ -33,5 +36,6 @@ def install(app: FastAPI) -> None:
     """Mount the pages and their static files; the session codec is built at start-up."""
     settings = app.state.settings
     app.state.ui_sessions = SessionCodec(settings.effective_session_secret())
+    app.state.ui_oidc = OidcClient(OidcSettings(), settings.effective_session_secret())
     app.mount("/ui/static", ImmutableStatic(directory=STATIC), name="ui-static")
     app.include_router(router)

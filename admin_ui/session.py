@@ -1,7 +1,8 @@
 """Signed session cookies and their CSRF tokens, with no server-side session store.
 
-The cookie holds the signed-in key's public id (never the key), a CSRF token and an
-expiry, signed with HMAC-SHA256. Every visitor gets one, signed in or not, so the
+The cookie holds the signed-in key's public id (never the key), or for an employee who
+signed in through the identity provider their employee id and department, a CSRF
+token and an expiry, signed with HMAC-SHA256. Every visitor gets one, signed in or not, so the
 sign-in form is CSRF-protected too; signing in or out issues a fresh one (no fixation).
 """
 
@@ -25,6 +26,8 @@ class Session:
     csrf: str
     expires_at: int
     key_id: str | None = None
+    employee_id: str | None = None
+    department: str | None = None
 
     @classmethod
     def anonymous(cls, max_age_s: int) -> "Session":
@@ -33,6 +36,10 @@ class Session:
     def signed_in(self, key_id: str, max_age_s: int) -> "Session":
         """A new session for `key_id`, with a fresh CSRF token."""
         return replace(Session.anonymous(max_age_s), key_id=key_id)
+
+    def signed_in_employee(self, employee_id: str, department: str, max_age_s: int) -> "Session":
+        """A new session for an employee the identity provider vouched for, with a fresh CSRF token."""
+        return replace(Session.anonymous(max_age_s), employee_id=employee_id, department=department)
 
     def csrf_matches(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf, token or "")
@@ -57,7 +64,8 @@ class SessionCodec:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
 
     def encode(self, session: Session) -> str:
-        body = {"c": session.csrf, "e": session.expires_at, "k": session.key_id}
+        body = {"c": session.csrf, "e": session.expires_at, "k": session.key_id, "i": session.employee_id,
+                "d": session.department}
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}"
 
@@ -69,7 +77,8 @@ class SessionCodec:
             return None
         try:
             body = json.loads(_unb64(payload))
-            session = Session(csrf=str(body["c"]), expires_at=int(body["e"]), key_id=body.get("k"))
+            session = Session(csrf=str(body["c"]), expires_at=int(body["e"]), key_id=body.get("k"),
+                              employee_id=body.get("i"), department=body.get("d"))
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires_at < (time.time() if now is None else now):

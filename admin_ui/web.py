@@ -113,6 +113,17 @@ def principal_for(request: Request, record: KeyRecord) -> Principal:
     )
 
 
+def employee_principal(request: Request, employee_id: str, department: str) -> Principal:
+    """An employee signed in through the identity provider: the employee role only, no key."""
+    return Principal(
+        employee_id=employee_id,
+        pseudonym=request.app.state.authenticator.pseudonym(employee_id),
+        department=department,
+        roles=frozenset({"employee"}),
+        key_id="",
+    )
+
+
 async def visitor(request: Request) -> Visitor:
     """FastAPI dependency: the visitor of this request (an anonymous session is created if needed)."""
     sessions = codec(request)
@@ -120,6 +131,8 @@ async def visitor(request: Request) -> Visitor:
     session = sessions.decode(request.cookies.get(COOKIE_NAME))
     if session is None:
         return Visitor(Session.anonymous(sessions.max_age_s), None, lang, set_cookie=True)
+    if session.employee_id and not session.key_id:
+        return Visitor(session, employee_principal(request, session.employee_id, session.department or ""), lang)
     principal = await principal_for_key_id(request, session.key_id) if session.key_id else None
     if session.key_id and principal is None:
         return Visitor(Session.anonymous(sessions.max_age_s), None, lang, set_cookie=True)
@@ -212,6 +225,7 @@ class UiRoute(APIRoute):
                 return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
             except Forbidden as refusal:
                 who = await visitor(request)
-                return render(request, who, "error.html", status_code=403, message_key=refusal.reason_key)
+                return render(request, who, "error.html", status_code=403, title_key="ui.error.title",
+                              message_key=refusal.reason_key)
 
         return guarded

@@ -20,6 +20,7 @@ from gateway.domain_errors import DomainError
 from gateway.i18n import translate
 from gateway.impacts_cli import impacts_app
 from gateway.inventory.audit_cli import audit_app
+from gateway.inventory.csr_cli import csr_report_command
 from gateway.inventory.report import report_command
 from gateway.ledger.cli import ledger_app
 from gateway.services.registry import Services
@@ -269,3 +270,4 @@ app.add_typer(audit_app, name="audit")
 app.command("report")(report_command)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(impacts_app, name="impacts")
+app.command("csr-report")(csr_report_command)

@@ -30,7 +30,7 @@ from gateway.errors import GatewayError
 from gateway.ledger.tables import ApiKey
 
 PREFIX = "sk-sobria-"
-ROLES = ("employee", "committee", "admin")
+ROLES = ("employee", "committee", "csr", "admin")
 
 
 def hash_key(key: str) -> str:

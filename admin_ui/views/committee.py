@@ -9,22 +9,39 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, get_args
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from admin_ui import formatting
+from admin_ui import formatting, register_form
 from admin_ui.charts import stacked_bars
-from admin_ui.web import SECURITY_HEADERS, UiRoute, Visitor, form_data, redirect, render, visitor
+from admin_ui.views.errors import not_found
+from admin_ui.web import (
+    SECURITY_HEADERS,
+    UiRoute,
+    Visitor,
+    form_data,
+    redirect,
+    render,
+    visitor,
+)
 from gateway.errors import GatewayError
 from gateway.i18n import translate
 from gateway.inventory import exchange
-from gateway.inventory.lifecycle import allowed
+from gateway.inventory.classification import (
+    Answers,
+    Domain,
+    ProhibitedPractice,
+    Proposal,
+)
+from gateway.inventory.drift import drift
+from gateway.inventory.lifecycle import allowed, missing_for_approval, serves
 from gateway.inventory.model import STATUSES, StoredUseCase
 from gateway.inventory.service import Inventory
-from gateway.inventory.usage import DIMENSIONS, Figures, month_range, previous_month, roll_up
+from gateway.inventory.usage import DIMENSIONS, Figures, month_range, previous_month
+from gateway.inventory.views import HiddenGroup
 
 router = APIRouter(prefix="/committee", route_class=UiRoute)
 RISK_CLASSES = ("prohibited", "high", "limited", "minimal", "unclassified")
@@ -36,7 +53,8 @@ SORTS = {
     "department": lambda s: s.record.identity.department,
     "updated": lambda s: s.updated_at,
 }
-DECISIONS = {"approve": "approved", "suspend": "suspended", "retire": "retired"}
+DOMAINS: tuple[str, ...] = get_args(Domain)
+PRACTICES: tuple[str, ...] = get_args(ProhibitedPractice)
 TREND_MONTHS = 6
 
 
@@ -90,40 +108,65 @@ async def register_csv(request: Request, who: Visitor = Depends(visitor)) -> Res
     return PlainTextResponse(exchange.dump(records, "csv"), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-async def _trend(inventory: Inventory, use_case_id: str) -> list[tuple[str, Figures | None]]:
-    """This use case's published figures per month (None when its cells were all suppressed)."""
-    trend: list[tuple[str, Figures | None]] = []
+async def _trend(inventory: Inventory, use_case_id: str) -> list[tuple[str, Figures | None, HiddenGroup | None]]:
+    """This use case's published figures per month: (month, figures or None, why hidden)."""
+    trend: list[tuple[str, Figures | None, HiddenGroup | None]] = []
     for month in _months_back(TREND_MONTHS):
-        data = await inventory.usage.month(month)
-        mine = [c for c in data.cells if c.use_case == use_case_id]
-        published = roll_up(mine, ["use_case"]).get((use_case_id,))
-        trend.append((month, Figures() if not mine else published))
+        view = (await inventory.views.month(month, ["use_case"]))["use_case"]
+        row, hidden = view.row(use_case_id), view.hidden_reason(use_case_id)
+        trend.append((month, row.figures if row else (None if hidden else Figures()), hidden))
     return trend
 
 
+def _field_labels(paths: list[str], lang: str) -> list[str]:
+    return [translate(f"register.field.{path}", lang) for path in paths]
+
+
+def _error_words(error: GatewayError, lang: str) -> tuple[str, list[str]]:
+    """A register refusal in words: the message, and the fields it names by their labels."""
+    if error.code == "approval_incomplete":
+        missing = [m.strip() for m in str(error.params.get("missing", "")).split(",") if m.strip()]
+        return translate("ui.uc.cannot_approve", lang), _field_labels(missing, lang)
+    if error.code == "transition_not_allowed":
+        return translate("ui.uc.not_allowed", lang, current=translate("ui.status." + str(error.params["current"]), lang),
+                         target=translate("ui.status." + str(error.params["target"]), lang)), []
+    if error.code == "decision_required":
+        return translate("ui.uc.decision_required", lang,
+                         target=translate("ui.status." + str(error.params.get("target")), lang)), []
+    return error.message(lang), []
+
+
 async def _use_case_page(request: Request, who: Visitor, use_case_id: str, error: str | None = None,
-                         status_code: int = 200) -> Response:
+                         status_code: int = 200, error_fields: list[str] | None = None,
+                         proposal: Proposal | None = None) -> Response:
     inventory = _inventory(request)
     stored = await inventory.register.require(use_case_id)
     trend = await _trend(inventory, use_case_id)
     lang = who.lang
 
     def grams(micro: float) -> str:
-        return formatting.quantity(micro / 1_000_000, lang)
+        return formatting.quantity(micro / 1_000_000, lang) + " g"
 
     chart = stacked_bars(
-        [month for month, _ in trend], {"gCO2e": [f.gwp_ug if f else 0 for _, f in trend]}, grams, height=180
+        [formatting.month(m, lang) for m, _, _ in trend], {"gCO2e": [f.gwp_ug if f else 0 for _, f, _ in trend]},
+        grams, height=180, hidden=[f is None for _, f, _ in trend],
+        hidden_title=translate("ui.hidden.chart", lang, k=inventory.usage.k), unit=translate("ui.unit.gco2e", lang),
     )
+    record = stored.record
     return render(
         request, who, "committee/use_case.html", status_code=status_code,
-        stored=stored, record=stored.record, history=await inventory.register.history(use_case_id),
-        trend=trend, chart=chart, error=error, k=inventory.usage.k,
-        decisions=_decisions(stored),
+        stored=stored, record=record, history=await inventory.register.history(use_case_id),
+        trend=trend, chart=chart, error=error, error_fields=error_fields or [], k=inventory.usage.k,
+        targets=_targets(stored), sections=register_form.SECTIONS, values=register_form.values_of(record),
+        missing=_field_labels(missing_for_approval(record), lang), domains=DOMAINS, practices=PRACTICES,
+        risks=RISK_CLASSES, proposal=proposal, serves=serves(record.lifecycle.status, record.lifecycle.provisional),
+        default_review=(datetime.now(UTC).date() + timedelta(days=365)).isoformat(),
     )
 
 
-def _decisions(stored: StoredUseCase) -> list[str]:
-    return [name for name, target in DECISIONS.items() if allowed(stored.record.lifecycle.status, target)]
+def _targets(stored: StoredUseCase) -> list[str]:
+    lifecycle = stored.record.lifecycle
+    return [target for target in STATUSES if allowed(lifecycle.status, target, lifecycle.provisional)]
 
 
 @router.get("/use-cases/{use_case_id}")
@@ -132,38 +175,133 @@ async def use_case_page(use_case_id: str, request: Request, who: Visitor = Depen
     try:
         return await _use_case_page(request, who, use_case_id)
     except GatewayError as error:
-        return render(request, who, "error.html", status_code=error.status, message_key="ui.error.not_found")
+        return not_found(request, who) if error.status == 404 else render(
+            request, who, "error.html", status_code=error.status, message_key="ui.error.forbidden")
+
+
+def _form_page(request: Request, who: Visitor, stored: StoredUseCase | None, values: dict[str, Any],
+               use_case_id: str = "", error_fields: list[str] | None = None, error: str | None = None,
+               status_code: int = 200) -> Response:
+    return render(request, who, "committee/edit.html", status_code=status_code, stored=stored,
+                  sections=register_form.SECTIONS, values=values, use_case_id=use_case_id,
+                  error=error, error_fields=error_fields or [], error_labels=_field_labels(error_fields or [], who.lang))
+
+
+@router.get("/use-cases-new")
+async def new_use_case_page(request: Request, who: Visitor = Depends(visitor)) -> Response:
+    who.require("committee")
+    return _form_page(request, who, None, register_form.values_of(None))
+
+
+@router.post("/use-cases-new")
+async def create_use_case(request: Request, who: Visitor = Depends(visitor)) -> Response:
+    principal = who.require("committee")
+    form = await form_data(request, who)
+    use_case_id = form.get("id", "").strip()
+    values = {path: form.get(spec.name, "") for path, spec in register_form.FIELDS.items()}
+    try:
+        record = register_form.record_from_form(form, use_case_id, None)
+        inventory = _inventory(request)
+        await inventory.register.create(record, principal.employee_id)
+    except register_form.FormErrors as errors:
+        return _form_page(request, who, None, values, use_case_id, errors.paths, status_code=422)
+    except GatewayError as error:
+        return _form_page(request, who, None, values, use_case_id, error=_error_words(error, who.lang)[0],
+                          status_code=error.status)
+    await inventory.changed()
+    return redirect(request, who, f"/ui/committee/use-cases/{record.id}")
+
+
+@router.get("/use-cases/{use_case_id}/edit")
+async def edit_use_case_page(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    who.require("committee")
+    stored = await _inventory(request).register.get(use_case_id)
+    if stored is None:
+        return not_found(request, who)
+    return _form_page(request, who, stored, register_form.values_of(stored.record), use_case_id)
+
+
+@router.post("/use-cases/{use_case_id}/edit")
+async def edit_use_case(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    principal = who.require("committee")
+    form = await form_data(request, who)
+    inventory = _inventory(request)
+    stored = await inventory.register.get(use_case_id)
+    if stored is None:
+        return not_found(request, who)
+    values = {path: form.get(spec.name, "") for path, spec in register_form.FIELDS.items()}
+    version = int(form["version"]) if form.get("version", "").isdigit() else None
+    try:
+        record = register_form.record_from_form(form, use_case_id, stored.record)
+        await inventory.register.update(use_case_id, record, principal.employee_id, version)
+    except register_form.FormErrors as errors:
+        return _form_page(request, who, stored, values, use_case_id, errors.paths, status_code=422)
+    except GatewayError as error:
+        return _form_page(request, who, stored, values, use_case_id, error=_error_words(error, who.lang)[0],
+                          status_code=error.status)
+    return redirect(request, who, f"/ui/committee/use-cases/{use_case_id}")
+
+
+@router.post("/use-cases/{use_case_id}/classify")
+async def classify(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    """Run the guided classification; with a confirmed class and rationale, record the committee's decision."""
+    principal = who.require("committee")
+    form = await form_data(request, who)
+    inventory = _inventory(request)
+    try:
+        answers = Answers.model_validate({
+            "domain": form.get("domain", "none") if form.get("domain") in DOMAINS else "none",
+            "decides_about_people": "decides_about_people" in form, "profiling": "profiling" in form,
+            "narrow_procedural_task": "narrow_procedural_task" in form,
+            "practices": [p for p in PRACTICES if f"practice_{p}" in form],
+            "interacts_with_people": "interacts_with_people" in form,
+            "publishes_generated_content": "publishes_generated_content" in form,
+        })
+        confirm = form.get("confirm_class", "")
+        _, proposal = await inventory.register.classify(
+            use_case_id, answers, principal.employee_id, confirm if confirm in RISK_CLASSES else None,  # type: ignore[arg-type]
+            form.get("rationale", ""), form.get("annex_iii_point", "").strip() or None)
+    except GatewayError as error:
+        if error.status == 404:
+            return not_found(request, who)
+        message, fields = _error_words(error, who.lang)
+        return await _use_case_page(request, who, use_case_id, message, error.status, fields)
+    return await _use_case_page(request, who, use_case_id, proposal=proposal)
 
 
 @router.post("/use-cases/{use_case_id}/decision")
 async def decide(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
-    """Approve, suspend or retire with a comment; the register enforces what is allowed."""
+    """Move the use case to another status, with a decision text, conditions and a review date."""
     principal = who.require("committee")
     form = await form_data(request, who)
-    target = DECISIONS.get(form.get("decision", ""))
-    comment = form.get("comment", "").strip()
+    target = form.get("target", "")
     inventory = _inventory(request)
-    if target is None:
+    if target not in STATUSES:
         return await _use_case_page(request, who, use_case_id, translate("ui.decision.unknown", who.lang), 422)
+    conditions = [line.strip() for line in form.get("conditions", "").splitlines() if line.strip()]
+    try:
+        review = date.fromisoformat(form["next_review"]) if form.get("next_review") else None
+    except ValueError:
+        return await _use_case_page(request, who, use_case_id, translate("ui.uc.bad_date", who.lang), 422)
     try:
         version = int(form["version"]) if form.get("version", "").isdigit() else None
-        await inventory.register.transition(use_case_id, target, principal.employee_id, comment, None, None, version)
+        await inventory.register.transition(use_case_id, target, principal.employee_id, form.get("comment", "").strip(),
+                                            conditions or None, review, version)
     except GatewayError as error:
-        message = translate(error.message_key, who.lang, **error.params)
-        return await _use_case_page(request, who, use_case_id, message, error.status)
+        if error.status == 404:
+            return not_found(request, who)
+        message, fields = _error_words(error, who.lang)
+        return await _use_case_page(request, who, use_case_id, message, error.status, fields)
     await inventory.changed()
     return redirect(request, who, f"/ui/committee/use-cases/{use_case_id}")
 
 
-async def _aggregate(inventory: Inventory, month: str, by: str) -> dict[str, Any]:
-    """Roll-up of the month's published cells by one dimension, plus the suppressed remainder."""
-    data = await inventory.usage.month(month)
-    users = await inventory.usage.distinct_users_by(month, data.published, [by])
-    groups = [(key[0], figures, users.get(key, 0)) for key, figures in sorted(roll_up(data.cells, [by]).items())]
-    remainder = data.remainder if data.suppressed_cells and data.totals_publishable else None
-    total = data.total if data.totals_publishable else None
-    return {"groups": groups, "remainder": remainder, "suppressed_cells": data.suppressed_cells,
-            "remainder_users": data.remainder_users, "total": total, "total_users": data.total_users, "k": data.k}
+@router.get("/drift")
+async def drift_page(request: Request, who: Visitor = Depends(visitor)) -> Response:
+    """Where the routing policy and the register disagree, in words."""
+    who.require("committee")
+    found = drift(request.app.state.policy_engine.policy.use_cases, await _inventory(request).register.statuses())
+    return render(request, who, "committee/drift.html", drift=[(d.use_case, d.render(who.lang)) for d in found])
 
 
 def _query(month: str, by: str) -> tuple[str, str]:
@@ -171,36 +309,57 @@ def _query(month: str, by: str) -> tuple[str, str]:
         month_range(month)
     except ValueError:
         month = _this_month()
-    return month, by if by in DIMENSIONS else "department"
+    return month, by if by in DIMENSIONS else "use_case"
+
+
+def _hidden_label(hidden: HiddenGroup, k: int, lang: str) -> str:
+    """Why a group is not shown, exactly."""
+    if hidden.kind == "complementary":
+        _, view, key = hidden.reason.split(":", 2)
+        if view == "total":
+            return translate("ui.hidden.complementary_total", lang, k=k)
+        return translate("ui.hidden.complementary", lang, k=k, group=key, view=translate(f"ui.dimension.{view}", lang))
+    return translate(f"ui.hidden.{hidden.kind}", lang, k=k)
 
 
 @router.get("/usage")
-async def usage_page(request: Request, month: str = "", by: str = "department", who: Visitor = Depends(visitor)) -> Response:
+async def usage_page(request: Request, month: str = "", by: str = "use_case", who: Visitor = Depends(visitor)) -> Response:
     who.require("committee")
     month, by = _query(month or _this_month(), by)
-    aggregate = await _aggregate(_inventory(request), month, by)
+    inventory = _inventory(request)
+    view = (await inventory.views.month(month))[by]
+    lang = who.lang
+
+    def grams(micro: float) -> str:
+        return formatting.quantity(micro / 1_000_000, lang)
+
+    chart = stacked_bars([r.key for r in view.rows], {"gCO2e": [r.figures.gwp_ug for r in view.rows]}, grams,
+                         height=200, unit=translate("ui.unit.gco2e", lang))
+    hidden = [(h.key, _hidden_label(h, view.k, lang)) for h in view.hidden]
     return render(request, who, "committee/usage.html", month=month, by=by, dimensions=DIMENSIONS,
-                  months=_months_back(12), **aggregate)
+                  months=_months_back(12), view=view, hidden=hidden, chart=chart, k=view.k)
 
 
 @router.get("/usage.csv")
-async def usage_csv(request: Request, month: str = "", by: str = "department", who: Visitor = Depends(visitor)) -> Response:
-    """The same aggregate as the page, as CSV (suppressed cells only as one remainder line)."""
+async def usage_csv(request: Request, month: str = "", by: str = "use_case", who: Visitor = Depends(visitor)) -> Response:
+    """The same view as the page, as CSV (hidden groups only inside one remainder line, when it may be shown)."""
     who.require("committee")
     month, by = _query(month or _this_month(), by)
-    aggregate = await _aggregate(_inventory(request), month, by)
+    view = (await _inventory(request).views.month(month))[by]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["month", by, "requests", "distinct_users", "input_tokens", "output_tokens", "cost_eur",
-                     "energy_wh", "gco2e_g", "water_ml"])
+                     "energy_wh", "gco2e_location_g", "gco2e_market_g", "water_ml"])
 
     def line(name: str, f: Figures, users: int | str) -> None:
         writer.writerow([month, name, f.requests, users, f.input_tokens, f.output_tokens, f"{f.cost_eur:.6f}",
-                         f"{f.energy_wh:.6f}", f"{f.gco2e:.6f}", f"{f.water_ml:.6f}"])
+                         f"{f.energy_wh:.6f}", f"{f.gco2e:.6f}", f"{f.gco2e_market:.6f}", f"{f.water_ml:.6f}"])
 
-    for name, figures, users in aggregate["groups"]:
-        line(name, figures, users)
-    if aggregate["remainder"] is not None:
-        line("(suppressed)", aggregate["remainder"], aggregate["remainder_users"])
+    for row in view.rows:
+        line(row.key, row.figures, row.users)
+    if view.remainder is not None:
+        line("(hidden groups together)", view.remainder, view.remainder_users)
+    if view.total is not None:
+        line("(total)", view.total, view.total_users)
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="sobria-usage-{month}-by-{by}.csv"'}
     return PlainTextResponse(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.i18n import translate
+from gateway.inventory.lifecycle import serves
 from gateway.inventory.model import SERVING
 
 
@@ -24,7 +25,7 @@ class Drift:
         return translate(self.key, language, use_case=self.use_case, **self.params)
 
 
-def drift(policy_use_cases: Iterable[Any], register: Mapping[str, tuple[str, str]]) -> list[Drift]:
+def drift(policy_use_cases: Iterable[Any], register: Mapping[str, tuple[str, str, bool]]) -> list[Drift]:
     """Differences between policy use cases (with `id`, `status`) and register statuses by id."""
     found: list[Drift] = []
     policy = {uc.id: uc for uc in policy_use_cases}
@@ -32,13 +33,15 @@ def drift(policy_use_cases: Iterable[Any], register: Mapping[str, tuple[str, str
         if uc_id not in register:
             found.append(Drift(uc_id, "drift.not_registered", {}))
             continue
-        status = register[uc_id][0]
+        status, _, provisional = register[uc_id]
         policy_on = getattr(uc, "status", "active") in {"active", "pilot"}
-        if policy_on and status not in SERVING:
+        if policy_on and serves(status, provisional) and status not in SERVING:
+            found.append(Drift(uc_id, "drift.provisional", {"status": status}))
+        elif policy_on and status not in SERVING:
             found.append(Drift(uc_id, "drift.not_approved", {"status": status}))
         elif not policy_on and status in SERVING:
             found.append(Drift(uc_id, "drift.policy_off", {"status": str(getattr(uc, "status", ""))}))
-    for uc_id, (status, _) in sorted(register.items()):
+    for uc_id, (status, _, _) in sorted(register.items()):
         if uc_id not in policy and status in SERVING:
             found.append(Drift(uc_id, "drift.not_in_policy", {"status": status}))
     return found

@@ -13,7 +13,7 @@ import contextlib
 import logging
 
 from gateway.errors import GatewayError
-from gateway.inventory.model import SERVING
+from gateway.inventory.lifecycle import serves
 from gateway.inventory.register import Register
 
 log = logging.getLogger("sobria.inventory")
@@ -31,7 +31,7 @@ class StatusGate:
     def __init__(self, register: Register, interval_s: float = 1.0):
         self._register = register
         self._interval_s = interval_s
-        self._statuses: dict[str, tuple[str, str]] | None = None
+        self._statuses: dict[str, tuple[str, str, bool]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def check(self, use_case: str) -> None:
@@ -42,8 +42,8 @@ class StatusGate:
         found = statuses.get(use_case)
         if found is None:
             raise GatewayError(403, "use_case_unregistered", use_case=use_case)
-        status, decision = found
-        if status in SERVING:
+        status, decision, provisional = found
+        if serves(status, provisional):
             return
         raise GatewayError(403, _CODES.get(status, "use_case_not_approved"), use_case=use_case, state=status,
                            reason=decision or "-")

@@ -4,6 +4,10 @@ Approval is where the committee's duties bite: a confirmed classification with i
 rationale, the justification for generative AI (AFNOR Spec 2314), a next review
 date, and, for a high-risk use case or one whose answers point to an Annex III area,
 the Annex III point, a DPIA, human review and (for work decisions) the works council.
+An Annex III use case the committee does not class as high-risk needs its Article 6(3)
+justification; a high-risk use case deployed for credit or insurance decisions needs a
+fundamental rights impact assessment (Art. 27); a use case in production needs its
+operational date; only a minimal or limited one may join the "standard low-risk use" tier.
 """
 
 from __future__ import annotations
@@ -22,10 +26,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "retired": frozenset(),
 }
 NEEDS_DECISION_TEXT = frozenset({"approved_with_conditions", "rejected", "suspended", "retired"})
+PROVISIONAL_STATUSES = frozenset({"draft", "submitted", "under_review"})
+FRIA_POINTS = frozenset({"5(b)", "5(c)"})
 
 
-def allowed(current: str, target: str) -> bool:
+def allowed(current: str, target: str, provisional: bool = False) -> bool:
+    """Whether `current` may move to `target`; a provisionally served use case may also be suspended."""
+    if provisional and current in PROVISIONAL_STATUSES and target == "suspended":
+        return True
     return target in TRANSITIONS.get(current, frozenset())
+
+
+def serves(status: str, provisional: bool) -> bool:
+    """Whether requests for a use case in this state are served: approved, or seeded and not yet decided."""
+    return status in SERVING or (provisional and status in PROVISIONAL_STATUSES)
 
 
 def missing_for_approval(record: UseCaseRecord) -> list[str]:
@@ -44,7 +58,19 @@ def missing_for_approval(record: UseCaseRecord) -> list[str]:
         missing.append("lifecycle.next_review")
     if (data.personal_data or data.special_category_data) and not data.processing_record_reference:
         missing.append("data.processing_record_reference")
-    if risk.ai_act_class == "high" or risk.proposed_class == "high":
+    if record.identity.stage == "production" and record.identity.operational_date is None:
+        missing.append("identity.operational_date")
+    high = risk.ai_act_class == "high" or risk.proposed_class == "high"
+    points_to_annex = bool(risk.annex_iii_point) or "classify.reason.derogation" in risk.proposal_reasons
+    if points_to_annex and not high and not risk.article_6_3_justification.strip():
+        missing.append("risk.article_6_3_justification")
+    if risk.tier == "standard_low_risk" and (risk.ai_act_class not in {"minimal", "limited"}
+                                             or data.special_category_data or risk.profiling):
+        missing.append("risk.tier")
+    if high and record.identity.ai_act_role == "deployer" and risk.annex_iii_point in FRIA_POINTS \
+            and not data.fria_reference:
+        missing.append("data.fria_reference")
+    if high:
         if not risk.annex_iii_point:
             missing.append("risk.annex_iii_point")
         if not data.dpia_reference:
@@ -59,7 +85,7 @@ def missing_for_approval(record: UseCaseRecord) -> list[str]:
 def check_transition(record: UseCaseRecord, target: str, decision: str, conditions: list[str]) -> None:
     """Raise a GatewayError (409 or 422) when `record` may not move to `target`."""
     current = record.lifecycle.status
-    if not allowed(current, target):
+    if not allowed(current, target, record.lifecycle.provisional):
         raise GatewayError(409, "transition_not_allowed", current=current, target=target,
                            allowed=", ".join(sorted(TRANSITIONS.get(current, ()))) or "-")
     if target in NEEDS_DECISION_TEXT and not decision.strip():

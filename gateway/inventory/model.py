@@ -16,6 +16,9 @@ SERVING: frozenset[str] = frozenset({"approved", "approved_with_conditions"})
 RiskClass = Literal["unclassified", "prohibited", "high", "limited", "minimal"]
 DataClassification = Literal["public", "internal", "confidential", "secret"]
 ReviewMode = Literal["none", "spot_check", "every_output", "human_decides"]
+AiActRole = Literal["deployer", "provider"]
+Stage = Literal["idea", "pilot", "production"]
+Tier = Literal["individual", "standard_low_risk"]
 
 _ID = r"^[a-z][a-z0-9_-]{0,63}$"
 
@@ -30,6 +33,9 @@ class Identity(_Section):
     owner: str = Field("", description="Accountable owner (a person or role)")
     department: str = ""
     contact: str = ""
+    ai_act_role: AiActRole = Field("deployer", description="The organisation's AI Act role for this use case")
+    stage: Stage = Field("idea", description="Development stage")
+    operational_date: date | None = Field(None, description="When it went (or goes) into service")
 
 
 class Purpose(_Section):
@@ -51,6 +57,10 @@ class Risk(_Section):
     classified_at: datetime | None = None
     proposed_class: RiskClass | None = Field(None, description="What the guided classification proposed")
     proposal_reasons: list[str] = Field(default_factory=list)
+    article_6_3_justification: str = Field(
+        "", description="Why an Annex III use case is not high-risk (Art. 6(3): narrow procedural task...)"
+    )
+    tier: Tier = Field("individual", description="'standard_low_risk': a common low-risk use reported collectively")
 
 
 class Data(_Section):
@@ -59,6 +69,7 @@ class Data(_Section):
     special_category_data: bool = False
     dpia_reference: str | None = None
     processing_record_reference: str | None = None
+    fria_reference: str | None = Field(None, description="Fundamental rights impact assessment (AI Act Art. 27)")
     prompt_retention_days: int = Field(0, ge=0)
     metadata_retention_days: int = Field(365, ge=0)
 
@@ -82,6 +93,9 @@ class Lifecycle(_Section):
     decided_by: str | None = None
     decided_on: date | None = None
     next_review: date | None = None
+    provisional: bool = Field(
+        False, description="Seeded from the routing policy and served until the committee's first decision"
+    )
 
 
 class UseCaseRecord(_Section):

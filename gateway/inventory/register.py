@@ -19,13 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.audit import AuditLog
 from gateway.errors import GatewayError
 from gateway.inventory.classification import Answers, propose
-from gateway.inventory.lifecycle import check_transition
-from gateway.inventory.model import Identity, Lifecycle, RiskClass, StoredUseCase, UseCaseRecord
+from gateway.inventory.lifecycle import PROVISIONAL_STATUSES, check_transition
+from gateway.inventory.model import (
+    Identity,
+    Lifecycle,
+    RiskClass,
+    StoredUseCase,
+    UseCaseRecord,
+)
 from gateway.inventory.tables import InventoryUseCase, InventoryUseCaseVersion
 
 SYSTEM_ACTOR = "system"
-_POLICY_STATUS = {"active": "approved", "pilot": "approved_with_conditions", "suspended": "suspended",
-                  "retired": "retired"}
+_POLICY_SERVES = frozenset({"active", "pilot"})
+_POLICY_STATUS = {"suspended": "suspended", "retired": "retired"}
 
 
 def _document(record: UseCaseRecord) -> dict[str, Any]:
@@ -90,12 +96,16 @@ class Register:
         return [{"version": r.version, "at": r.at.isoformat(), "actor": r.actor, "change": r.change,
                  "record": r.document} for r in rows]
 
-    async def statuses(self) -> dict[str, tuple[str, str]]:
-        """Use case id -> (status, decision): what the gateway's status gate needs."""
+    async def statuses(self) -> dict[str, tuple[str, str, bool]]:
+        """Use case id -> (status, decision, provisional): what the gateway's status gate needs."""
         query = select(InventoryUseCase.id, InventoryUseCase.status, InventoryUseCase.document)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return {r.id: (r.status, str((r.document.get("lifecycle") or {}).get("decision") or "")) for r in rows}
+        out: dict[str, tuple[str, str, bool]] = {}
+        for r in rows:
+            lifecycle = r.document.get("lifecycle") or {}
+            out[r.id] = (r.status, str(lifecycle.get("decision") or ""), bool(lifecycle.get("provisional")))
+        return out
 
     async def due_for_review(self, by: date) -> builtins.list[StoredUseCase]:
         """Serving or suspended use cases whose next review is on or before `by` (or never set)."""
@@ -134,6 +144,7 @@ class Register:
             "next_review": next_review or current.record.lifecycle.next_review,
             "decided_by": actor,
             "decided_on": datetime.now(UTC).date(),
+            "provisional": current.record.lifecycle.provisional and target in PROVISIONAL_STATUSES,
         })
         candidate = current.record.model_copy(update={"lifecycle": lifecycle})
         as_checked = lifecycle.model_copy(update={"status": current.record.lifecycle.status})
@@ -180,23 +191,27 @@ class Register:
     async def seed_from_policy(self, use_cases: Iterable[Any]) -> builtins.list[str]:
         """Register the policy's use cases the register does not know yet.
 
-        On a first start (empty register) each one takes the status its policy entry
-        implies (active -> approved) so the shipped defaults serve at once; later, a
-        use case that appears only in the policy is registered as a draft and refused
-        until the committee approves it. Every seeding is audited as the system's."""
+        Every one starts as a draft: nobody has classified or approved it. On a first
+        start (empty register) the policy's active and pilot use cases are drafts marked
+        provisional, served until the committee's first decision, so the shipped
+        defaults work at once without being called approved; the page lists what each
+        still needs. Later, a use case that appears only in the policy is a plain draft,
+        refused until approved. Every seeding is audited as the system's."""
         known = set(await self.statuses())
         first_start = not known
         seeded: list[str] = []
         for uc in use_cases:
             if uc.id in known:
                 continue
-            status = _POLICY_STATUS.get(getattr(uc, "status", "active"), "draft") if first_start else "draft"
+            policy_status = str(getattr(uc, "status", "active"))
+            status = _POLICY_STATUS.get(policy_status, "draft") if first_start else "draft"
             record = UseCaseRecord(
                 id=uc.id,
                 identity=Identity(name=uc.name, summary=getattr(uc, "description", "") or "",
-                                  owner=getattr(uc, "owner", "") or ""),
-                lifecycle=Lifecycle(status=status, decision="seeded from the routing policy" if first_start else "",
-                                    decided_by=SYSTEM_ACTOR),
+                                  owner=getattr(uc, "owner", "") or "",
+                                  stage="pilot" if policy_status == "pilot" else "idea"),
+                lifecycle=Lifecycle(status=status, decided_by=SYSTEM_ACTOR,
+                                    provisional=first_start and policy_status in _POLICY_SERVES),
             )
             try:
                 async with self._engine.begin() as conn:

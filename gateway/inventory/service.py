@@ -11,6 +11,7 @@ from gateway.audit import AuditLog
 from gateway.inventory.gate import StatusGate
 from gateway.inventory.register import Register
 from gateway.inventory.usage import UsageAggregator
+from gateway.inventory.views import CommitteeViews
 
 
 class Inventory:
@@ -21,6 +22,7 @@ class Inventory:
         self.register = Register(engine, audit)
         self.gate = StatusGate(self.register, refresh_s)
         self.usage = UsageAggregator(engine, k_anonymity)
+        self.views = CommitteeViews(engine, self.usage)
 
     async def start(self, policy_use_cases: Iterable[Any]) -> list[str]:
         """Seed the register from the policy (first start, or new policy use cases), then watch statuses."""

@@ -77,8 +77,8 @@ def test_an_employee_cannot_read_the_register(gateway, employee_key):
 
 def test_the_committee_sees_the_seeded_register(gateway, committee_key):
     listed = call(gateway, committee_key, "GET", "/committee/use-cases").json()
-    statuses = {uc["id"]: uc["lifecycle"]["status"] for uc in listed["use_cases"]}
-    assert statuses["translation"] == "approved" and statuses["general"] == "approved"
+    states = {uc["id"]: (uc["lifecycle"]["status"], uc["lifecycle"]["provisional"]) for uc in listed["use_cases"]}
+    assert states["translation"] == ("draft", True) and states["general"] == ("draft", True)
 
 
 def test_the_committee_gets_no_prompt_text_and_no_single_employee(gateway, committee_key, employee_key):

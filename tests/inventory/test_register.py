@@ -11,6 +11,7 @@ from gateway.errors import GatewayError
 from gateway.inventory import exchange
 from gateway.inventory.classification import Answers
 from gateway.inventory.drift import drift
+from gateway.inventory.lifecycle import missing_for_approval
 from gateway.inventory.model import Identity, Purpose, UseCaseRecord
 
 REVIEW = date(2027, 6, 1)
@@ -117,14 +118,26 @@ async def test_a_stale_version_is_refused(register):
     assert refused.value.status == 409 and refused.value.code == "version_conflict"
 
 
-async def test_seeding_approves_the_policy_use_cases_on_first_start_and_drafts_later_ones(register, audit):
+async def test_seeding_never_approves_first_start_drafts_serve_provisionally_later_ones_do_not(register, audit):
     first = [SimpleNamespace(id="translation", name="Translation", status="active"),
              SimpleNamespace(id="legacy", name="Legacy", status="retired")]
     assert await register.seed_from_policy(first) == ["translation", "legacy"]
     assert await register.seed_from_policy([*first, SimpleNamespace(id="new", name="New", status="active")]) == ["new"]
-    statuses = {k: v[0] for k, v in (await register.statuses()).items()}
-    assert statuses == {"translation": "approved", "legacy": "retired", "new": "draft"}
+    statuses = await register.statuses()
+    assert {k: (v[0], v[2]) for k, v in statuses.items()} == {
+        "translation": ("draft", True), "legacy": ("retired", False), "new": ("draft", False)}
+    seeded = (await register.require("translation")).record
+    assert "lifecycle.next_review" in missing_for_approval(seeded) and "risk.ai_act_class" in missing_for_approval(seeded)
     assert {e.actor for e in await audit.entries()} == {"system"}
+
+
+async def test_a_provisional_draft_can_be_suspended_and_reinstating_it_needs_a_full_approval(register):
+    await register.seed_from_policy([SimpleNamespace(id="translation", name="Translation", status="active")])
+    suspended = await register.transition("translation", "suspended", "chair", "complaint")
+    assert suspended.record.lifecycle.status == "suspended" and not suspended.record.lifecycle.provisional
+    with pytest.raises(GatewayError) as refused:
+        await register.transition("translation", "approved", "chair")
+    assert refused.value.code == "approval_incomplete"
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json", "csv"])
@@ -139,10 +152,12 @@ async def test_export_then_import_gives_back_the_same_register(register, fmt):
 def test_drift_names_each_disagreement():
     policy = [SimpleNamespace(id="translation", status="active"), SimpleNamespace(id="code", status="active"),
               SimpleNamespace(id="old", status="retired")]
-    register = {"translation": ("approved", ""), "code": ("suspended", "leak"), "old": ("approved", ""),
-                "orphan": ("approved", "")}
+    policy.append(SimpleNamespace(id="seeded", status="active"))
+    register = {"translation": ("approved", "", False), "code": ("suspended", "leak", False),
+                "old": ("approved", "", False), "orphan": ("approved", "", False), "seeded": ("draft", "", True)}
     assert [(d.use_case, d.key) for d in drift(policy, register)] == [
-        ("code", "drift.not_approved"), ("old", "drift.policy_off"), ("orphan", "drift.not_in_policy")]
+        ("code", "drift.not_approved"), ("old", "drift.policy_off"), ("seeded", "drift.provisional"),
+        ("orphan", "drift.not_in_policy")]
 
 
 async def test_the_status_gate_refuses_unapproved_and_unknown_use_cases_with_the_reason(register):

@@ -57,6 +57,15 @@ def axe_path() -> Path:
     raise AssertionError("unreachable")
 
 
+def oidc_provider_script() -> Path:
+    """The loopback OIDC provider's script, once node and the `oidc-provider` package are there."""
+    if shutil.which("node") is None:
+        missing("node is not installed (apt-get install -y nodejs)")
+    if not (ROOT / "node_modules" / "oidc-provider").exists():
+        missing("oidc-provider is not installed (npm install --no-save oidc-provider into node_modules)")
+    return Path(__file__).with_name("oidc_provider.mjs")
+
+
 def ui_key(base_url: str, admin_key: str, employee: str, department: str, *roles: str) -> str:
     """A new key, created through the admin page (as an admin would)."""
     with httpx.Client(base_url=base_url, follow_redirects=True, timeout=30) as client:
@@ -133,3 +142,19 @@ def record(report: PageReport) -> None:
     reports = json.loads(path.read_text()) if path.exists() else {}
     reports[report.name] = asdict(report)
     path.write_text(json.dumps(reports, indent=2, ensure_ascii=False))
+
+
+WIDTHS = (390, 1280)
+PAGE_SCROLL_JS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def at_both_widths(page, name: str) -> dict[int, int]:  # noqa: ANN001
+    """Screenshots of the current page at 390 and 1280 px into test-artifacts/ui/, and how many
+    pixels the page itself scrolls sideways at each width (0 when it fits)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    overflow = {}
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow[width] = page.evaluate(PAGE_SCROLL_JS)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    return overflow

@@ -6,11 +6,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import subprocess
+
 import httpx
 import pytest
 
-from tests.processes import Gateway, catalogue_for, start_gateway, start_mock_upstream, stop
-from tests.ui.browser import CHROMIUM_ARGS, axe_path, chromium_path, ui_key
+from tests.processes import (
+    Gateway,
+    catalogue_for,
+    free_port,
+    start_gateway,
+    start_mock_upstream,
+    stop,
+    wait_until_up,
+)
+from tests.ui.browser import CHROMIUM_ARGS, axe_path, chromium_path, oidc_provider_script, ui_key
 
 FINANCE = [f"fin-{i}" for i in range(6)]
 LEGAL = ["legal-0", "legal-1"]
@@ -34,15 +44,41 @@ def axe(chromium):
     return axe_path()
 
 
+OIDC_PORT = free_port()
+
+
 @pytest.fixture(scope="session")
 def gateway(chromium, tmp_path_factory) -> Iterator[Gateway]:
+    """The gateway, told to trust the loopback identity provider (started by `oidc_provider` when a test needs it)."""
     upstream = start_mock_upstream("--output-tokens", "40")
-    gw = start_gateway(tmp_path_factory.mktemp("ui"), catalogue_for(upstream.base_url))
+    folder = tmp_path_factory.mktemp("ui")
+    directory = folder / "directory.csv"
+    directory.write_text("email,employee_id,department\n" + "".join(
+        f"{name}@example.fr,{name},finance\n" for name in FINANCE))
+    env = {"SOBRIA_OIDC_ISSUER": f"http://127.0.0.1:{OIDC_PORT}", "SOBRIA_OIDC_CLIENT_SECRET": "sobria-test-secret",
+           "SOBRIA_DIRECTORY_PATH": str(directory)}
+    gw = start_gateway(folder, catalogue_for(upstream.base_url), env)
     try:
         yield gw
     finally:
         stop(gw.process)
         stop(upstream.process)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(gateway, tmp_path_factory) -> Iterator[str]:
+    """A real OpenID Connect provider (npm `oidc-provider`) on loopback; yields its issuer URL."""
+    script = oidc_provider_script()
+    log = (tmp_path_factory.mktemp("oidc") / "provider.log").open("w")
+    process = subprocess.Popen(["node", str(script), str(OIDC_PORT), f"{gateway.base_url}/ui/oidc/callback"],
+                               stdout=log, stderr=subprocess.STDOUT, cwd=script.parent)
+    issuer = f"http://127.0.0.1:{OIDC_PORT}"
+    try:
+        wait_until_up(f"{issuer}/.well-known/openid-configuration", process)
+        yield issuer
+    finally:
+        stop(process)
+        log.close()
 
 
 def chat(gw: Gateway, key: str, use_case: str) -> httpx.Response:

@@ -1,0 +1,159 @@
+"""Employees sign in with the organisation's identity provider (OpenID Connect, code flow + PKCE).
+
+Authlib does the protocol: the authorization URL with an S256 code challenge, the code
+exchange with the verifier, and the ID token's signature (the provider's JWKS) and
+claims (issuer, audience, expiry, nonce). It is a maintained, widely used OAuth/OIDC
+client; pyjwt (already a dependency) checks JWTs but has no PKCE, discovery or
+code-flow client, which would otherwise be hand-written security code.
+
+The signed-in employee is mapped exactly as the gateway maps a front end's user: the
+claim (email by default) is looked up in the directory, and an unknown user is the
+lower-cased claim, so the page shows the same pseudonym as their chat traffic.
+State, nonce and verifier travel in a short-lived signed cookie, never in a server store.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.jose import JsonWebKey, JsonWebToken
+from authlib.jose.errors import JoseError
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.auth import Authenticator, DirectoryEntry
+
+FLOW_COOKIE = "sobria_oidc"
+FLOW_MAX_AGE_S = 600
+
+
+class OidcSettings(BaseSettings):
+    """`SOBRIA_OIDC_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET`, `_CLAIM`, `_SCOPE`: sign-in is offered when the issuer is set."""
+
+    model_config = SettingsConfigDict(env_prefix="SOBRIA_OIDC_", extra="ignore")
+
+    issuer: str | None = Field(None, description="The identity provider's issuer URL")
+    client_id: str = "sobria"
+    client_secret: str | None = None
+    claim: str = Field("email", description="The ID-token claim that names the employee (as in the directory)")
+    scope: str = "openid email"
+
+
+class OidcError(Exception):
+    """The sign-in could not complete; `reason` is a catalogue key."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    employee_id: str
+    department: str
+
+
+class OidcClient:
+    """One per process; the provider's metadata and keys are fetched on first use."""
+
+    def __init__(self, settings: OidcSettings, secret: bytes):
+        self.settings = settings
+        self._secret = hashlib.sha256(b"sobria-oidc-flow:" + secret).digest()
+        self._metadata: dict[str, Any] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.issuer)
+
+    async def metadata(self) -> dict[str, Any]:
+        if self._metadata is None:
+            url = self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"  # type: ignore[union-attr]
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.get(url)
+                response.raise_for_status()
+                self._metadata = response.json()
+        return self._metadata
+
+    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        return AsyncOAuth2Client(self.settings.client_id, self.settings.client_secret, scope=self.settings.scope,
+                                 redirect_uri=redirect_uri, code_challenge_method="S256", timeout=10)
+
+    async def start(self, redirect_uri: str, next_path: str) -> tuple[str, str]:
+        """(authorization URL, signed flow cookie value)."""
+        try:
+            metadata = await self.metadata()
+        except (httpx.HTTPError, ValueError):
+            raise OidcError("ui.oidc.unavailable") from None
+        verifier, nonce = generate_token(48), generate_token(24)
+        async with self._client(redirect_uri) as client:
+            url, state = client.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier,
+                                                         nonce=nonce)
+        flow = {"s": state, "n": nonce, "v": verifier, "t": next_path, "e": int(time.time()) + FLOW_MAX_AGE_S}
+        return url, self._sign(flow)
+
+    async def finish(self, redirect_uri: str, flow_cookie: str | None, state: str | None, code: str | None,
+                     authenticator: Authenticator) -> tuple[Identity, str]:
+        """Check the callback against the flow cookie, exchange the code, validate the ID token: (identity, next)."""
+        flow = self._unsign(flow_cookie)
+        if flow is None or not state or not hmac.compare_digest(str(flow["s"]), state) or not code:
+            raise OidcError("ui.oidc.state")
+        try:
+            metadata = await self.metadata()
+            async with self._client(redirect_uri) as client:
+                token = await client.fetch_token(metadata["token_endpoint"], code=code, code_verifier=flow["v"],
+                                                 grant_type="authorization_code")
+                keys = (await client.get(metadata["jwks_uri"])).json()
+        except (httpx.HTTPError, ValueError, KeyError):
+            raise OidcError("ui.oidc.unavailable") from None
+        except Exception:  # authlib raises OAuthError subclasses for error answers
+            raise OidcError("ui.oidc.refused") from None
+        claims = self._validate(token.get("id_token"), keys, str(flow["n"]), metadata)
+        value = claims.get(self.settings.claim)
+        if not value:
+            raise OidcError("ui.oidc.no_claim")
+        entry: DirectoryEntry | None = authenticator.directory.find(str(value))
+        identity = Identity(entry.employee_id if entry else str(value).lower(), entry.department if entry else "unknown")
+        return identity, str(flow["t"])
+
+    def _validate(self, id_token: str | None, keys: dict[str, Any], nonce: str, metadata: dict[str, Any]) -> Any:
+        if not id_token:
+            raise OidcError("ui.oidc.refused")
+        algorithms = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        try:
+            claims = JsonWebToken(algorithms).decode(id_token, JsonWebKey.import_key_set(keys), claims_options={
+                "iss": {"essential": True, "value": metadata["issuer"]},
+                "aud": {"essential": True, "value": self.settings.client_id},
+                "exp": {"essential": True},
+                "nonce": {"essential": True, "value": nonce},
+            })
+            claims.validate(leeway=60)
+        except (JoseError, ValueError):
+            raise OidcError("ui.oidc.bad_token") from None
+        return claims
+
+    def _sign(self, body: dict[str, Any]) -> str:
+        payload = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+        signature = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
+        return f"{payload}.{signature}"
+
+    def _unsign(self, value: str | None) -> dict[str, Any] | None:
+        if not value or "." not in value:
+            return None
+        payload, _, signature = value.partition(".")
+        expected = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, expected):
+            return None
+        try:
+            body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) and int(body.get("e", 0)) >= time.time() else None

@@ -1,0 +1,107 @@
+"""The CSR report: served vs refused, location- and market-based carbon, ranges, scopes, FR/EN, PDF pages."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.catalogue import Catalogue
+from gateway.inventory.csr import build_csr_report, months_of
+from gateway.inventory.csr_render import render_csv, render_markdown, render_pdf
+from gateway.inventory.usage import UsageAggregator
+from gateway.inventory.views import CommitteeViews
+from tests.conftest import IN_CI
+from tests.inventory.conftest import seed, usage_row
+
+MAR, JUL = datetime(2026, 3, 3, 9, 0, tzinfo=UTC), datetime(2026, 7, 8, 9, 0, tzinfo=UTC)
+
+
+def ledger() -> list[dict]:
+    rows = [usage_row(f"fin{i}", "analysis", "finance", "mistral-small", JUL, gwp_ug=3_000_000) for i in range(7)]
+    rows += [usage_row(f"ops{i}", "translation", "ops", "mistral-large", JUL) for i in range(6)]
+    rows += [usage_row("leg0", "drafting", "legal", "mistral-medium", JUL)]
+    refused = usage_row("ops0", "translation", "ops", None, JUL, gwp_ug=0, cost_micro_eur=0, energy_wh=0.0)
+    refused.update(status="budget_exceeded", http_status=429, gwp_market_ug=None)
+    rows += [refused]
+    no_factor = [usage_row(f"mar{i}", "analysis", "finance", "mistral-small", MAR) for i in range(5)]
+    rows += [{**row, "gwp_market_ug": None} for row in no_factor]
+    for row in rows:
+        row.update(gwp_g_min=row["gwp_ug"] / 2e6, gwp_g_max=row["gwp_ug"] * 3 / 1e6,
+                   energy_wh_min=row["energy_wh"] / 2, energy_wh_max=row["energy_wh"] * 2)
+    return rows
+
+
+@pytest.fixture
+async def views(engine):
+    await seed(engine, ledger())
+    return CommitteeViews(engine, UsageAggregator(engine, k=5))
+
+
+async def report(engine, views, period):
+    return await build_csr_report(engine, views, Catalogue.load(), period)
+
+
+async def test_a_month_separates_served_from_refused_and_gives_both_carbon_methods_with_a_range(engine, views):
+    july = await report(engine, views, "2026-07")
+    totals = july.totals
+    assert (totals.served, totals.refused, totals.users) == (14, 1, 14)
+    assert totals.gwp_ug == 7 * 3_000_000 + 7 * 2000
+    assert totals.gwp_market_ug == sum(r["gwp_market_ug"] or 0 for r in ledger() if r["started_at"] == JUL)
+    assert totals.gwp_g_min < totals.gco2e < totals.gwp_g_max
+
+
+async def test_market_based_is_not_available_when_a_served_request_had_no_market_factor(engine, views):
+    march = await report(engine, views, "2026-03")
+    assert march.totals.gco2e_market is None and march.totals.served_without_market_factor == 5
+    assert "n/a" in render_markdown(march, "en") and "n.d." in render_markdown(march, "fr")
+
+
+async def test_the_annual_report_covers_twelve_months_per_department_and_use_case_with_ratios(engine, views):
+    year = await report(engine, views, "2026")
+    assert year.annual and len(year.trend) == 12 and months_of("2026")[0] == "2026-01"
+    analysis = year.by_use_case.row("analysis")
+    assert analysis is not None and analysis.users == 12
+    assert year.by_use_case.hidden_reason("drafting").kind == "primary"
+    assert year.by_department.row("legal") is None
+    trend = {p.month: p.totals for p in year.trend}
+    assert trend["2026-07"].served == 14 and trend["2026-05"].served == 0
+
+
+async def test_each_model_line_carries_its_ghg_scope(engine, views):
+    year = await report(engine, views, "2026")
+    assert set(year.scopes.values()) <= {"scope3_cat1", "scope2", "none", "unknown"}
+    assert "mistral-small" in year.scopes
+    lines = render_csv(year).splitlines()
+    assert lines[0].startswith("section,key,ghg_scope") and any(line.startswith("model,mistral-small,") for line in lines)
+
+
+async def test_the_french_report_uses_french_words_and_number_formats(engine, views):
+    text = render_markdown(await report(engine, views, "2026-07"), "fr")
+    assert "juil. 2026" in text and "Requêtes servies" in text
+    assert "21,0 g" in text or "21,01 g" in text
+    for english in ("Requests", "Carbon", "Energy", "hidden", "Total", "range", "n/a"):
+        assert not re.search(rf"\b{english}\b", text), english
+
+
+def pages_and_text(pdf):
+    """The PDF's pages as PNG files (pdftoppm) and its text (pdftotext)."""
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(pdf.parent / "page")], check=True)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return sorted(pdf.parent.glob("page-*.png")), text
+
+
+async def test_the_pdf_has_pages_that_render_to_images(engine, views, tmp_path):
+    if shutil.which("pdftoppm") is None:
+        if IN_CI:
+            pytest.fail("pdftoppm is missing (poppler-utils; .ci/run installs it)")
+        pytest.skip("pdftoppm is missing (apt-get install poppler-utils)")
+    pdf = tmp_path / "annual.pdf"
+    pdf.write_bytes(render_pdf(await report(engine, views, "2026"), "fr"))
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    pages, text = pages_and_text(pdf)
+    assert pages and all(p.stat().st_size > 2000 for p in pages)
+    assert "Rapport RSE annuel Sobria, 2026" in text and "Scope 3" in text

@@ -1,0 +1,49 @@
+"""Employees sign in through the organisation's identity provider (a real OIDC provider on loopback)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.ui.browser import at_both_widths
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize(("locale", "button", "heading", "requests_label"), [
+    ("en-GB", "Sign in with your organisation account", "My usage", "Requests"),
+    ("fr-FR", "Se connecter avec son compte de l'organisation", "Ma consommation", "Requêtes"),
+])
+def test_an_employee_signs_in_with_the_identity_provider_and_sees_their_gateway_traffic(
+        browser, gateway, keys, oidc_provider, locale, button, heading, requests_label):
+    context = browser.new_context(locale=locale)
+    page = context.new_page()
+    try:
+        page.goto(f"{gateway.base_url}/ui/me")
+        assert "/ui/sign-in" in page.url
+        page.get_by_role("link", name=button).click()
+        page.wait_for_url(re.compile(re.escape(oidc_provider) + "/interaction/"))
+        page.locator("input[name=login]").fill("fin-2")
+        page.locator("input[name=password]").fill("any password")
+        page.get_by_role("button", name="Sign-in").click()
+        page.get_by_role("button", name="Continue").click()
+        try:
+            page.wait_for_url(f"{gateway.base_url}/ui/me", timeout=20000)
+        except Exception:
+            print("DEBUG", page.url, page.content()[:3000])
+            raise
+        assert page.get_by_role("heading", level=1).inner_text() == heading
+        assert "fin-2 · finance" in page.locator("form.signout").inner_text()
+        figures = page.locator("dl.figures")
+        assert figures.locator("div", has_text=requests_label).first.locator("dd").inner_text() == "2"
+        assert at_both_widths(page, f"me-oidc-{locale}") == {390: 0, 1280: 0}
+    finally:
+        context.close()
+
+
+def test_a_callback_that_did_not_start_here_signs_nobody_in(page, gateway, oidc_provider):
+    page.goto(f"{gateway.base_url}/ui/oidc/callback?state=forged&code=stolen")
+    assert page.get_by_role("alert").inner_text().startswith("This sign-in has expired or did not start here")
+    page.goto(f"{gateway.base_url}/ui/me")
+    assert "/ui/sign-in" in page.url
