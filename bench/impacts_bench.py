@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 
 import yaml
 from ecologits.tracers.utils import llm_impacts
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from estimators.factors import CURRENT_VERSION, DATA_DIR
 from estimators.hosted import HostedEstimator
-from gateway.catalogue import Catalogue
+from gateway.catalogue import Catalogue, ModelSpec
 from gateway.ledger import db
 from gateway.ledger.records import impact_columns
 from gateway.ledger.tables import UsageRecord
@@ -39,8 +39,14 @@ def per_call_us(fn, n: int) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
-def bench_estimate(n: int) -> None:
+def gpt_4o() -> ModelSpec:
     spec = Catalogue.load(env={}).get("gpt-4o")
+    assert spec is not None
+    return spec
+
+
+def bench_estimate(n: int) -> None:
+    spec = gpt_4o()
     estimator = HostedEstimator()
     ours = per_call_us(lambda i: estimator.estimate(spec.impact, 200 + i % 500, 400, 3.0), n)
     bare = per_call_us(lambda i: llm_impacts("openai", "gpt-4o", 400 + i % 500, 3.0, "USA"), max(n // 10, 50))
@@ -50,7 +56,7 @@ def bench_estimate(n: int) -> None:
 async def bench_restate(url: str, rows: int) -> None:
     await db.upgrade(url)
     engine = db.make_engine(url)
-    spec = Catalogue.load(env={}).get("gpt-4o")
+    spec = gpt_4o()
     estimator = HostedEstimator()
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     batch = []
@@ -65,11 +71,11 @@ async def bench_restate(url: str, rows: int) -> None:
         })
         if len(batch) == 2000:
             async with engine.begin() as conn:
-                await conn.execute(UsageRecord.__table__.insert(), batch)
+                await conn.execute(insert(UsageRecord), batch)
             batch = []
     if batch:
         async with engine.begin() as conn:
-            await conn.execute(UsageRecord.__table__.insert(), batch)
+            await conn.execute(insert(UsageRecord), batch)
     start = time.perf_counter()
     async with engine.connect() as conn:
         read = len((await conn.execute(select(UsageRecord))).all())

@@ -32,8 +32,8 @@ _KEPT = (
 _UPDATED = (*_KEPT, "impact_method", "factor_set_version", "impact_warnings")
 # One statement for a whole batch (executemany), keyed by row id.
 _UPDATE = (
-    update(UsageRecord.__table__)
-    .where(UsageRecord.__table__.c.id == bindparam("row_id"))
+    update(UsageRecord)
+    .where(UsageRecord.id == bindparam("row_id"))
     .values({name: bindparam(name) for name in _UPDATED})
 )
 
