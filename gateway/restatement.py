@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from estimators.factors import load_factor_set
@@ -30,6 +30,12 @@ _KEPT = (
     "water_ml", "adpe_kgsbeq", "pe_mj", "impacts_detail",
 )
 _UPDATED = (*_KEPT, "impact_method", "factor_set_version", "impact_warnings")
+# One statement for a whole batch (executemany), keyed by row id.
+_UPDATE = (
+    update(UsageRecord)
+    .where(UsageRecord.id == bindparam("row_id"))
+    .values({name: bindparam(name) for name in _UPDATED})
+)
 
 
 @dataclass(slots=True)
@@ -123,14 +129,13 @@ async def restate(
                      "to_factor_set": factor_set_version, "from_method": row.impact_method}
                     | {name: getattr(row, name) for name in _KEPT}
                 )
-                updates.append((row.id, {name: new[name] for name in _UPDATED}))
+                updates.append({"row_id": row.id} | {name: new[name] for name in _UPDATED})
                 old_set = row.factor_set_version or "none"
                 result.from_factor_sets[old_set] = result.from_factor_sets.get(old_set, 0) + 1
                 result.gwp_ug_before += int(row.gwp_ug)
                 result.gwp_ug_after += int(new["gwp_ug"])
             await conn.execute(insert(ImpactRestatement), kept)
-            for row_id, values in updates:
-                await conn.execute(update(UsageRecord).where(UsageRecord.id == row_id).values(**values))
+            await conn.execute(_UPDATE, updates)
             result.restated += len(rows)
             last_id = rows[-1].id
     window_text = {"from": since.isoformat() if since else None, "to": until.isoformat() if until else None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,19 +20,20 @@ from gateway.ledger.tables import ImpactRestatement, UsageRecord
 from gateway.restatement import restate
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-TEST_SET = "sobria-factors-2099.1"
 
 
 @pytest.fixture
 def second_factor_set():
-    """A second released set in the package folder: the current one with a wider grid factor."""
+    """A second released set in the package folder: the current one with a wider grid factor
+    and a higher prefill ratio (a name of its own per test, so parallel workers never share it)."""
+    version = f"sobria-factors-2099.{uuid.uuid4().hex[:12]}"
     data = yaml.safe_load((DATA_DIR / f"{factors.CURRENT_VERSION}.yaml").read_text(encoding="utf-8"))
-    data["version"] = TEST_SET
+    data["version"] = version
     data["electricity"]["gwp_uncertainty"] = {"low": 0.5, "high": 1.5}
     data["prefill"]["ratio"] = {"min": 0.05, "value": 0.3, "max": 0.4}
-    path = DATA_DIR / f"{TEST_SET}.yaml"
+    path = DATA_DIR / f"{version}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    yield TEST_SET
+    yield version
     path.unlink()
     factors.load_factor_set.cache_clear()
 
