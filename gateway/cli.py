@@ -14,7 +14,7 @@ from typing import Annotated, Optional, TypeVar
 
 import typer
 
-from gateway.domain_errors import DomainError
+from contracts.errors import DomainError
 from gateway.i18n import translate
 from gateway.inventory.audit_cli import audit_app
 from gateway.inventory.report import report_command
@@ -41,7 +41,7 @@ def _cli_actor() -> str:
 
 def _run(action: Callable[[Services], Awaitable[T]]) -> T:
     """Run one admin action on the services; a domain error is printed in words and exits 2 (1 for not found)."""
-    from gateway.domain_errors import NotFound
+    from contracts.errors import NotFound
     from gateway.services.standalone import open_services
 
     async def run() -> T:

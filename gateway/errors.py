@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.domain_errors import Conflict, DomainError, InvalidInput, NotFound, Refused, Unavailable
+from contracts.errors import Conflict, DomainError, InvalidInput, NotFound, Refused, Unavailable
 from gateway.i18n import negotiate, translate
 
 log = logging.getLogger("sobria.errors")

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from admin_ui.web import UiRoute, Visitor, form_data, redirect, render, visitor
 from gateway.budgets.config import BudgetRule
 from gateway.dependencies import BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep, AuditDep
-from gateway.domain_errors import DomainError, InvalidInput, NotFound
+from contracts.errors import DomainError, InvalidInput, NotFound
 from gateway.keys import ROLES
 from gateway.services.budget_overrides import make_rule
 from gateway.services.keys import NewKey
