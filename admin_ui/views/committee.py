@@ -18,7 +18,8 @@ from fastapi.responses import PlainTextResponse
 from admin_ui import formatting
 from admin_ui.charts import stacked_bars
 from admin_ui.web import SECURITY_HEADERS, UiRoute, Visitor, form_data, redirect, render, visitor
-from gateway.errors import GatewayError
+from contracts.errors import DomainError
+from gateway.errors import GatewayError, status_of
 from gateway.i18n import translate
 from gateway.inventory import exchange
 from gateway.inventory.lifecycle import allowed
@@ -148,9 +149,9 @@ async def decide(use_case_id: str, request: Request, who: Visitor = Depends(visi
     try:
         version = int(form["version"]) if form.get("version", "").isdigit() else None
         await inventory.register.transition(use_case_id, target, principal.employee_id, comment, None, None, version)
-    except GatewayError as error:
+    except (GatewayError, DomainError) as error:
         message = translate(error.message_key, who.lang, **error.params)
-        return await _use_case_page(request, who, use_case_id, message, error.status)
+        return await _use_case_page(request, who, use_case_id, message, status_of(error))
     await inventory.changed()
     return redirect(request, who, f"/ui/committee/use-cases/{use_case_id}")
 
