@@ -12,20 +12,23 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 
-from gateway.domain_errors import DomainError
+from contracts.errors import DomainError
 from gateway.i18n import translate
 from gateway.impacts_cli import impacts_app
 from gateway.inventory.audit_cli import audit_app
 from gateway.inventory.csr_cli import csr_report_command
 from gateway.inventory.report import report_command
 from gateway.ledger.cli import ledger_app
-from gateway.services.registry import Services
 from gateway.settings import Settings, get_settings
 from gateway.policy_cli import policy_app
+
+if TYPE_CHECKING:
+    from gateway.services.policy_publishing import PublishOutcome
+    from gateway.services.standalone import CliServices
 
 app = typer.Typer(help="Sobria, the frugal GenAI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -84,9 +87,9 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _run(action: Callable[[Services], Awaitable[T]]) -> T:
+def _run(action: Callable[[CliServices], Awaitable[T]]) -> T:
     """Run one admin action on the services; a domain error is printed in words and exits 2 (1 for not found)."""
-    from gateway.domain_errors import NotFound
+    from contracts.errors import NotFound
     from gateway.services.standalone import open_services
 
     async def run() -> T:
@@ -141,7 +144,7 @@ def keys_create(
     _existing_gateway(create_data_dir)
     from gateway.services.keys import CreatedKey, NewKey
 
-    async def create(services: Services) -> CreatedKey:
+    async def create(services: CliServices) -> CreatedKey:
         roles = tuple(role or ["employee"])
         return await services.keys.create(_cli_actor(), NewKey(employee, department, roles, name, trusted_frontend))
 
@@ -214,7 +217,7 @@ def budgets_set(
     """Set the budget of one scope (an employee is named by id and stored by pseudonym)."""
     from gateway.services.budget_overrides import make_rule
 
-    async def put(services: Services) -> str:
+    async def put(services: CliServices) -> str:
         change = await services.budget_overrides.set(_cli_actor(), scope, make_rule(eur, gco2e_g, window, window_days))
         return change.scope
 
@@ -225,7 +228,7 @@ def budgets_set(
 def budgets_remove(scope: Annotated[str, typer.Argument(help="The scope of the override")]) -> None:
     """Remove an override: the scope goes back to its configured default."""
 
-    async def remove(services: Services) -> str:
+    async def remove(services: CliServices) -> str:
         return (await services.budget_overrides.remove(_cli_actor(), scope)).scope
 
     typer.echo(f"removed {_run(remove)}")
@@ -245,7 +248,11 @@ def policy_publish(
 ) -> None:
     """Publish a policy through the same service as the admin API (validated, audited, followed by every replica)."""
     text = file.read_text(encoding="utf-8")
-    outcome = _run(lambda services: services.policy.submit(text, _cli_actor(), publish=not dry_run, with_replay=dry_run))
+    async def submit(services: CliServices) -> PublishOutcome:
+        publishing = await services.policy()
+        return await publishing.submit(text, _cli_actor(), publish=not dry_run, with_replay=dry_run)
+
+    outcome = _run(submit)
     for change in outcome.changes:
         typer.echo(change)
     if not outcome.valid:

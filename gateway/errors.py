@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.domain_errors import Conflict, DomainError, InvalidInput, NotFound, Refused, Unavailable
+from contracts.errors import Conflict, DomainError, Incomplete, InvalidInput, NotFound, Refused, Unavailable
 from gateway.i18n import negotiate, translate
 
 log = logging.getLogger("sobria.errors")
@@ -76,6 +76,7 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (Refused, 403),
     (Conflict, 409),
+    (Incomplete, 422),
     (Unavailable, 503),
 )
 
@@ -86,6 +87,11 @@ def from_domain(error: DomainError) -> GatewayError:
     converted = GatewayError(status, error.code, error.message_key, error.param)
     converted.params = dict(error.params)
     return converted
+
+
+def status_of(error: GatewayError | DomainError) -> int:
+    """The HTTP status of either kind of error (for pages that show one inline)."""
+    return error.status if isinstance(error, GatewayError) else from_domain(error).status
 
 
 def error_body(status: int, code: str, message: str, param: str | None = None) -> dict:

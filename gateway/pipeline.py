@@ -138,10 +138,10 @@ class ChatPipeline:
             return self.policy.decide(routing)
         except PolicyDenied as denied:
             if denied.code == "model_not_found":
-                raise GatewayError(denied.status, "model_not_found", param="model", model=routing.requested_model) from None
+                raise GatewayError(404, "model_not_found", param="model", model=routing.requested_model) from None
             if denied.code == "use_case_unknown":
                 raise GatewayError(403, "use_case_unknown", use_case=routing.use_case or "") from None
-            raise GatewayError(denied.status, denied.code, "error.policy_denied", detail=denied.message) from None
+            raise GatewayError(403, denied.code, "error.policy_denied", detail=denied.message) from None
 
     def _admitted(self, routing: RoutingRequest, decision: RoutingDecision) -> RoutingDecision:
         """The decision when the register lets its use case serve; otherwise the policy's

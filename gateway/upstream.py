@@ -75,6 +75,9 @@ class UpstreamCall:
     cap_field: str = "max_tokens"
 
 
+RETRYABLE_CODES = frozenset({"upstream_error", "upstream_timeout"})  # the provider failed: try again, or the next one
+
+
 class ErrorCounter(Protocol):
     """Told about every failed attempt (for the upstream error metric)."""
 
@@ -195,7 +198,7 @@ class Upstream:
                     last = error
                     if self.errors is not None:
                         self.errors.upstream_error(candidate.name, error.code)
-                    if error.status < 500:
+                    if error.code not in RETRYABLE_CODES:
                         raise
                     log.warning("upstream %s failed: %s", candidate.name, error.code)
         assert last is not None

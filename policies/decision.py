@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from contracts.errors import NotFound, Refused
+
 
 @dataclass(frozen=True, slots=True)
 class RoutingRequest:
@@ -34,12 +36,14 @@ class RoutingDecision:
     fallbacks: tuple[str, ...] = field(default_factory=tuple)
 
 
-class PolicyDenied(Exception):
-    """The policy refuses this request; `code` is the OpenAI-shaped error code."""
+class PolicyDenied(Refused):
+    """The policy refuses this request; `code` is the OpenAI-shaped error code, `message` the policy's words."""
 
-    def __init__(self, message: str, code: str = "policy_denied", rule_id: str = "", status: int = 403):
-        super().__init__(message)
+    def __init__(self, message: str, code: str = "policy_denied", rule_id: str = ""):
+        super().__init__(code, "error.policy_denied", detail=message)
         self.message = message
-        self.code = code
         self.rule_id = rule_id
-        self.status = status
+
+
+class UnknownModel(PolicyDenied, NotFound):
+    """The request names a model that is neither in the catalogue nor an alias."""

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from contracts.catalogue import Catalogue, ModelSpec
 from policies.check import CheckReport, Issue, check_text
 from policies.classifier import UseCaseClassifier
-from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
+from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest, UnknownModel
 from policies.schema import TIERS, WEEKDAYS, Policy, Rule, UseCase
 
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.yaml")
@@ -341,7 +341,7 @@ class PolicyEngine:
             return state.aliases[name]
         spec = self.catalogue.get(name)
         if spec is None:
-            raise PolicyDenied(f"unknown model {name!r}", code="model_not_found", status=404)
+            raise UnknownModel(f"unknown model {name!r}", code="model_not_found")
         return spec
 
     @staticmethod

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from admin_ui.web import UiRoute, Visitor, form_data, redirect, render, visitor
 from gateway.budgets.config import BudgetRule
-from gateway.dependencies import BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep, AuditDep
-from gateway.domain_errors import DomainError, InvalidInput, NotFound
+from gateway.audit import read_checkpoints
+from gateway.dependencies import AuditDep, BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep, SettingsDep
+from contracts.errors import DomainError, InvalidInput, NotFound
 from gateway.keys import ROLES
 from gateway.services.budget_overrides import make_rule
 from gateway.services.keys import NewKey
@@ -178,6 +179,8 @@ async def policy_submit(request: Request, publishing: PolicyDep, who: Visitor = 
 
 
 @router.get("/audit")
-async def audit_page(request: Request, audit: AuditDep, who: Visitor = VisitorDep) -> Response:
+async def audit_page(request: Request, audit: AuditDep, settings: SettingsDep, who: Visitor = VisitorDep) -> Response:
+    """The latest entries, and the chain checked against this gateway's signed checkpoints."""
     who.require("admin")
-    return render(request, who, "admin/audit.html", entries=await audit.entries(limit=200), verification=await audit.verify())
+    verification = await audit.verify(read_checkpoints(settings.effective_audit_checkpoint_path))
+    return render(request, who, "admin/audit.html", entries=await audit.entries(limit=200), verification=verification)

@@ -27,7 +27,8 @@ from admin_ui.web import (
     render,
     visitor,
 )
-from gateway.errors import GatewayError
+from contracts.errors import DomainError
+from gateway.errors import GatewayError, from_domain
 from gateway.i18n import translate
 from gateway.inventory import exchange
 from gateway.inventory.classification import (
@@ -287,7 +288,8 @@ async def decide(use_case_id: str, request: Request, who: Visitor = Depends(visi
         version = int(form["version"]) if form.get("version", "").isdigit() else None
         await inventory.register.transition(use_case_id, target, principal.employee_id, form.get("comment", "").strip(),
                                             conditions or None, review, version)
-    except GatewayError as error:
+    except (GatewayError, DomainError) as caught:
+        error = caught if isinstance(caught, GatewayError) else from_domain(caught)
         if error.status == 404:
             return not_found(request, who)
         message, fields = _error_words(error, who.lang)

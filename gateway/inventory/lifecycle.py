@@ -12,7 +12,7 @@ operational date; only a minimal or limited one may join the "standard low-risk 
 
 from __future__ import annotations
 
-from gateway.errors import GatewayError
+from contracts.errors import Conflict, Incomplete
 from gateway.inventory.model import SERVING, UseCaseRecord
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -83,18 +83,18 @@ def missing_for_approval(record: UseCaseRecord) -> list[str]:
 
 
 def check_transition(record: UseCaseRecord, target: str, decision: str, conditions: list[str]) -> None:
-    """Raise a GatewayError (409 or 422) when `record` may not move to `target`."""
+    """Raise a domain error when `record` may not move to `target`: Conflict (the status forbids it) or Incomplete."""
     current = record.lifecycle.status
     if not allowed(current, target, record.lifecycle.provisional):
-        raise GatewayError(409, "transition_not_allowed", current=current, target=target,
+        raise Conflict("transition_not_allowed", current=current, target=target,
                            allowed=", ".join(sorted(TRANSITIONS.get(current, ()))) or "-")
     if target in NEEDS_DECISION_TEXT and not decision.strip():
-        raise GatewayError(422, "decision_required", param="decision", target=target)
+        raise Incomplete("decision_required", param="decision", target=target)
     if target == "approved_with_conditions" and not conditions:
-        raise GatewayError(422, "conditions_required", param="conditions")
+        raise Incomplete("conditions_required", param="conditions")
     if target in SERVING:
         if record.risk.ai_act_class == "prohibited" or record.risk.proposed_class == "prohibited":
-            raise GatewayError(409, "prohibited_use_case", use_case=record.id)
+            raise Conflict("prohibited_use_case", use_case=record.id)
         missing = missing_for_approval(record)
         if missing:
-            raise GatewayError(422, "approval_incomplete", use_case=record.id, missing=", ".join(missing))
+            raise Incomplete("approval_incomplete", use_case=record.id, missing=", ".join(missing))

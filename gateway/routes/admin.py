@@ -18,7 +18,7 @@ from gateway.budgets.config import BudgetRule
 from gateway.budgets.overrides import OverrideChange, rule_json
 from gateway.budgets.store import BudgetStatus
 from gateway.dependencies import BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep
-from gateway.domain_errors import NotFound
+from contracts.errors import NotFound
 from gateway.keys import KeyRecord
 from gateway.services.keys import NewKey
 

@@ -22,7 +22,7 @@ from gateway.budgets.config import BudgetRule
 from gateway.budgets.overrides import BudgetOverrides, OverrideChange
 from gateway.budgets.service import BudgetService
 from gateway.budgets.store import BudgetStatus
-from gateway.domain_errors import InvalidInput, NotFound
+from contracts.errors import InvalidInput, NotFound
 from gateway.services.pseudonyms import Pseudonyms
 from gateway.units import MAX_STORED_MICRO, has_sub_micro_part
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gateway.audit import AuditLog
 from gateway.auth import Principal
-from gateway.domain_errors import InvalidInput, NotFound
+from contracts.errors import InvalidInput, NotFound
 from gateway.keys import ROLES, KeyRecord, KeyStore
 from gateway.services.pseudonyms import Pseudonyms
 

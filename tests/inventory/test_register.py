@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway.errors import GatewayError
+from contracts.errors import DomainError
+from gateway.errors import GatewayError, from_domain
 from gateway.inventory import exchange
 from gateway.inventory.classification import Answers
 from gateway.inventory.drift import drift
@@ -39,15 +40,15 @@ async def test_a_new_use_case_starts_as_a_draft_whatever_the_body_says(register)
 
 async def test_a_draft_cannot_jump_to_approved(register):
     await register.create(record(), "alice")
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(DomainError) as refused:
         await register.transition("cv-screening", "approved", "bob")
-    assert refused.value.status == 409 and refused.value.code == "transition_not_allowed"
+    assert from_domain(refused.value).status == 409 and refused.value.code == "transition_not_allowed"
 
 
 async def test_a_retired_use_case_cannot_come_back(register):
     await register.create(record(), "alice")
     await register.transition("cv-screening", "retired", "bob", decision="abandoned")
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(DomainError) as refused:
         await register.transition("cv-screening", "draft", "bob")
     assert refused.value.code == "transition_not_allowed"
 
@@ -57,7 +58,7 @@ async def test_suspension_needs_a_decision_text(register):
     await register.classify("cv-screening", Answers(domain="none", decides_about_people=False, profiling=False),
                             "bob", "minimal", "internal help only")
     await register.transition("cv-screening", "approved", "bob", next_review=REVIEW)
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(DomainError) as refused:
         await register.transition("cv-screening", "suspended", "bob")
     assert refused.value.code == "decision_required"
 
@@ -66,7 +67,7 @@ async def test_annex_iii_answers_block_approval_until_the_high_risk_fields_are_f
     await submitted(register)
     answers = Answers(domain="recruitment", decides_about_people=True, profiling=False)
     await register.classify("cv-screening", answers, "bob", "minimal", "we think it is only a helper")
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(DomainError) as refused:
         await register.transition("cv-screening", "approved", "bob", next_review=REVIEW)
     assert refused.value.code == "approval_incomplete"
     for field in ("data.dpia_reference", "oversight.human_review", "oversight.works_council_reference"):
@@ -96,7 +97,7 @@ async def test_a_prohibited_use_case_is_never_approved(register):
     await register.classify("cv-screening", Answers(domain="work_decisions", decides_about_people=True,
                                                     profiling=True, practices=["emotion_recognition_work_or_education"]),
                             "bob", "prohibited", "emotion recognition at work")
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(DomainError) as refused:
         await register.transition("cv-screening", "approved", "bob", next_review=REVIEW)
     assert refused.value.code == "prohibited_use_case"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.errors import from_domain
 from policies.decision import PolicyDenied
 from tests.policies.conftest import make_request
 
@@ -32,7 +33,7 @@ def test_downgrade_goes_to_the_matched_rule_route(rules_engine):
 def test_use_case_set_to_refuse_rejects_a_too_large_model(rules_engine):
     with pytest.raises(PolicyDenied) as caught:
         rules_engine.decide(make_request(use_case="code", model="mistral-large"))
-    assert (caught.value.status, caught.value.code) == (403, "policy_denied")
+    assert (from_domain(caught.value).status, caught.value.code) == (403, "policy_denied")
     assert "not allowed for use case 'code'" in caught.value.message
 
 
@@ -44,7 +45,7 @@ def test_allow_explicit_rule_lets_a_caller_name_a_larger_model(rules_engine):
 def test_unknown_model_name_is_404_model_not_found(rules_engine):
     with pytest.raises(PolicyDenied) as caught:
         rules_engine.decide(make_request(model="gpt-7"))
-    assert (caught.value.status, caught.value.code) == (404, "model_not_found")
+    assert (from_domain(caught.value).status, caught.value.code) == (404, "model_not_found")
 
 
 def test_alias_to_auto_is_routed_by_policy(default_engine):

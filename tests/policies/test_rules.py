@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from gateway.errors import from_domain
 from policies.decision import PolicyDenied
 from tests.policies.conftest import make_request
 
@@ -35,7 +36,7 @@ def test_rule_table(rules_engine, case, args, model, rule_id, cap):
 def test_deny_rule_raises_policy_denied_with_its_message_and_rule_id(rules_engine):
     with pytest.raises(PolicyDenied) as caught:
         rules_engine.decide(make_request(use_case="analysis", roles=("employee", "intern")))
-    assert (caught.value.status, caught.value.code, caught.value.rule_id) == (403, "policy_denied", "interns-no-analysis")
+    assert (from_domain(caught.value).status, caught.value.code, caught.value.rule_id) == (403, "policy_denied", "interns-no-analysis")
     assert caught.value.message == "Interns may not use the analysis use case."
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.errors import from_domain
 from policies.decision import PolicyDenied
 from policies.engine import PolicyEngine
 from tests.policies.conftest import RULES_POLICY, make_request
@@ -17,7 +18,7 @@ def test_explicit_use_case_is_taken_as_given_without_classifying(rules_engine):
 def test_unknown_explicit_use_case_is_403_use_case_unknown(rules_engine):
     with pytest.raises(PolicyDenied) as caught:
         rules_engine.decide(make_request(use_case="astrology"))
-    assert (caught.value.status, caught.value.code) == (403, "use_case_unknown")
+    assert (from_domain(caught.value).status, caught.value.code) == (403, "use_case_unknown")
 
 
 def test_unknown_use_case_goes_to_general_when_the_policy_says_so(catalogue):
@@ -29,7 +30,7 @@ def test_unknown_use_case_goes_to_general_when_the_policy_says_so(catalogue):
 def test_suspended_use_case_is_403_use_case_denied(rules_engine):
     with pytest.raises(PolicyDenied) as caught:
         rules_engine.decide(make_request(use_case="legacy"))
-    assert (caught.value.status, caught.value.code) == (403, "use_case_denied")
+    assert (from_domain(caught.value).status, caught.value.code) == (403, "use_case_denied")
 
 
 def test_prompt_is_classified_when_no_use_case_is_given(default_engine):

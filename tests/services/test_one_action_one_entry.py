@@ -189,3 +189,20 @@ def test_a_revoked_keys_page_session_ends(gateway):
     assert api(gateway).delete(f"/admin/keys/{key['key_id']}").status_code == 200
     page = session.client.get("/ui/admin/keys")
     assert page.status_code == 303 and page.headers["location"].startswith("/ui/sign-in")
+
+
+def test_a_deleted_tail_is_caught_by_the_cli_and_the_audit_page_with_the_checkpoints(gateway, pages):
+    """Last in this module: it tampers with the gateway's audit log."""
+    written = gateway.cli("audit", "checkpoint")
+    assert written.returncode == 0, written.stderr
+    connection = sqlite3.connect(gateway.data_dir / "ledger.db")
+    try:
+        connection.execute("DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id DESC LIMIT 3)")
+        connection.commit()
+    finally:
+        connection.close()
+    assert gateway.cli("audit", "verify").returncode == 0  # the chain alone cannot see it
+    caught = gateway.cli("audit", "verify", "--checkpoint", "default")
+    assert caught.returncode == 1 and "tail" in caught.stderr
+    page = pages.client.get("/ui/admin/audit")
+    assert page.status_code == 200 and 'class="error"' in page.text

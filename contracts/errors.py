@@ -36,5 +36,9 @@ class Conflict(DomainError):
     """The action contradicts the current state (a transition from the wrong status...)."""
 
 
+class Incomplete(DomainError):
+    """The input is well formed but lacks what this action needs (a decision text, approval fields...)."""
+
+
 class Unavailable(DomainError):
     """A store the action needs is unreachable; trying again later may succeed."""
