@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,9 +126,8 @@ def cluster(tmp_path_factory):
             return start_gateway(tmp / f"replica{i}", catalogue(upstream_url), env,
                                  policy_yaml=policy_for(POLICY_FALLBACKS))
 
-        replicas.append(start(0))  # creates the schema and the admin key; the others start together
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            replicas.extend(pool.map(start, (1, 2)))
+        for i in range(3):  # one after the other: the first creates the schema and the admin key
+            replicas.append(start(i))
         yield Cluster(replicas, database_url, redis, upstream_url, tmp)
     finally:
         for replica in replicas:

@@ -45,3 +45,45 @@ async def test_a_row_the_database_refuses_is_set_aside_and_the_batch_goes_on(pos
         assert b'sobria_ledger_dead_letters_total{table="usage_records"} 1.0' in metrics.render()
     finally:
         await engine.dispose()
+
+
+def test_readyz_fails_while_ledger_writes_keep_failing_and_recovers_with_nothing_lost(tmp_path, postgres_database):
+    import asyncio
+    import time
+
+    import asyncpg
+    import httpx
+
+    from tests.processes import catalogue_for, start_gateway, stop
+
+    dsn = postgres_database.replace("postgresql+asyncpg", "postgresql")
+
+    async def sql(statement: str):
+        connection = await asyncpg.connect(dsn)
+        try:
+            return await connection.fetchval(statement)
+        finally:
+            await connection.close()
+
+    def wait_for(url: str, status: int) -> int:
+        deadline = time.monotonic() + 30
+        while (answer := httpx.get(url, timeout=5).status_code) != status and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return answer
+
+    gateway = start_gateway(tmp_path, catalogue_for("http://127.0.0.1:9/v1"), {"SOBRIA_DATABASE_URL": postgres_database})
+    try:
+        key = gateway.create_key("rosa", "ops")
+        asyncio.run(sql("ALTER TABLE usage_records RENAME TO usage_records_away"))  # the database answers, writes fail
+        for _ in range(3):
+            refused = httpx.post(f"{gateway.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                                 json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]})
+            assert refused.status_code == 404
+        assert wait_for(f"{gateway.base_url}/readyz", 503) == 503
+        assert httpx.get(f"{gateway.base_url}/readyz").json()["ledger"] == "writes failing"
+        asyncio.run(sql("ALTER TABLE usage_records_away RENAME TO usage_records"))
+        assert wait_for(f"{gateway.base_url}/readyz", 200) == 200
+        assert asyncio.run(sql("SELECT count(*) FROM usage_records WHERE http_status = 404")) == 3
+        assert asyncio.run(sql("SELECT count(*) FROM ledger_dead_letters")) == 0
+    finally:
+        stop(gateway.process)
