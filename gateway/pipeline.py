@@ -8,6 +8,7 @@ reservation is settled or released and exactly one ledger record is written.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -306,6 +307,7 @@ class ChatPipeline:
         await self.admit(flight)
         spec = flight.spec
         assert spec is not None
+        renewing = self._keep_held(flight)
         try:
             with self.telemetry.upstream(flight, spec, self.upstream.path(spec.name)):
                 response, flight.served = await self.upstream.complete(self.upstream_call(flight), spec)
@@ -320,6 +322,8 @@ class ChatPipeline:
         except BaseException as error:
             await self._fail(flight, error)
             raise
+        finally:
+            renewing.cancel()
         body["model"] = flight.served
         usage = body.setdefault("usage", {})
         usage.update(
@@ -348,6 +352,23 @@ class ChatPipeline:
         flight.usage_source = charged.source
         return charged.input_tokens, charged.output_tokens
 
+    def _keep_held(self, flight: Flight) -> asyncio.Task[None]:
+        """Renew the flight's hold every third of the reservation TTL until cancelled, so a
+        request outliving the TTL (a long stream, a slow provider) keeps what it reserved."""
+
+        async def renew() -> None:
+            every = self.budgets.renew_interval_s
+            while True:
+                await asyncio.sleep(every)
+                if flight.hold is None:
+                    return
+                try:
+                    await self.budgets.renew(flight.hold, datetime.now(UTC))
+                except Exception:
+                    log.warning("could not renew the hold of %s", flight.request_id, exc_info=True)
+
+        return asyncio.get_running_loop().create_task(renew(), name=f"sobria-hold-{flight.request_id}")
+
     async def _fail(self, flight: Flight, error: BaseException) -> None:
         """Release the reservation and record the failure (shielded from cancellation)."""
         with anyio.CancelScope(shield=True):
@@ -369,12 +390,15 @@ class ChatPipeline:
         await self.admit(flight)
         spec = flight.spec
         assert spec is not None
+        renewing = self._keep_held(flight)
         try:
             with self.telemetry.upstream(flight, spec, self.upstream.path(spec.name)):
                 chunks, flight.served = await self.upstream.stream(self.upstream_call(flight), spec)
         except BaseException as error:
             await self._fail(flight, error)
             raise
+        finally:
+            renewing.cancel()  # the relay renews from here on
         served_spec = self.catalogue.get(flight.served) or spec
         bound = self.worst_case(flight)
         headers = base_headers(flight, served_spec)
@@ -405,13 +429,9 @@ class ChatPipeline:
         last: dict[str, Any] | None = None
         finished = False
         sent_any = False
-        renew_every = self.budgets.renew_interval_s
-        renew_at = time.monotonic() + renew_every
+        renewing = self._keep_held(flight)
         try:
             async for piece in chunks:
-                if flight.hold is not None and time.monotonic() >= renew_at:
-                    renew_at = time.monotonic() + renew_every
-                    await self.budgets.renew(flight.hold, datetime.now(UTC))
                 if piece.usage:
                     provider_usage = piece.usage
                 if piece.tool_text:
@@ -467,6 +487,7 @@ class ChatPipeline:
                               "code": error.code, "param": None}}
             yield b"data: " + orjson.dumps(body) + b"\n\n"
         finally:
+            renewing.cancel()
             if not finished:
                 close = getattr(chunks, "aclose", None)
                 if close is not None:

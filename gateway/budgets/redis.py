@@ -389,6 +389,8 @@ class RedisBudgetStore:
             if code == 2:
                 index = int(reply[1]) - 1
                 refused = limits[index]
+                for limit, (spent, reserved) in zip(limits, _pairs(reply[2]), strict=True):
+                    self._last_remaining[limit.counter_id] = max(0, limit.limit_micro - spent - reserved)
                 flat = reply[3]
                 buckets = [
                     (int(name), int(flat[j + 1]))

@@ -52,6 +52,10 @@ class PartlyWritten(RuntimeError):
         self.done = done
 
 
+#: PostgreSQL error classes caused by a row's values: 22 data exception, 23 integrity violation.
+DATA_SQLSTATE_CLASSES = ("22", "23")
+
+
 def refused_for_its_content(error: BaseException) -> bool:
     """The database (or the driver binding it) refused this row for what it holds, not
     because the database is unwell: bad data, a constraint, a value it cannot encode."""
@@ -59,7 +63,17 @@ def refused_for_its_content(error: BaseException) -> bool:
         return True
     if isinstance(error, StatementError) and not isinstance(error, DBAPIError):
         return True  # failed while binding the row's values, before the database saw it
-    return isinstance(error, ValueError | TypeError | UnicodeError)
+    seen: BaseException | None = error
+    for _ in range(4):  # the driver's own error, under SQLAlchemy's wrapper
+        if seen is None:
+            break
+        if isinstance(seen, ValueError | TypeError | UnicodeError):
+            return True
+        sqlstate = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in DATA_SQLSTATE_CLASSES:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def _row_json(row: dict[str, Any]) -> str:

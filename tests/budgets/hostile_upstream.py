@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--late-ms", type=float, default=2000)
     args = parser.parse_args()
     app = build_app(args.tokens, args.slow_interval_ms / 1000, args.late_ms / 1000)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", timeout_keep_alive=120)
 
 
 if __name__ == "__main__":

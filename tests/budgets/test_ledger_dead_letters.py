@@ -1,0 +1,89 @@
+"""Nothing one record contains can stop the ledger (real PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from gateway.ledger import db
+from gateway.ledger.dead_letter import DeadLetter
+from gateway.ledger.tables import UsageRecord
+from gateway.ledger.writer import LedgerWriter
+from gateway.metrics import Metrics
+
+
+def record(request_id: str, **fields) -> dict:
+    now = datetime.now(UTC)
+    return {
+        "request_id": request_id, "started_at": now, "finished_at": now, "employee_pseudonym": "p",
+        "department": "d", "roles": "employee", "key_id": "k", "use_case": "general",
+        "requested_model": "m", "status": "ok", "http_status": 200, "cost_micro_eur": 10, **fields,
+    }
+
+
+async def test_a_row_the_database_refuses_is_set_aside_and_the_batch_goes_on(postgres_database):
+    await db.upgrade(postgres_database)
+    engine = db.make_engine(postgres_database)
+    writer = LedgerWriter(engine, batch_size=50)
+    try:
+        writer.append(record("nul", requested_model="x\x00", error_message="a\x00\ud800b"))
+        writer.append(record("bad", http_status="not a number"))
+        for i in range(20):
+            writer.append(record(f"good{i}"))
+        await writer.flush()
+        async with engine.connect() as connection:
+            written = (await connection.execute(select(func.count()).select_from(UsageRecord))).scalar_one()
+            model = (await connection.execute(
+                select(UsageRecord.requested_model).where(UsageRecord.request_id == "nul"))).scalar_one()
+            letters = (await connection.execute(select(DeadLetter.request_id, DeadLetter.reason))).all()
+        assert written == 21 and model == "x"
+        assert [letter.request_id for letter in letters] == ["bad"] and letters[0].reason
+        assert writer.pending == 0
+        metrics = Metrics()
+        metrics.watch_dead_letters(lambda: writer.dead_letters.counts)
+        assert b'sobria_ledger_dead_letters_total{table="usage_records"} 1.0' in metrics.render()
+    finally:
+        await engine.dispose()
+
+
+def test_readyz_fails_while_ledger_writes_keep_failing_and_recovers_with_nothing_lost(tmp_path, postgres_database):
+    import asyncio
+    import time
+
+    import asyncpg
+    import httpx
+
+    from tests.processes import catalogue_for, start_gateway, stop
+
+    dsn = postgres_database.replace("postgresql+asyncpg", "postgresql")
+
+    async def sql(statement: str):
+        connection = await asyncpg.connect(dsn)
+        try:
+            return await connection.fetchval(statement)
+        finally:
+            await connection.close()
+
+    def wait_for(url: str, status: int) -> int:
+        deadline = time.monotonic() + 30
+        while (answer := httpx.get(url, timeout=5).status_code) != status and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return answer
+
+    gateway = start_gateway(tmp_path, catalogue_for("http://127.0.0.1:9/v1"), {"SOBRIA_DATABASE_URL": postgres_database})
+    try:
+        key = gateway.create_key("rosa", "ops")
+        asyncio.run(sql("ALTER TABLE usage_records RENAME TO usage_records_away"))  # the database answers, writes fail
+        for _ in range(3):
+            refused = httpx.post(f"{gateway.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                                 json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]})
+            assert refused.status_code == 404
+        assert wait_for(f"{gateway.base_url}/readyz", 503) == 503
+        assert httpx.get(f"{gateway.base_url}/readyz").json()["ledger"] == "writes failing"
+        asyncio.run(sql("ALTER TABLE usage_records_away RENAME TO usage_records"))
+        assert wait_for(f"{gateway.base_url}/readyz", 200) == 200
+        assert asyncio.run(sql("SELECT count(*) FROM usage_records WHERE http_status = 404")) == 3
+        assert asyncio.run(sql("SELECT count(*) FROM ledger_dead_letters")) == 0
+    finally:
+        stop(gateway.process)
