@@ -16,7 +16,7 @@ from admin_ui.routes import install as install_ui
 from estimators.hosted import HostedEstimator
 from gateway.auth import Authenticator, Directory
 from gateway.budget_gate import BudgetGate
-from gateway.budgets.factory import build_store
+from gateway.budgets.factory import build_store, check_store
 from gateway.budgets.ledger_source import LedgerRebuildSource
 from gateway.budgets.overrides import BudgetOverrides
 from gateway.budgets.service import BudgetService
@@ -94,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     policy = PolicyEngine.load(settings.policy_path, catalogue)
     await record_version(engine, policy, "startup")
     store = build_store(settings.budgets, settings.redis_url, LedgerRebuildSource(engine))
+    await check_store(store)
     budgets = BudgetService(store, settings.budgets, await BudgetOverrides(engine).load())
     app.state.budgets = budgets
     app.state.engine = engine
