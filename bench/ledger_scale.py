@@ -335,7 +335,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         label = "committee " + " x ".join(dims)
         results[label] = {
             "before": await timed(lambda d=dims: committee(before_agg, month, d, True), 1, args.cap_s),
-            "after": await timed(lambda d=dims: committee(after_agg, month, d, False), 20, args.cap_s),
+            "after": await timed(lambda d=dims: committee(after_agg, month, d, False), 10, args.cap_s),
         }
         print(label, results[label], flush=True)
 
