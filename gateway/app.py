@@ -18,7 +18,7 @@ from estimators.hosted import HostedEstimator
 from gateway.auth import Authenticator, Directory, FrontendPolicy
 from gateway.budget_gate import BudgetGate
 from gateway.batched import BatchedInserter
-from gateway.budgets.factory import build_store
+from gateway.budgets.factory import build_store, check_store
 from gateway.budgets.ledger_source import LedgerRebuildSource
 from gateway.budgets.overrides import BudgetOverrides
 from gateway.budgets.service import BudgetService
@@ -117,6 +117,7 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     publishing = PolicyPublishing(policy, engine, url, audit, settings.policy_path)
     await publishing.start()
     store = build_store(settings.budgets, settings.redis_url, LedgerRebuildSource(engine))
+    await check_store(store)
     budgets = BudgetService(store, settings.budgets)
     ledger.on_written = getattr(store, "written", None)
     stack.push_async_callback(budgets.aclose)

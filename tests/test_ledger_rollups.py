@@ -16,7 +16,14 @@ from sqlalchemy import func, select, text
 
 from gateway.ledger import db, rollups
 from gateway.ledger.spool import Spool
-from gateway.ledger.tables import NO_MODEL, DailyUsage, EmployeeDailyUsage, MonthlyPresence, SpendBucket, UsageRecord
+from gateway.ledger.tables import (
+    NO_MODEL,
+    DailyUsage,
+    EmployeeDailyUsage,
+    MonthlyPresence,
+    SpendBucket,
+    UsageRecord,
+)
 from gateway.ledger.writer import LedgerWriter
 
 DAY0 = datetime(2026, 10, 30, 22, 0, tzinfo=UTC)  # spans a month boundary
@@ -145,8 +152,9 @@ async def test_a_writer_killed_mid_write_and_replayed_from_its_spool_counts_each
 
     (tmp_path / "records.pickle").write_bytes(pickle.dumps(records))
     spool_dir = tmp_path / "spool"
-    killed = subprocess.run([sys.executable, "-c", CRASHING_WRITER, database_url, str(spool_dir),
-                             str(tmp_path / "records.pickle")], cwd=Path(__file__).parents[1], timeout=120)
+    killed = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", CRASHING_WRITER, database_url, str(spool_dir),
+                         str(tmp_path / "records.pickle")], cwd=Path(__file__).parents[1], timeout=120, check=False)
     assert killed.returncode == -9
     engine = db.make_engine(database_url)
     writer = LedgerWriter(engine, flush_interval_s=0.05, spool=Spool(spool_dir))

@@ -49,12 +49,11 @@ from gateway.ledger.tables import (
 )
 
 HOUR_S = 3600
-SUMMARY_TABLES: tuple[Table, ...] = (
-    SpendBucket.__table__,  # type: ignore[assignment]
-    DailyUsage.__table__,  # type: ignore[assignment]
-    EmployeeDailyUsage.__table__,  # type: ignore[assignment]
-    MonthlyPresence.__table__,  # type: ignore[assignment]
-)
+SPEND: Table = SpendBucket.__table__  # type: ignore[assignment]
+DAILY: Table = DailyUsage.__table__  # type: ignore[assignment]
+EMPLOYEE: Table = EmployeeDailyUsage.__table__  # type: ignore[assignment]
+PRESENCE: Table = MonthlyPresence.__table__  # type: ignore[assignment]
+SUMMARY_TABLES: tuple[Table, ...] = (SPEND, DAILY, EMPLOYEE, PRESENCE)
 
 _DAILY_KEY = ("day", "use_case", "department", "served_model", "status", "impact_method", "factor_set_version")
 _DAILY_SUMS = (
@@ -147,13 +146,13 @@ async def apply(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) 
         return
     spend, daily, employee, presence = _fold(rows)
     insert = _insert(connection)
-    for table, entries in ((SpendBucket.__table__, spend), (DailyUsage.__table__, daily),
-                           (EmployeeDailyUsage.__table__, employee)):
+    for table, entries in ((SPEND, spend), (DAILY, daily),
+                           (EMPLOYEE, employee)):
         statement = insert(table)
         keys = [c.name for c in table.primary_key.columns]
         summed = {c.name: c + statement.excluded[c.name] for c in table.columns if c.name not in keys}
         await connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=summed), entries)
-    await connection.execute(insert(MonthlyPresence.__table__).on_conflict_do_nothing(), presence)
+    await connection.execute(insert(PRESENCE).on_conflict_do_nothing(), presence)
 
 
 # Rebuilding from raw rows -------------------------------------------------------------
@@ -169,7 +168,7 @@ def sql_hour(dialect: str) -> ColumnElement[int]:
 def sql_day(dialect: str) -> ColumnElement[date]:
     if dialect == "sqlite":
         return func.date(UsageRecord.started_at)
-    return cast(func.timezone("UTC", UsageRecord.started_at), type_=DailyUsage.__table__.c.day.type)
+    return cast(func.timezone("UTC", UsageRecord.started_at), type_=DAILY.c.day.type)
 
 
 def sql_month(dialect: str) -> ColumnElement[str]:
@@ -216,14 +215,13 @@ def rebuild_statements(dialect: str, start: datetime, end: datetime) -> list[Any
     presence_keys = [sql_month(dialect), UsageRecord.use_case, UsageRecord.department, _model(),
                      UsageRecord.employee_pseudonym]
     presence = select(*presence_keys).where(*in_range).distinct()
-    daily_t, employee_t = DailyUsage.__table__, EmployeeDailyUsage.__table__
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return [
-        insert(SpendBucket.__table__).from_select(["scope", "hour_s", "requests", "cost_micro_eur", "gwp_ug"], spend),
-        insert(daily_t).from_select(
+        insert(SPEND).from_select(["scope", "hour_s", "requests", "cost_micro_eur", "gwp_ug"], spend),
+        insert(DAILY).from_select(
             [*_DAILY_KEY, "requests", *_DAILY_SUMS, "gwp_market_ug", "market_missing_requests"], daily),
-        insert(employee_t).from_select([*_EMPLOYEE_KEY, "requests", *_EMPLOYEE_SUMS], employee),
-        insert(MonthlyPresence.__table__).from_select(
+        insert(EMPLOYEE).from_select([*_EMPLOYEE_KEY, "requests", *_EMPLOYEE_SUMS], employee),
+        insert(PRESENCE).from_select(
             ["month", "use_case", "department", "served_model", "employee_pseudonym"], presence
         ).on_conflict_do_nothing(),
     ]
@@ -234,10 +232,10 @@ def delete_statements(start: datetime, end: datetime) -> list[Any]:
     set, re-adding a pseudonym is idempotent)."""
     first, last = start.date(), end.date()
     return [
-        delete(SpendBucket.__table__).where(SpendBucket.hour_s >= int(start.timestamp()),
+        delete(SPEND).where(SpendBucket.hour_s >= int(start.timestamp()),
                                             SpendBucket.hour_s < int(end.timestamp())),
-        delete(DailyUsage.__table__).where(DailyUsage.day >= first, DailyUsage.day < last),
-        delete(EmployeeDailyUsage.__table__).where(EmployeeDailyUsage.day >= first, EmployeeDailyUsage.day < last),
+        delete(DAILY).where(DailyUsage.day >= first, DailyUsage.day < last),
+        delete(EMPLOYEE).where(EmployeeDailyUsage.day >= first, EmployeeDailyUsage.day < last),
     ]
 
 
@@ -265,7 +263,7 @@ async def clear_presence_months(connection: AsyncConnection, first: date, end: d
         months.append(f"{cursor.year:04d}-{cursor.month:02d}")
         cursor = _next_month(cursor)
     if months:
-        await connection.execute(delete(MonthlyPresence.__table__).where(MonthlyPresence.month.in_(months)))
+        await connection.execute(delete(PRESENCE).where(MonthlyPresence.month.in_(months)))
     return months
 
 
