@@ -47,8 +47,11 @@ def start_loopback() -> Loopback:
     return Loopback(port, process)
 
 
-def client_catalogue(loopback: Loopback) -> str:
+def client_catalogue(loopback: Loopback, litellm: bool = True) -> str:
+    """The test catalogue; without `litellm`, no deployment needs litellm (the gateway starts faster)."""
     v1 = f"{loopback.url}/v1"
+    if not litellm:
+        return catalogue_for(v1, mock_model("tool-small", "small", v1, "0.10", "0.30"))
     extra = mock_model("tool-small", "small", v1, "0.10", "0.30") + f"""
   - name: tool-claude
     tier: medium

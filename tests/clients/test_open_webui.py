@@ -43,7 +43,7 @@ def frontend_gateway(tmp_path_factory, loopback, name: str, env: dict[str, str])
     tmp = tmp_path_factory.mktemp(name)
     directory = tmp / "directory.csv"
     directory.write_text(DIRECTORY, encoding="utf-8")
-    gateway = start_gateway(tmp, client_catalogue(loopback), {"SOBRIA_DIRECTORY_PATH": str(directory), **env},
+    gateway = start_gateway(tmp, client_catalogue(loopback, litellm=False), {"SOBRIA_DIRECTORY_PATH": str(directory), **env},
                             policy_for(FALLBACKS), timeout_s=180)
     added = gateway.cli("frontend", "add", "--name", "open-webui")
     assert added.returncode == 0, added.stderr
