@@ -18,7 +18,16 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.processes import ROOT, Gateway, catalogue_for, mock_model, policy_for, start_gateway, stop, wait_until_up
+from tests.processes import (
+    ROOT,
+    Gateway,
+    catalogue_for,
+    mock_model,
+    policy_for,
+    start_gateway,
+    stop,
+    wait_until_up,
+)
 
 HERE = Path(__file__).resolve().parent
 

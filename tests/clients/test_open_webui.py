@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -21,7 +22,7 @@ import jwt
 import pytest
 
 from tests.clients.conftest import client_catalogue
-from tests.processes import Gateway, policy_for, start_gateway, stop
+from tests.processes import SOBRIA, Gateway, policy_for, start_gateway, stop
 
 SECRET = "forward-user-info-secret-for-tests-0123456789"
 FALLBACKS = {"small": ["tool-small", "demo-small"], "medium": ["test-medium"], "large": ["test-large"]}
@@ -190,13 +191,10 @@ def test_frontend_add_prints_the_open_webui_settings_not_the_webui_secret(plain)
 def test_cli_refuses_to_create_an_empty_gateway_elsewhere(plain, tmp_path):
     gateway, _ = plain
     env = {k: v for k, v in gateway.env.items() if k != "SOBRIA_DATA_DIR"}
-    import subprocess
-
-    from tests.processes import SOBRIA
-
-    elsewhere = subprocess.run([str(SOBRIA), "keys", "list"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    elsewhere = subprocess.run([str(SOBRIA), "keys", "list"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                               check=False)
     assert elsewhere.returncode == 2 and "--data-dir" in elsewhere.stderr
     assert not (tmp_path / "sobria-data").exists()
     pointed = subprocess.run([str(SOBRIA), "--data-dir", str(gateway.data_dir), "keys", "list"], env=env,
-                             cwd=tmp_path, capture_output=True, text=True)
+                             cwd=tmp_path, capture_output=True, text=True, check=False)
     assert pointed.returncode == 0 and "frontend:open-webui" in pointed.stdout
