@@ -119,6 +119,7 @@ def serve(
         typer.secho("First start: an admin key was created. It is shown only this once:", fg="yellow")
         typer.secho(f"  {first_key}", fg="green", bold=True)
         typer.echo("Create personal keys with: sobria keys create --employee ID --department DEPT")
+        typer.echo("Connect Open WebUI with: sobria frontend add --name open-webui")
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,

@@ -49,8 +49,7 @@ class Target:
     model: str
     headers: dict[str, str]
     stream_options: bool
-    #: The output cap field: OpenAI's own API takes `max_completion_tokens` (its reasoning
-    #: models refuse `max_tokens`); for any other server, None: the field the caller used.
+    #: The output cap field the deployment takes; None: the field the caller used.
     cap_field: str | None = None
 
 
@@ -91,8 +90,17 @@ def target_for(spec: ModelSpec) -> Target | None:
         model=model,
         headers=headers,
         stream_options=provider not in _NO_STREAM_OPTIONS,
-        cap_field="max_completion_tokens" if provider == "openai" and not params.get("api_base") else None,
+        cap_field=_cap_field(provider, bool(params.get("api_base"))),
     )
+
+
+def _cap_field(provider: str, own_server: bool) -> str | None:
+    """The output cap field a deployment takes: OpenAI's API `max_completion_tokens` (its
+    reasoning models refuse `max_tokens`), the other hosted APIs `max_tokens`; a server at
+    an operator's `api_base` gets the field the caller used (None)."""
+    if own_server:
+        return None
+    return "max_completion_tokens" if provider == "openai" else "max_tokens"
 
 
 def _status_error(status: int, body: bytes) -> GatewayError:

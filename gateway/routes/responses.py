@@ -39,7 +39,6 @@ async def create_response(
         params=chat_params(body),
         language=negotiate(request.headers.get("accept-language")),
         include_usage=True,
-        cap_field="max_completion_tokens",
     )
     served = await serve(request, principal, chat)
     if served.chunks is not None:

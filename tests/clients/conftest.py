@@ -18,7 +18,16 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.processes import ROOT, Gateway, catalogue_for, mock_model, policy_for, start_gateway, stop, wait_until_up
+from tests.processes import (
+    ROOT,
+    Gateway,
+    catalogue_for,
+    mock_model,
+    policy_for,
+    start_gateway,
+    stop,
+    wait_until_up,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,8 +56,11 @@ def start_loopback() -> Loopback:
     return Loopback(port, process)
 
 
-def client_catalogue(loopback: Loopback) -> str:
+def client_catalogue(loopback: Loopback, litellm: bool = True) -> str:
+    """The test catalogue; without `litellm`, no deployment needs litellm (the gateway starts faster)."""
     v1 = f"{loopback.url}/v1"
+    if not litellm:
+        return catalogue_for(v1, mock_model("tool-small", "small", v1, "0.10", "0.30"))
     extra = mock_model("tool-small", "small", v1, "0.10", "0.30") + f"""
   - name: tool-claude
     tier: medium
