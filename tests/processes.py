@@ -178,6 +178,6 @@ def start_gateway(
     log_path = tmp_path / f"gateway-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([str(SOBRIA), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
+    wait_until_up(f"http://127.0.0.1:{port}/healthz", process, float(os.environ.get("SOBRIA_TEST_START_TIMEOUT_S", "60")))
     match = re.search(r"sk-sobria-[A-Za-z0-9_-]+", log_path.read_text())
     return Gateway(port, process, match.group(0) if match else "", data_dir, env, log_path)
