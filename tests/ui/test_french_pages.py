@@ -19,7 +19,7 @@ PAGES = (
 )
 KEY = re.compile(r"\b(?:ui|register|csr|error|drift|classify)\.[a-z_]+\.[a-z_.]+\b")
 KNOWN_ENGLISH = ("Requests", "Sign out", "Approved", "Under review", "Not classified", "hidden", "Access denied",
-                 "Download", "Status", "Total")
+                 "Download", "Status", "Served", "refused")
 
 
 def visible_text(page: str) -> str:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.mark.parametrize(("locale", "button", "heading", "requests_label"), [
     ("en-GB", "Sign in with your organisation account", "My usage", "Requests"),
-    ("fr-FR", "Se connecter avec son compte de l'organisation", "Ma consommation", "Requêtes"),
+    ("fr-FR", "Se connecter avec son compte de l'organisation", "Mon usage", "Requêtes"),
 ])
 def test_an_employee_signs_in_with_the_identity_provider_and_sees_their_gateway_traffic(
         browser, gateway, keys, oidc_provider, locale, button, heading, requests_label):
