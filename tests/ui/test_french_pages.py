@@ -18,7 +18,7 @@ PAGES = (
     "/ui/admin/policy", "/ui/admin/audit", "/ui/no-such-page",
 )
 KEY = re.compile(r"\b(?:ui|register|csr|error|drift|classify)\.[a-z_]+\.[a-z_.]+\b")
-KNOWN_ENGLISH = ("Requests", "Sign out", "Approved", "Under review", "Not classified", "hidden", "Access denied",
+KNOWN_ENGLISH = ("Requests", "Sign out", "Under review", "Not classified", "hidden", "Access denied",
                  "Download", "Status", "Served", "refused")
 
 
