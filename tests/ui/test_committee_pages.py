@@ -23,7 +23,7 @@ def test_the_inventory_filters_by_status_and_shows_badges(page, gateway, keys, u
     assert table.locator("tbody tr").first.locator(".badge").nth(1).inner_text() == "Under review"
 
 
-def decide(page, target: str, comment: str = "") -> None:  # noqa: ANN001
+def decide(page, target: str, comment: str = "") -> None:
     page.get_by_label("New status").select_option(target)
     page.get_by_label("Comment (recorded with the decision)").fill(comment)
     page.get_by_role("button", name="Record the decision").click()

@@ -6,7 +6,6 @@ import html
 import re
 
 import httpx
-import pytest
 
 from gateway.i18n import catalogue
 from tests.ui.browser import sign_in_http
@@ -24,7 +23,7 @@ KNOWN_ENGLISH = ("Requests", "Sign out", "Under review", "Not classified", "hidd
 
 def visible_text(page: str) -> str:
     """The text a reader sees or hears: element text plus title, alt, aria-label and placeholder values."""
-    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.DOTALL)
     attributes = " ".join(re.findall(r'(?:title|alt|aria-label|placeholder)="([^"]*)"', body))
     return html.unescape(re.sub(r"<[^>]+>", " ", body) + " " + attributes)
 
