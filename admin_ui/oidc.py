@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.jose import JsonWebKey, JsonWebToken
@@ -122,7 +123,7 @@ class OidcClient:
             raise
         except (httpx.HTTPError, ValueError, KeyError):
             raise OidcError("ui.oidc.unavailable") from None
-        except Exception:  # authlib raises OAuthError subclasses for error answers
+        except AuthlibBaseError:  # an error answer from the provider (e.g. invalid_grant)
             raise OidcError("ui.oidc.refused") from None
         value = claims.get(self.settings.claim)
         if not value:
