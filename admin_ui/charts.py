@@ -76,15 +76,17 @@ def stacked_bars(
     hidden: Sequence[bool] = (),
     hidden_title: str = "",
     unit: str = "",
+    floor: float = 0.0,
 ) -> Chart:
     """One bar per category, stacked by series (e.g. days by model); `label` formats values.
 
     Categories flagged in `hidden` get an outlined full-height slot titled `hidden_title`,
-    so a withheld figure never reads as zero. `unit` is printed above the y axis."""
+    so a withheld figure never reads as zero. `unit` is printed above the y axis; `floor`
+    is the smallest top of the axis (an empty chart reads 0 to `floor`, not in millionths)."""
     left, bottom, top = 72, height - 28, 18
     chart = Chart(width, height, left, bottom, legend=list(series), unit=unit)
     totals = [sum(values[i] for values in series.values()) for i in range(len(categories))]
-    ceiling = nice_ceiling(max(totals, default=0.0))
+    ceiling = nice_ceiling(max(max(totals, default=0.0), floor))
     scale = (bottom - top) / ceiling
     for step in range(5):
         value = ceiling * step / 4

@@ -27,10 +27,27 @@ class Equivalent:
     url: str
 
 
+# A smaller unit for amounts below one of the everyday thing: (catalogue key, how many per unit).
+SMALLER: dict[str, tuple[tuple[str, float], ...]] = {
+    "car_km": (("ui.equivalent.car_m", 1000.0),),
+    "laptop_hours": (("ui.equivalent.laptop_minutes", 60.0), ("ui.equivalent.laptop_seconds", 3600.0)),
+    "water_glasses": (("ui.equivalent.water_teaspoons", 50.0),),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
     equivalent: Equivalent
     units: float
+
+    def readable(self) -> tuple[str, float]:
+        """(catalogue key, amount) in the first unit that gives at least 1 (e.g. 4 m rather than 0.004 km)."""
+        key, amount = self.equivalent.unit_key, self.units
+        for smaller_key, factor in SMALLER.get(self.equivalent.id, ()):
+            if amount >= 1 or amount == 0:
+                break
+            key, amount = smaller_key, self.units * factor
+        return key, amount
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,8 @@ claims (issuer, audience, expiry, nonce). It is a maintained, widely used OAuth/
 client; pyjwt (already a dependency) checks JWTs but has no PKCE, discovery or
 code-flow client, which would otherwise be hand-written security code.
 
-The signed-in employee is mapped exactly as the gateway maps a front end's user: the
+The claim is read from the ID token, or from the userinfo endpoint when the provider
+keeps it there (same subject only). The signed-in employee is mapped exactly as the gateway maps a front end's user: the
 claim (email by default) is looked up in the directory, and an unknown user is the
 lower-cased claim, so the page shows the same pseudonym as their chat traffic.
 State, nonce and verifier travel in a short-lived signed cookie, never in a server store.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.jose import JsonWebKey, JsonWebToken
@@ -112,11 +114,17 @@ class OidcClient:
                 token = await client.fetch_token(metadata["token_endpoint"], code=code, code_verifier=flow["v"],
                                                  grant_type="authorization_code")
                 keys = (await client.get(metadata["jwks_uri"])).json()
+                claims = self._validate(token.get("id_token"), keys, str(flow["n"]), metadata)
+                if not claims.get(self.settings.claim) and metadata.get("userinfo_endpoint"):
+                    userinfo = (await client.get(metadata["userinfo_endpoint"])).json()
+                    if str(userinfo.get("sub")) == str(claims.get("sub")):
+                        claims = {**dict(claims), **userinfo}
+        except OidcError:
+            raise
         except (httpx.HTTPError, ValueError, KeyError):
             raise OidcError("ui.oidc.unavailable") from None
-        except Exception:  # authlib raises OAuthError subclasses for error answers
+        except AuthlibBaseError:  # an error answer from the provider (e.g. invalid_grant)
             raise OidcError("ui.oidc.refused") from None
-        claims = self._validate(token.get("id_token"), keys, str(flow["n"]), metadata)
         value = claims.get(self.settings.claim)
         if not value:
             raise OidcError("ui.oidc.no_claim")

@@ -30,14 +30,14 @@ class Session:
     department: str | None = None
 
     @classmethod
-    def anonymous(cls, max_age_s: int) -> "Session":
+    def anonymous(cls, max_age_s: int) -> Session:
         return cls(csrf=secrets.token_urlsafe(24), expires_at=int(time.time()) + max_age_s)
 
-    def signed_in(self, key_id: str, max_age_s: int) -> "Session":
+    def signed_in(self, key_id: str, max_age_s: int) -> Session:
         """A new session for `key_id`, with a fresh CSRF token."""
         return replace(Session.anonymous(max_age_s), key_id=key_id)
 
-    def signed_in_employee(self, employee_id: str, department: str, max_age_s: int) -> "Session":
+    def signed_in_employee(self, employee_id: str, department: str, max_age_s: int) -> Session:
         """A new session for an employee the identity provider vouched for, with a fresh CSRF token."""
         return replace(Session.anonymous(max_age_s), employee_id=employee_id, department=department)
 

@@ -180,7 +180,7 @@ def start_gateway(
     with log_path.open("w") as log:
         process = subprocess.Popen([str(SOBRIA), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/healthz", process, timeout_s)
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", process, float(os.environ.get("SOBRIA_TEST_START_TIMEOUT_S", timeout_s)))
     except BaseException:
         stop(process)  # a gateway that never came up is not left running
         raise

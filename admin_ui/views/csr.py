@@ -15,7 +15,13 @@ from admin_ui.charts import stacked_bars
 from admin_ui.web import SECURITY_HEADERS, UiRoute, Visitor, render, visitor
 from gateway.i18n import translate
 from gateway.inventory.csr import CsrReport, build_csr_report, months_of
-from gateway.inventory.csr_render import Series, document, render_csv, render_markdown, render_pdf
+from gateway.inventory.csr_render import (
+    Series,
+    document,
+    render_csv,
+    render_markdown,
+    render_pdf,
+)
 
 router = APIRouter(prefix="/csr", route_class=UiRoute)
 FORMATS = {"pdf": "application/pdf", "md": "text/markdown; charset=utf-8", "csv": "text/csv; charset=utf-8"}

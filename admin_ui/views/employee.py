@@ -12,7 +12,16 @@ from admin_ui import formatting
 from admin_ui.charts import stacked_bars
 from admin_ui.footprint import compare
 from admin_ui.web import UiRoute, Visitor, render, visitor
+from gateway.i18n import translate
 from gateway.usage import own_usage
+from gateway.usage_ranges import own_ranges
+
+WARN_SHARE = 0.8
+KNOWN_STATUSES = frozenset({
+    "ok", "budget_exceeded", "budget_unavailable", "rate_limited", "policy_denied", "use_case_suspended",
+    "use_case_not_approved", "use_case_rejected", "use_case_retired", "use_case_unregistered", "upstream_error",
+    "upstream_timeout", "internal",
+})
 
 router = APIRouter(route_class=UiRoute)
 
@@ -38,7 +47,9 @@ async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Respons
     window = _window_days(request)
     usage = await own_usage(request.app.state.engine, principal.pseudonym, now, window)
     statuses = await request.app.state.budgets.usage(principal, now)
+    ranges = await own_ranges(request.app.state.engine, principal.pseudonym, now, window)
     lang = who.lang
+    unit = translate("ui.unit.gco2e", lang)
     per_day = {row["day"]: _micro(row["gwp_g"]) for row in usage["by_day"]}
     days = _days(window, now)
 
@@ -48,13 +59,13 @@ async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Respons
     day_chart = stacked_bars(
         [formatting.short_day(d, lang) for d in days],
         {"gCO2e": [per_day.get(d.isoformat(), 0) for d in days]},
-        grams,
+        grams, unit=unit, floor=1_000_000,
     )
     model_chart = stacked_bars(
         [row["model"] for row in usage["by_model"]],
         {"gCO2e": [_micro(row["gwp_g"]) for row in usage["by_model"]]},
         grams,
-        height=180,
+        height=180, unit=unit, floor=1_000_000,
     )
     totals: dict[str, Any] = usage["totals"]
     comparisons = compare(float(totals["gwp_g"]), float(totals["energy_wh"]), float(totals["water_ml"]))
@@ -72,4 +83,10 @@ async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Respons
         last=usage["last_requests"],
         budgets=statuses,
         comparisons=comparisons,
+        ranges=ranges,
+        known_statuses=KNOWN_STATUSES,
+        warnings=[s for s in statuses if s.limit.limit_micro and
+                  (s.spent_micro + s.reserved_micro) >= WARN_SHARE * s.limit.limit_micro],
+        frees_on=(ranges.oldest_served_at + timedelta(days=window)) if ranges.oldest_served_at and
+        request.app.state.budgets.config.employee.window == "rolling" else None,
     )

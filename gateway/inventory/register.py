@@ -147,7 +147,8 @@ class Register:
             "provisional": current.record.lifecycle.provisional and target in PROVISIONAL_STATUSES,
         })
         candidate = current.record.model_copy(update={"lifecycle": lifecycle})
-        as_checked = lifecycle.model_copy(update={"status": current.record.lifecycle.status})
+        as_checked = lifecycle.model_copy(update={"status": current.record.lifecycle.status,
+                                                  "provisional": current.record.lifecycle.provisional})
         check_transition(candidate.model_copy(update={"lifecycle": as_checked}), target, decision,
                          lifecycle.conditions)
         return await self._write(current, candidate, actor, "transition", expected_version)

@@ -85,14 +85,14 @@ def sign_in_http(client: httpx.Client, key: str) -> None:
     client.post("/ui/sign-in", data={"csrf": token, "key": key, "next": "/ui/me"}).raise_for_status()
 
 
-def sign_in(page, base_url: str, key: str, next_path: str = "/ui/me") -> None:  # noqa: ANN001
+def sign_in(page, base_url: str, key: str, next_path: str = "/ui/me") -> None:
     page.goto(f"{base_url}/ui/sign-in?next={next_path}")
     page.get_by_label(re.compile("Sobria API key|Clé d'API Sobria")).fill(key)
     page.get_by_role("button", name=re.compile("Sign in|Se connecter")).click()
     page.wait_for_url(f"{base_url}{next_path}")
 
 
-def serious_violations(page, axe: Path) -> list[dict]:  # noqa: ANN001
+def serious_violations(page, axe: Path) -> list[dict]:
     """axe-core's serious and critical violations on the current page (WCAG 2.1 A and AA rules).
 
     The page's context must bypass CSP: the pages forbid every script, axe-core included."""
@@ -122,7 +122,7 @@ class PageReport:
     serious_or_critical: list[dict]
 
 
-def weigh(browser, storage_state: dict, url: str, screenshot: Path) -> tuple[int, int, object]:  # noqa: ANN001
+def weigh(browser, storage_state: dict, url: str, screenshot: Path) -> tuple[int, int, object]:
     """Bytes transferred on a first visit (empty cache) and on a repeat visit; returns the open page too."""
     context = browser.new_context(storage_state=storage_state, locale="en-GB", bypass_csp=True)
     page = context.new_page()
@@ -148,7 +148,7 @@ WIDTHS = (390, 1280)
 PAGE_SCROLL_JS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
-def at_both_widths(page, name: str) -> dict[int, int]:  # noqa: ANN001
+def at_both_widths(page, name: str) -> dict[int, int]:
     """Screenshots of the current page at 390 and 1280 px into test-artifacts/ui/, and how many
     pixels the page itself scrolls sideways at each width (0 when it fits)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

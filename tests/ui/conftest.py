@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-
-import subprocess
 
 import httpx
 import pytest
@@ -20,7 +19,13 @@ from tests.processes import (
     stop,
     wait_until_up,
 )
-from tests.ui.browser import CHROMIUM_ARGS, axe_path, chromium_path, oidc_provider_script, ui_key
+from tests.ui.browser import (
+    CHROMIUM_ARGS,
+    axe_path,
+    chromium_path,
+    oidc_provider_script,
+    ui_key,
+)
 
 FINANCE = [f"fin-{i}" for i in range(6)]
 LEGAL = ["legal-0", "legal-1"]

@@ -16,6 +16,7 @@ const provider = new Provider(issuer, {
     token_endpoint_auth_method: "client_secret_basic",
   }],
   pkce: { required: () => true },
+  conformIdTokenClaims: true,
   claims: { openid: ["sub"], email: ["email", "email_verified"] },
   cookies: { keys: ["sobria-oidc-test-cookie-key"] },
   async findAccount(ctx, id) {
