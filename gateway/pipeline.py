@@ -103,10 +103,10 @@ class ChatPipeline:
 
     def route(self, flight: Flight) -> None:
         request = flight.request
-        # The classifier reads the prompt only when the caller named no use case.
-        prompt = "" if request.use_case else " ".join(
-            message_text(m) for m in request.messages if m.get("role") == "user"
-        )
+        # The classifier reads the prompt only when the caller named no use case, and then
+        # the last user turn: in a long chat, what is asked now decides, not the opening request.
+        user_turns = [] if request.use_case else [m for m in request.messages if m.get("role") == "user"]
+        prompt = message_text(user_turns[-1]) if user_turns else ""
         routing = RoutingRequest(
             requested_model=request.model,
             use_case=request.use_case,
@@ -215,6 +215,7 @@ class ChatPipeline:
             demo_text=demo_text,
             send_cap=request.max_tokens is not None or (flight.max_tokens or 0) < spec.max_output_tokens,
             cap_field=request.cap_field,
+            fallbacks=flight.decision.fallbacks if flight.decision else (),
         )
 
     def _demo_text(self, spec: ModelSpec, max_tokens: int, language: str) -> str:
@@ -228,12 +229,13 @@ class ChatPipeline:
         cut = target * 4
         return text if len(text.encode()) <= cut else text.encode()[:cut].decode(errors="ignore")
 
-    def estimate(self, spec: ModelSpec, input_tokens: int, output_tokens: int, latency_s: float) -> Impacts:
+    def estimate(self, spec: ModelSpec, input_tokens: int, output_tokens: int, latency_s: float | None) -> Impacts:
         return self.estimator.estimate(spec.impact, input_tokens, output_tokens, latency_s)
 
     async def settle(self, flight: Flight, spec: ModelSpec, input_tokens: int, output_tokens: int) -> Outcome:
         """Price and estimate the actual usage, settle the budgets, and build the outcome."""
-        latency_s = time.perf_counter() - flight.started
+        # A demo answer comes back in milliseconds: estimate it at the model's modelled generation time.
+        latency_s = None if spec.is_demo else time.perf_counter() - flight.started
         impacts = self.estimate(spec, input_tokens, output_tokens, latency_s)
         input_tokens, output_tokens = impacts.counted_tokens or (input_tokens, output_tokens)  # clamped, with a warning
         cost = spec.cost_micro_eur(input_tokens, output_tokens)
@@ -510,7 +512,7 @@ class ChatPipeline:
         with anyio.CancelScope(shield=True):
             output_tokens = min(text_tokens("".join(generated)), (flight.max_tokens or 0) * flight.choices)
             flight.usage_source = "counted"
-            latency_s = time.perf_counter() - flight.started
+            latency_s = None if spec.is_demo else time.perf_counter() - flight.started
             impacts = self.estimate(spec, flight.input_tokens_estimate, output_tokens, latency_s)
             cost = spec.cost_micro_eur(flight.input_tokens_estimate, output_tokens)
             if flight.hold is not None:

@@ -70,6 +70,8 @@ def check(
     report = check_text(file.read_text(encoding="utf-8"), _catalogue(catalogue))
     for issue in report.issues:
         typer.echo(issue.render(str(file)), err=True)
+    for warning in report.warnings:
+        typer.echo(warning.render(str(file)), err=True)
     if not report.ok:
         typer.echo(f"{file}: {len(report.issues)} error(s)", err=True)
         raise typer.Exit(1)

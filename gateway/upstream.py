@@ -4,8 +4,8 @@ Each deployment is reached by one of two paths, chosen once at start-up: the lea
 relay (`gateway.relay`) when it speaks OpenAI's protocol, litellm's `Router` for every
 other provider. Demo models are answered in process by `gateway.demo`. Retries, fallbacks, timeouts and error mapping are done here, the same way for
 both paths, so both pass the same contract tests: a deployment is tried
-`1 + retries` times on a 5xx, timeout or connection failure, then the catalogue's
-fallbacks in order; a 4xx from the provider is returned at once. Failures become
+`1 + retries` times on a 5xx, timeout or connection failure, then the routing
+policy's fallbacks for it in order, then the catalogue's; a 4xx from the provider is returned at once. Failures become
 `GatewayError`s with the contract's 400/502/504 codes.
 
 `upstream_relay: false` (`SOBRIA_UPSTREAM_RELAY=off`) sends every deployment through litellm (for comparison).
@@ -73,6 +73,7 @@ class UpstreamCall:
     send_cap: bool = True
     #: The field the caller used for its cap (`max_tokens` or `max_completion_tokens`).
     cap_field: str = "max_tokens"
+    fallbacks: tuple[str, ...] = ()  # the routing policy's chain, tried before the catalogue's
 
 
 RETRYABLE_CODES = frozenset({"upstream_error", "upstream_timeout"})  # the provider failed: try again, or the next one
@@ -177,10 +178,11 @@ class Upstream:
 
     # -- the contract: retries then fallbacks -----------------------------------------
 
-    def candidates(self, spec: ModelSpec) -> list[ModelSpec]:
-        """The deployment asked for, then its fallbacks (never a demo one for a real call)."""
+    def candidates(self, spec: ModelSpec, policy_fallbacks: tuple[str, ...] = ()) -> list[ModelSpec]:
+        """The deployment asked for, then the policy's fallbacks in order, then the
+        catalogue's (never a demo one for a real call, never one twice)."""
         chain = [spec]
-        for name in self.catalogue.fallbacks.get(spec.name, ()):
+        for name in (*policy_fallbacks, *self.catalogue.fallbacks.get(spec.name, ())):
             other = self.catalogue.get(name)
             if other is not None and other not in chain and (spec.is_demo or not other.is_demo):
                 chain.append(other)
@@ -190,7 +192,7 @@ class Upstream:
         self, call: UpstreamCall, spec: ModelSpec, attempt: Callable[[UpstreamCall, ModelSpec], Awaitable[_T]]
     ) -> tuple[_T, str]:
         last: GatewayError | None = None
-        for candidate in self.candidates(spec):
+        for candidate in self.candidates(spec, call.fallbacks):
             for _ in range(1 + self.retries):
                 try:
                     return await attempt(call, candidate), candidate.name

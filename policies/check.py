@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -22,11 +22,12 @@ class Issue:
     line: int
     message: str
     path: str = ""
+    severity: str = "error"
 
     def render(self, filename: str) -> str:
         where = f"{filename}:{self.line}" if self.line else filename
         at = f" [{self.path}]" if self.path else ""
-        return f"{where}: error: {self.message}{at}"
+        return f"{where}: {self.severity}: {self.message}{at}"
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class CheckReport:
 
     policy: Policy | None
     issues: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,28 @@ def check_text(text: str, catalogue: Catalogue) -> CheckReport:
         ]
         return CheckReport(None, issues)
     issues = [where.issue(path, message) for path, message in semantic_errors(policy, catalogue)]
-    return CheckReport(policy, sorted(issues, key=lambda i: i.line))
+    warnings = [replace(where.issue(path, message), severity="warning") for path, message in example_warnings(policy)]
+    return CheckReport(policy, sorted(issues, key=lambda i: i.line), sorted(warnings, key=lambda i: i.line))
+
+
+#: Fewer examples than this per use case and the classifier learns little from them.
+MIN_EXAMPLES = 10
+
+
+def example_warnings(policy: Policy) -> Iterator[tuple[Path_, str]]:
+    """Use cases whose examples are too few, or all one-liners unlike what employees paste."""
+    for i, uc in enumerate(policy.use_cases):
+        if not uc.examples:
+            continue
+        if len(uc.examples) < MIN_EXAMPLES:
+            yield ("use_cases", i, "examples"), (
+                f"use case {uc.id!r} has {len(uc.examples)} example prompts; give at least {MIN_EXAMPLES}"
+            )
+        if all("\n" not in e.strip() for e in uc.examples):
+            yield ("use_cases", i, "examples"), (
+                f"use case {uc.id!r} has only one-line examples; add some as employees send them "
+                "(an instruction with pasted text, several paragraphs)"
+            )
 
 
 def semantic_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
@@ -120,6 +143,9 @@ def _use_case_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Pat
         for j, name in enumerate(uc.allowed_models):
             if name not in catalogue:
                 yield ("use_cases", i, "allowed_models", j), f"unknown model {name!r}"
+    fallback = policy.classifier.default_use_case
+    if fallback is not None and policy.use_case(fallback) is None:
+        yield ("classifier", "default_use_case"), f"low-confidence default use case {fallback!r} is not declared"
     general = policy.use_case(policy.defaults.general_use_case)
     if general is None:
         yield ("defaults", "general_use_case"), f"general use case {policy.defaults.general_use_case!r} is not declared"

@@ -32,6 +32,9 @@ class RoutingDecision:
     policy_version: str
     reason: str
     classifier_confidence: float | None = None
+    classifier_runner_up: str | None = None
+    classifier_runner_up_confidence: float | None = None
+    low_confidence: bool = False
     max_tokens_cap: int | None = None
     fallbacks: tuple[str, ...] = field(default_factory=tuple)
 

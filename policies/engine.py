@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from contracts.catalogue import Catalogue, ModelSpec
 from policies.check import CheckReport, Issue, check_text
-from policies.classifier import UseCaseClassifier
+from policies.classifier import Prediction, UseCaseClassifier
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest, UnknownModel
-from policies.schema import TIERS, WEEKDAYS, Policy, Rule, UseCase
+from policies.schema import TIER_RANK, TIERS, WEEKDAYS, Policy, Rule, UseCase
 
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.yaml")
 ACTIVE = ("active", "pilot")
@@ -79,6 +79,17 @@ class _UseCase:
     default_model: ModelSpec
     explicit_models: frozenset[str]
     on_disallowed: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """The use case a request is served under, and what the classifier said about it."""
+
+    use_case: _UseCase
+    why: str
+    prediction: Prediction | None = None
+    low_confidence: bool = False
+    model: ModelSpec | None = None  # set when low confidence routes to a tier, not to the use case's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +279,8 @@ class PolicyEngine:
     def decide(self, request: RoutingRequest) -> RoutingDecision:
         """The model for this request, or PolicyDenied (403, or 404 for an unknown model)."""
         state = self._state
-        use_case, confidence, why = self._use_case(state, request)
+        resolved = self._use_case(state, request)
+        use_case, why = resolved.use_case, resolved.why
         spec = use_case.spec
         if spec.status not in ACTIVE:
             raise PolicyDenied(f"use case {spec.id!r} is {spec.status}", code="use_case_denied")
@@ -278,7 +290,7 @@ class PolicyEngine:
         rule = matched.rule if matched else None
         if rule is not None and rule.deny is not None:
             raise PolicyDenied(rule.deny.message, code="policy_denied", rule_id=rule.id)
-        routed = matched.route if matched and matched.route else use_case.default_model
+        routed = matched.route if matched and matched.route else (resolved.model or use_case.default_model)
         if explicit is None:
             model, rule_id = routed, rule.id if rule else "use-case-tier"
             why += f"; routed to {model.name}" + (f" by rule {rule.id!r}" if rule else f" (tier {spec.tier})")
@@ -299,39 +311,64 @@ class PolicyEngine:
                 f"routed down to {routed.name}"
             )
         caps = [c for c in (spec.max_tokens, rule.cap if rule else None) if c is not None]
+        prediction = resolved.prediction
+        runner_up = prediction.runner_up if prediction else None
         return RoutingDecision(
             model=model.name,
             use_case=spec.id,
             rule_id=rule_id,
             policy_version=state.version,
             reason=why,
-            classifier_confidence=confidence,
+            classifier_confidence=prediction.confidence if prediction else None,
+            classifier_runner_up=runner_up[0] if runner_up else None,
+            classifier_runner_up_confidence=runner_up[1] if runner_up else None,
+            low_confidence=resolved.low_confidence,
             max_tokens_cap=min(caps) if caps else None,
             fallbacks=state.fallbacks.get(model.name, ()),
         )
 
-    def _use_case(self, state: _Compiled, request: RoutingRequest) -> tuple[_UseCase, float | None, str]:
+    def _use_case(self, state: _Compiled, request: RoutingRequest) -> _Resolved:
         if request.use_case is not None:
             found = state.use_cases.get(request.use_case)
             if found is not None:
-                return found, None, f"use case {found.spec.id!r} given by the caller"
+                return _Resolved(found, f"use case {found.spec.id!r} given by the caller")
             if state.policy.defaults.unknown_use_case == "general":
-                return state.general, None, f"unknown use case {request.use_case!r}, treated as general"
+                return _Resolved(state.general, f"unknown use case {request.use_case!r}, treated as general")
             raise PolicyDenied(f"unknown use case {request.use_case!r}", code="use_case_unknown")
         if not request.prompt_text.strip():
-            return state.general, None, "no prompt to classify: general use case"
+            return _Resolved(state.general, "no prompt to classify: general use case")
         prediction = state.classifier.predict(request.prompt_text)
         threshold = state.policy.classifier.threshold
-        if prediction.confidence < threshold or prediction.label not in state.use_cases:
-            return (
-                state.general,
-                prediction.confidence,
-                f"classifier unsure ({prediction.label} at {prediction.confidence:.2f} < {threshold:.2f}): general use case",
+        if prediction.confidence >= threshold and prediction.label in state.use_cases:
+            return _Resolved(
+                state.use_cases[prediction.label],
+                f"classified as {prediction.label!r} (confidence {prediction.confidence:.2f})",
+                prediction,
             )
-        return (
-            state.use_cases[prediction.label],
-            prediction.confidence,
-            f"classified as {prediction.label!r} (confidence {prediction.confidence:.2f})",
+        return self._uncertain(state, prediction, threshold)
+
+    def _uncertain(self, state: _Compiled, prediction: Prediction, threshold: float) -> _Resolved:
+        """The policy's decision for a prediction under the threshold (`classifier.low_confidence`)."""
+        settings = state.policy.classifier
+        unsure = f"classifier unsure ({prediction.label} at {prediction.confidence:.2f} < {threshold:.2f})"
+        top = [(label, p) for label, p in prediction.ranked() if label in state.use_cases][: settings.top_candidates]
+        if settings.low_confidence == "default" or not top:
+            default = state.use_cases.get(settings.default_use_case or "", state.general)
+            return _Resolved(default, f"{unsure}: default use case {default.spec.id!r}", prediction, True)
+        if settings.low_confidence == "smallest_of_top":
+            label = min(top, key=lambda lp: (TIER_RANK[state.use_cases[lp[0]].spec.tier], -lp[1]))[0]
+            names = ", ".join(name for name, _ in top)
+            return _Resolved(
+                state.use_cases[label], f"{unsure}: smallest tier among {names}: {label!r}", prediction, True
+            )
+        weight = sum(p for _, p in top)
+        rank = sum(TIER_RANK[state.use_cases[label].spec.tier] * p for label, p in top) / weight
+        tier = TIERS[min(len(TIERS) - 1, int(rank + 0.5))]
+        model = self.catalogue.preferred(tier) if self.catalogue.in_tier(tier) else None
+        best = state.use_cases[top[0][0]]
+        return _Resolved(
+            best, f"{unsure}: tier {tier} weighted over {', '.join(n for n, _ in top)}; use case {best.spec.id!r}",
+            prediction, True, model,
         )
 
     def _explicit_model(self, state: _Compiled, name: str) -> ModelSpec | None:

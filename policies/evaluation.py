@@ -1,12 +1,39 @@
-"""Accuracy and confusion matrix of the use-case classifier on a labelled set of prompts."""
+"""Accuracy, recall and confusion matrix of use-case recognition, and the few-shot protocol.
+
+The few-shot protocol judges recognition the way a policy uses it: a labelled corpus is
+split per use case into `per_use_case` random examples (they become the policy's
+examples) and the rest (the test), a policy is built from those examples, and every test
+prompt is decided through `PolicyEngine.decide` exactly as the gateway would decide it,
+low-confidence handling included.
+"""
 
 from __future__ import annotations
 
+import json
+import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
+import yaml
+
+from gateway.catalogue import Catalogue
 from policies.classifier import UseCaseClassifier
+from policies.decision import RoutingRequest
+
+#: databricks-dolly-15k categories merged into six use cases (the dev sample's README).
+DOLLY_USE_CASES: dict[str, str] = {
+    "open_qa": "qa",
+    "general_qa": "qa",
+    "closed_qa": "document_qa",
+    "information_extraction": "document_qa",
+    "classification": "classification",
+    "brainstorming": "brainstorming",
+    "summarization": "summarization",
+    "creative_writing": "creative_writing",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +56,16 @@ class Evaluation:
         row = sum(n for (truth, _), n in self.confusion.items() if truth == label)
         return self.confusion[(label, label)] / row if row else 0.0
 
+    @property
+    def truths(self) -> tuple[str, ...]:
+        return tuple(label for label in self.labels if any(t == label for t, _ in self.confusion))
+
+    @property
+    def macro_recall(self) -> float:
+        """Mean of the per-use-case recalls (every use case that has test prompts counts once)."""
+        truths = self.truths
+        return sum(self.recall(t) for t in truths) / len(truths) if truths else 0.0
+
     def render(self) -> str:
         """The confusion matrix as a Markdown table (rows: truth, columns: prediction)."""
         short = [label[:8] for label in self.labels]
@@ -36,17 +73,17 @@ class Evaluation:
             "| truth \\ predicted | " + " | ".join(short) + " | recall |",
             "|---|" + "---:|" * (len(self.labels) + 1),
         ]
-        for truth in self.labels:
+        for truth in self.truths:
             cells = " | ".join(str(self.confusion[(truth, pred)]) for pred in self.labels)
             lines.append(f"| {truth} | {cells} | {self.recall(truth):.2f} |")
-        lines.append(f"\naccuracy {self.accuracy:.3f} on {self.total} prompts")
+        lines.append(f"\naccuracy {self.accuracy:.3f}, macro recall {self.macro_recall:.3f} on {self.total} prompts")
         return "\n".join(lines)
 
 
 def evaluate(
     classifier: UseCaseClassifier, labelled: Mapping[str, Sequence[str]], threshold: float, fallback: str
 ) -> Evaluation:
-    """Classify every labelled prompt as the engine would (below `threshold`: `fallback`)."""
+    """Classify every labelled prompt (below `threshold`: `fallback`), without the engine."""
     confusion: Counter[tuple[str, str]] = Counter()
     for truth, prompts in labelled.items():
         for prompt in prompts:
@@ -55,3 +92,72 @@ def evaluate(
             confusion[(truth, label)] += 1
     labels = tuple(dict.fromkeys([*labelled, *classifier.labels]))
     return Evaluation(labels, confusion)
+
+
+def evaluate_engine(engine, labelled: Mapping[str, Sequence[str]]) -> Evaluation:  # type: ignore[no-untyped-def]
+    """Decide every labelled prompt through the engine (model `auto`, no use case given)."""
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    confusion: Counter[tuple[str, str]] = Counter()
+    for truth, prompts in labelled.items():
+        for prompt in prompts:
+            request = RoutingRequest("auto", None, prompt, len(prompt) // 4, "eval", frozenset(), now)
+            confusion[(truth, engine.decide(request).use_case)] += 1
+    labels = tuple(dict.fromkeys([*labelled, *engine.use_cases]))
+    return Evaluation(labels, confusion)
+
+
+def dolly_prompt(instruction: str, context: str) -> str:
+    """A Dolly record as an employee would send it: the request, then the pasted text."""
+    instruction, context = instruction.strip(), context.strip()
+    return f"{instruction}\n\n{context}" if context else instruction
+
+
+def load_dolly(path: Path) -> dict[str, list[str]]:
+    """Dolly JSON lines as prompts per use case, in file order."""
+    labelled: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            use_case = DOLLY_USE_CASES[record["category"]]
+            labelled.setdefault(use_case, []).append(dolly_prompt(record["instruction"], record["context"]))
+    return labelled
+
+
+def few_shot_split(
+    labelled: Mapping[str, Sequence[str]], per_use_case: int, seed: int
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(examples, test): `per_use_case` random prompts per use case for the policy, the rest to test."""
+    rng = random.Random(seed)
+    examples: dict[str, list[str]] = {}
+    test: dict[str, list[str]] = {}
+    for use_case in sorted(labelled):
+        prompts = list(labelled[use_case])
+        rng.shuffle(prompts)
+        examples[use_case], test[use_case] = prompts[:per_use_case], prompts[per_use_case:]
+    return examples, test
+
+
+def protocol_policy_text(examples: Mapping[str, Iterable[str]], general: str, extra: Mapping | None = None) -> str:
+    """A policy whose use cases are `examples`' keys, all on the small tier, `general` as the default."""
+    policy = {
+        "version_label": "few-shot-protocol",
+        "defaults": {"general_use_case": general},
+        "use_cases": [
+            {"id": use_case, "name": use_case, "tier": "small", "examples": list(prompts)}
+            for use_case, prompts in examples.items()
+        ],
+        **(extra or {}),
+    }
+    return yaml.safe_dump(policy, allow_unicode=True, sort_keys=False)
+
+
+def run_protocol(
+    labelled: Mapping[str, Sequence[str]], catalogue: Catalogue, seed: int, per_use_case: int = 20,
+    general: str = "qa", extra: Mapping | None = None,
+) -> Evaluation:
+    """One seed of the few-shot protocol through the policy engine."""
+    from policies.engine import PolicyEngine
+
+    examples, test = few_shot_split(labelled, per_use_case, seed)
+    engine = PolicyEngine.from_text(protocol_policy_text(examples, general, extra), catalogue, f"protocol-{seed}")
+    return evaluate_engine(engine, test)

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from contracts.catalogue import ModelSpec
 from policies.decision import PolicyDenied, RoutingRequest
 from policies.engine import PolicyEngine
+from policies.frugality import Estimate, FrugalityMeter, FrugalityReport, Served, hosted_estimate
 
 GwpEstimate = Callable[[ModelSpec, int, int], float]
 
@@ -69,9 +70,11 @@ class ReplayReport:
     overall: Totals = field(default_factory=Totals)
     per_use_case: dict[str, Totals] = field(default_factory=dict)
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    frugality: FrugalityReport | None = None
 
     def as_dict(self) -> dict:
         return {
+            "frugality": self.frugality.as_dict() if self.frugality else None,
             "policy_version": self.policy_version,
             "policy_label": self.policy_label,
             "since": self.since.isoformat() if self.since else None,
@@ -105,6 +108,8 @@ class ReplayReport:
             lines += ["", "  model changes:"]
             for (before, after), n in sorted(self.transitions.items(), key=lambda kv: (-kv[1], kv[0])):
                 lines.append(f"    {before} -> {after}: {n}")
+        if self.frugality is not None and self.frugality.policy.requests:
+            lines += ["", self.frugality.render()]
         return "\n".join(lines)
 
 
@@ -134,9 +139,11 @@ def hosted_gwp_g(spec: ModelSpec, input_tokens: int, output_tokens: int) -> floa
 
 
 def replay(rows: Iterable[LedgerRow], engine: PolicyEngine, gwp_g: GwpEstimate = hosted_gwp_g,
-           since: datetime | None = None) -> ReplayReport:
-    """Re-decide each row under `engine`'s policy and total the projected changes."""
+           since: datetime | None = None, estimate: Estimate = hosted_estimate) -> ReplayReport:
+    """Re-decide each row under `engine`'s policy and total the projected changes; the
+    frugality comparison re-estimates every scenario with the one model-based method."""
     report = ReplayReport(engine.version, engine.policy.version_label, since)
+    meter = FrugalityMeter(engine.catalogue, estimate)
     for row in rows:
         request = RoutingRequest(
             requested_model=row.requested_model,
@@ -158,6 +165,7 @@ def replay(rows: Iterable[LedgerRow], engine: PolicyEngine, gwp_g: GwpEstimate =
         output = row.output_tokens
         if decision.max_tokens_cap is not None:
             output = min(output, decision.max_tokens_cap)
+        meter.add(Served(decision.model, row.input_tokens, output), baseline_output_tokens=row.output_tokens)
         if decision.model == row.served_model and output == row.output_tokens:
             _add(report, row.use_case, False, False, (row.cost_micro_eur,) * 2, (row.gwp_ug,) * 2)
             continue
@@ -169,6 +177,7 @@ def replay(rows: Iterable[LedgerRow], engine: PolicyEngine, gwp_g: GwpEstimate =
         _add(report, row.use_case, changed, False, (row.cost_micro_eur, cost), (row.gwp_ug, gwp))
         if changed:
             report.transitions[(row.served_model, decision.model)] += 1
+    report.frugality = meter.report()
     return report
 
 

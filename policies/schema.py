@@ -144,8 +144,27 @@ class Rule(_Strict):
         return self
 
 
+LowConfidence = Literal["weighted_tier", "default", "smallest_of_top"]
+
+
 class Classifier(_Strict):
-    threshold: float = Field(default=0.45, ge=0.0, le=1.0, description="Below it, the general use case.")
+    """How a prompt's use case is recognised, and what an uncertain recognition does."""
+
+    threshold: float = Field(
+        default=0.45, ge=0.0, le=1.0, description="Below it, the prediction is uncertain and `low_confidence` applies."
+    )
+    low_confidence: LowConfidence = Field(
+        default="default",
+        description="An uncertain prediction goes to: `weighted_tier`, the tier of the top candidates weighted "
+        "by their probability (the use case recorded is the most likely one); `default`, the "
+        "`default_use_case`; `smallest_of_top`, the use case of smallest tier among the top candidates.",
+    )
+    top_candidates: int = Field(
+        default=2, ge=2, le=5, description="How many of the most likely use cases `weighted_tier` and `smallest_of_top` weigh."
+    )
+    default_use_case: str | None = Field(
+        default=None, description="The use case of `low_confidence: default`; the general use case when absent."
+    )
 
 
 class Defaults(_Strict):

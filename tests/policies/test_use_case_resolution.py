@@ -39,10 +39,10 @@ def test_prompt_is_classified_when_no_use_case_is_given(default_engine):
     assert decision.classifier_confidence is not None and decision.classifier_confidence >= 0.45
 
 
-def test_low_confidence_falls_back_to_the_general_use_case(default_engine):
+def test_low_confidence_is_the_policy_decision_and_is_flagged(default_engine):
     decision = default_engine.decide(make_request(use_case=None, prompt="zxq vvv"))
-    assert decision.use_case == "general"
-    assert "classifier unsure" in decision.reason
+    assert decision.low_confidence and "classifier unsure" in decision.reason
+    assert decision.classifier_runner_up is not None
 
 
 def test_empty_prompt_without_use_case_is_general(default_engine):

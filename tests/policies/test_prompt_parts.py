@@ -1,0 +1,47 @@
+"""What the user asks, separated from what they pasted."""
+
+from __future__ import annotations
+
+from policies.prompt_parts import split_prompt
+
+LONG = "Le projet avance conformément au planning validé en comité, sans dérive budgétaire notable. " * 8
+
+
+def test_text_after_a_blank_line_is_pasted():
+    parts = split_prompt("Résume ce texte.\n\n" + LONG)
+    assert (parts.instruction, parts.pasted_kinds) == ("Résume ce texte.", frozenset({"text"}))
+
+
+def test_text_after_a_colon_is_pasted():
+    parts = split_prompt("Translate this into German: " + LONG)
+    assert parts.instruction == "Translate this into German:"
+
+
+def test_a_short_colon_phrase_stays_the_instruction():
+    assert split_prompt("Question: what is a works council?").instruction == "Question: what is a works council?"
+
+
+def test_code_fences_quotes_emails_and_chat_histories_are_recognised():
+    code = split_prompt("Fix this:\n\n```python\nprint(1/0)\n```")
+    quote = split_prompt("Reply to this.\n\n> You missed the deadline.\n> Again.")
+    mail = split_prompt("Traduis ce mail.\n\nDe : Anne\nObjet : réunion\n\nBonjour, la réunion est décalée.")
+    history = split_prompt("Give this chat a title.\n<chat_history>\nUSER: hi\n</chat_history>")
+    assert ("code" in code.pasted_kinds, code.instruction) == (True, "Fix this:")
+    assert ("quote" in quote.pasted_kinds, quote.instruction) == (True, "Reply to this.")
+    assert ("email" in mail.pasted_kinds, mail.instruction) == (True, "Traduis ce mail.")
+    assert ("history" in history.pasted_kinds, history.instruction) == (True, "Give this chat a title.")
+
+
+def test_a_closing_instruction_is_read_when_the_prompt_opens_with_pasted_text():
+    assert split_prompt(LONG + "\n\nSummarise the above.").instruction == "Summarise the above."
+
+
+def test_a_greeting_line_is_skipped():
+    assert split_prompt("Bonjour,\n\nPeux-tu traduire ceci en anglais ?\n\n" + LONG).instruction == (
+        "Peux-tu traduire ceci en anglais ?"
+    )
+
+
+def test_odd_characters_do_not_break_the_split():
+    parts = split_prompt("Traduis\x00 ce texte\r\n\r\n" + "\ufffd" * 50)
+    assert parts.instruction == "Traduis  ce texte" and parts.has_paste
