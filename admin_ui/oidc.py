@@ -32,7 +32,7 @@ from authlib.jose.errors import JoseError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.auth import Authenticator, DirectoryEntry
+from gateway.auth import Authenticator, DirectoryEntry, ForwardedUser
 
 FLOW_COOKIE = "sobria_oidc"
 FLOW_MAX_AGE_S = 600
@@ -128,7 +128,8 @@ class OidcClient:
         value = claims.get(self.settings.claim)
         if not value:
             raise OidcError("ui.oidc.no_claim")
-        entry: DirectoryEntry | None = authenticator.directory.find(str(value))
+        claimed = str(value)
+        entry: DirectoryEntry | None = authenticator.directory.find(ForwardedUser(email=claimed, user_id=claimed))
         identity = Identity(entry.employee_id if entry else str(value).lower(), entry.department if entry else "unknown")
         return identity, str(flow["t"])
 

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from admin_ui import formatting
+from gateway.i18n import formatting
 from admin_ui.session import COOKIE_NAME, Session, SessionCodec
 from gateway.auth import Principal
 from gateway.i18n import negotiate, translate

@@ -21,7 +21,7 @@ import inspect
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from ecologits import __version__ as ECOLOGITS_VERSION
@@ -148,7 +148,9 @@ class Deployment:
 
     def as_inputs(self) -> dict[str, Any]:
         """The resolved inputs, recorded on each row (what a restatement needs besides the profile)."""
-        t = lambda x: {"low": x.low, "central": x.central, "high": x.high}
+        def t(x: Triple) -> dict[str, float]:
+            return {"low": x.low, "central": x.central, "high": x.high}
+
         return {
             "active_params_b": t(self.active_params_b),
             "total_params_b": t(self.total_params_b),

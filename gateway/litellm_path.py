@@ -59,7 +59,7 @@ class LitellmPath:
     async def complete(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """One plain call; the answer as an OpenAI-shaped dict."""
         try:
-            response = await self.router.acompletion(**kwargs, **_NO_MCP)
+            response = await self.router.acompletion(**kwargs, **_NO_MCP)  # type: ignore[call-overload]  # kwargs are the OpenAI body
         except Exception as exc:
             raise map_litellm_error(exc) from exc
         return response.model_dump(exclude_none=True)
@@ -75,7 +75,7 @@ class LitellmPath:
     async def stream(self, kwargs: dict[str, Any], served: str) -> AsyncIterator[StreamPiece]:
         """Open a stream (errors before the first chunk raise here); its chunks as relay pieces."""
         try:
-            stream = await self.router.acompletion(
+            stream = await self.router.acompletion(  # type: ignore[call-overload]  # kwargs are the OpenAI body
                 **kwargs, **_NO_MCP, stream=True, stream_options={"include_usage": True}
             )
         except Exception as exc:

@@ -80,8 +80,11 @@ async def restate(
     since: datetime | None = None,
     until: datetime | None = None,
     batch_size: int = 1000,
+    audit_key: bytes | None = None,
 ) -> RestatementResult:
-    """Recompute the rows in [since, until) under `factor_set_version`; previous values kept."""
+    """Recompute the rows in [since, until) under `factor_set_version`; previous values kept.
+
+    The audit entry is keyed with `audit_key` (default: the settings' audit key)."""
     load_factor_set(factor_set_version)  # an unknown or old-schema set fails before any write
     estimator = HostedEstimator(factor_set_version)
     result = RestatementResult(factor_set_version)
@@ -139,7 +142,11 @@ async def restate(
             result.restated += len(rows)
             last_id = rows[-1].id
     window_text = {"from": since.isoformat() if since else None, "to": until.isoformat() if until else None}
-    await AuditLog(engine).record(
+    if audit_key is None:
+        from gateway.settings import get_settings
+
+        audit_key = get_settings().effective_audit_key()
+    await AuditLog(engine, audit_key).record(
         actor,
         "impacts.restate",
         f"factor-set:{factor_set_version}",

@@ -18,10 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
+from typing import TYPE_CHECKING
 
-from gateway.catalogue import Catalogue
+from contracts.catalogue import Catalogue
 from policies.classifier import UseCaseClassifier
 from policies.decision import RoutingRequest
+
+if TYPE_CHECKING:
+    from policies.engine import PolicyEngine
 
 #: databricks-dolly-15k categories merged into six use cases (the dev sample's README).
 DOLLY_USE_CASES: dict[str, str] = {
@@ -94,7 +98,7 @@ def evaluate(
     return Evaluation(labels, confusion)
 
 
-def evaluate_engine(engine, labelled: Mapping[str, Sequence[str]]) -> Evaluation:  # type: ignore[no-untyped-def]
+def evaluate_engine(engine: PolicyEngine, labelled: Mapping[str, Sequence[str]]) -> Evaluation:
     """Decide every labelled prompt through the engine (model `auto`, no use case given)."""
     now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
     confusion: Counter[tuple[str, str]] = Counter()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from estimators.impacts import Impacts, ImpactProfile
-from gateway.catalogue import Catalogue, ModelSpec
+from contracts.catalogue import Catalogue, ModelSpec
 from policies.schema import TIERS
 
 Estimate = Callable[[ImpactProfile, int, int], Impacts]

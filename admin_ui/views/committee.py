@@ -15,7 +15,8 @@ from typing import Any, get_args
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from admin_ui import formatting, register_form
+from admin_ui import register_form
+from gateway.i18n import formatting
 from admin_ui.charts import stacked_bars
 from admin_ui.views.errors import not_found
 from admin_ui.web import (

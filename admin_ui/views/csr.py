@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from admin_ui import formatting
+from gateway.i18n import formatting
 from admin_ui.charts import stacked_bars
 from admin_ui.web import SECURITY_HEADERS, UiRoute, Visitor, render, visitor
 from gateway.i18n import translate

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from admin_ui import formatting
+from gateway.i18n import formatting
 from admin_ui.charts import stacked_bars
 from admin_ui.footprint import compare
 from admin_ui.web import UiRoute, Visitor, render, visitor

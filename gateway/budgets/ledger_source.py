@@ -19,6 +19,7 @@ request and counter. Ledger times are taken as UTC, as the ledger writes them.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,7 +98,7 @@ class LedgerRebuildSource:
             for group in fresh:
                 task = asyncio.ensure_future(_pick(batch.result, group))
                 self._inflight[group] = task
-                task.add_done_callback(lambda done, key=group: self._settled(key, done))
+                task.add_done_callback(functools.partial(self._settled, group))
         tasks = {group: self._inflight[group] for group in groups}
         try:
             async with asyncio.timeout(self._wait_s):

@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from admin_ui import formatting
+from gateway.i18n import formatting
 from gateway.i18n import translate
 from gateway.inventory.csr import CsrReport, Totals
 from gateway.inventory.usage import Figures

@@ -140,7 +140,7 @@ def _insert(connection: AsyncConnection) -> Callable[..., Any]:
     return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
-async def apply(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+async def apply(connection: AsyncConnection, rows: Sequence[Mapping[Any, Any]]) -> None:
     """Add freshly inserted ledger rows to every summary, inside the caller's transaction."""
     if not rows:
         return

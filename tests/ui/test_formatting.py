@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from admin_ui import formatting
+from gateway.i18n import formatting
 from admin_ui.charts import nice_ceiling, stacked_bars
 from admin_ui.footprint import compare, equivalents
 
