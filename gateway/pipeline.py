@@ -183,7 +183,7 @@ class ChatPipeline:
             for spec in self.deployments(flight):
                 impacts = self.estimator.estimate(spec.impact, input_tokens, output_tokens)
                 cost = max(cost, spec.cost_micro_eur(input_tokens, output_tokens))
-                gwp_ug = max(gwp_ug, int(impacts.gwp_g.max * 1_000_000) + 1)
+                gwp_ug = max(gwp_ug, impacts.reservation_bound_gwp_ug())  # the documented bound (METHODOLOGY.md)
                 energy = max(energy, impacts.energy_wh.max)
             flight.bound = Amount(cost_micro_eur=cost, gwp_ug=gwp_ug)
             flight.bound_energy_wh = energy
