@@ -14,6 +14,10 @@ from gateway.flight import Flight, Outcome
 log = logging.getLogger("sobria.usage")
 
 
+#: The warning code of an answer whose provider-reported token counts were impossible and clamped.
+CLAMPED_USAGE_WARNING = "provider-usage-clamped"
+
+
 def format_figure(value: float) -> str:
     """An impact figure for a header: six significant digits."""
     return f"{value:.6g}"
@@ -57,7 +61,8 @@ def completion_outcome(flight: Flight, spec: ModelSpec, cost: int, impacts: Impa
         "pe_mj": total.pe_mj.as_dict(),
         "embodied_gwp_g": impacts.embodied.gwp_g.as_dict(),
         "gwp_market_g": market.as_dict() if market is not None else None,
-        "warnings": list(impacts.warning_codes),
+        "warnings": list(impacts.warning_codes) + ([CLAMPED_USAGE_WARNING] if flight.usage_source == "clamped" else []),
+        "usage_source": flight.usage_source,
         "impact_method": impacts.method_id,
         "factor_set_version": impacts.factor_set_version,
         "impact_source": impacts.source,

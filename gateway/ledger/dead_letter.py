@@ -50,6 +50,7 @@ class PartlyWritten(RuntimeError):
     def __init__(self, done: int, error: BaseException):
         super().__init__(f"{done} rows written before: {error}")
         self.done = done
+        self.error = error
 
 
 #: PostgreSQL error classes caused by a row's values: 22 data exception, 23 integrity violation.

@@ -53,6 +53,8 @@ def usage_record(
         "usage_source": flight.usage_source,
         **impact_columns(impacts),
     }
+    if flight.usage_source == "clamped":
+        record["impact_warnings"] = ",".join(filter(None, (record["impact_warnings"], "provider-usage-clamped")))[:500]
     return record
 
 

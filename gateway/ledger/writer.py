@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.ledger.dead_letter import DeadLetters
+from gateway.ledger.dead_letter import DeadLetters, PartlyWritten
 from gateway.ledger.sanitise import clean_row
 from gateway.ledger import rollups
 from gateway.ledger.spool import Spool
@@ -110,17 +110,29 @@ class LedgerWriter:
             try:
                 await self._write(batch)
             except Exception:
-                if not await self.dead_letters.isolate(batch, self._write, "usage_records"):
+                try:
+                    isolated = await self.dead_letters.isolate(batch, self._write, "usage_records")
+                except PartlyWritten as partly:  # rows before the failing one are in: drop them, keep the rest
+                    self._written_out(batch[: partly.done], partly.done)
+                    self.database_ok = False
+                    raise partly.error from None
+                if not isolated:
                     self.database_ok = False
                     raise
             self.database_ok = True
-            if self.on_written is not None:
-                self.on_written([record["request_id"] for record in batch])
-            for _ in range(count):
-                self._pending.popleft()
-            if self._spool is not None:
-                self._spool.acknowledge(count)
-            self.written += count
+            self._written_out(batch, count)
+
+    def _written_out(self, batch: list[dict[str, Any]], count: int) -> None:
+        """The first `count` pending records are in the database: tell the budget store, drop them."""
+        if count == 0:
+            return
+        if self.on_written is not None:
+            self.on_written([record["request_id"] for record in batch[:count]])
+        for _ in range(count):
+            self._pending.popleft()
+        if self._spool is not None:
+            self._spool.acknowledge(count)
+        self.written += count
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         statement = self._insert(UsageRecord).on_conflict_do_nothing().returning(*rollups.RETURNED_COLUMNS)

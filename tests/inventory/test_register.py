@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from contracts.errors import DomainError
+from contracts.errors import DomainError, Incomplete
 from gateway.errors import GatewayError, from_domain
 from gateway.inventory import exchange
 from gateway.inventory.classification import Answers
@@ -136,7 +136,7 @@ async def test_a_provisional_draft_can_be_suspended_and_reinstating_it_needs_a_f
     await register.seed_from_policy([SimpleNamespace(id="translation", name="Translation", status="active")])
     suspended = await register.transition("translation", "suspended", "chair", "complaint")
     assert suspended.record.lifecycle.status == "suspended" and not suspended.record.lifecycle.provisional
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(Incomplete) as refused:
         await register.transition("translation", "approved", "chair")
     assert refused.value.code == "approval_incomplete"
 

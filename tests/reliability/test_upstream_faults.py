@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.processes import Gateway, catalogue_for, start_gateway, start_mock_upstream, stop
+from tests.processes import Gateway, catalogue_for, policy_for, start_gateway, start_mock_upstream, stop
 
 USE_CASE = {"X-Sobria-Use-Case": "translation"}
 
@@ -51,7 +51,8 @@ def gateway(upstream, tmp_path_factory) -> Gateway:
     )
     extra += "fallbacks:\n  fault-500-with-fallback: [test-small]\n"
     env = {"SOBRIA_UPSTREAM_TIMEOUT_S": "1", "SOBRIA_UPSTREAM_RETRIES": "0"}
-    gw = start_gateway(tmp_path_factory.mktemp("faults"), catalogue_for(upstream.base_url, extra), env)
+    # No policy fallback chain: the only fallback is the catalogue's, named per deployment above.
+    gw = start_gateway(tmp_path_factory.mktemp("faults"), catalogue_for(upstream.base_url, extra), env, policy_for({}))
     yield gw
     stop(gw.process)
 
