@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -24,15 +25,31 @@ def background_tasks() -> set[asyncio.Task]:
     return {task for task in asyncio.all_tasks() if task is not asyncio.current_task() and not task.done()}
 
 
-async def test_a_start_up_failing_after_the_ledger_started_leaves_no_task_running(tmp_path, capfd):
+class _Messages(logging.Handler):
+    """Keeps the messages of the `sobria` loggers (they do not propagate to the root logger)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_a_start_up_failing_after_the_ledger_started_leaves_no_task_running(tmp_path):
     before = background_tasks()
     app = create_app(settings_for(tmp_path, "version_label: broken\nuse_cases: [{id: x, tier: enormous}]\n"))
-    with pytest.raises(PolicyError):
-        async with app.router.lifespan_context(app):
-            pytest.fail("a broken policy must stop the start-up")
+    seen = _Messages()
+    logging.getLogger("sobria").addHandler(seen)
+    try:
+        with pytest.raises(PolicyError):
+            async with app.router.lifespan_context(app):
+                pytest.fail("a broken policy must stop the start-up")
+    finally:
+        logging.getLogger("sobria").removeHandler(seen)
     await asyncio.sleep(0)
     assert background_tasks() - before == set()
-    assert "ledger flushed" in capfd.readouterr().err  # the ledger, started before the policy, was stopped
+    assert any("ledger flushed" in m for m in seen.messages)  # the ledger, started before the policy, was stopped
 
 
 async def test_a_clean_start_and_stop_leaves_no_task_running(tmp_path):

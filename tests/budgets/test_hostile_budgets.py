@@ -386,6 +386,8 @@ import datetime as _datetime
 import os as _os
 import time as _time
 
+import sklearn.linear_model  # noqa: F401 - compiled modules bind the real datetime type before it is replaced
+
 _OFFSET = float(_os.environ.get("SOBRIA_TEST_CLOCK_OFFSET_S", "0"))
 _real_time, _Real = _time.time, _datetime.datetime
 _time.time = lambda: _real_time() + _OFFSET

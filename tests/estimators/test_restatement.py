@@ -21,6 +21,8 @@ from gateway.restatement import restate
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
+AUDIT_KEY = b"restatement-test-audit-key"
+
 
 @pytest.fixture
 def second_factor_set():
@@ -73,7 +75,7 @@ async def test_restatement_round_trip_keeps_every_previous_value(database_url, s
     await seed(engine, 7)
     original = await figures(engine)
 
-    first = await restate(engine, second_factor_set, "cli:test", batch_size=3)
+    first = await restate(engine, second_factor_set, "cli:test", audit_key=AUDIT_KEY, batch_size=3)
     restated = await figures(engine)
     assert first.restated == 7 and first.from_factor_sets == {factors.CURRENT_VERSION: 7}
     assert all(v[-1] == second_factor_set for v in restated.values())
@@ -82,13 +84,13 @@ async def test_restatement_round_trip_keeps_every_previous_value(database_url, s
         kept = (await conn.execute(select(ImpactRestatement.request_id, ImpactRestatement.gwp_ug, ImpactRestatement.from_factor_set))).all()
     assert {(r[0], r[1]) for r in kept} == {(k, v[0]) for k, v in original.items()}
 
-    back = await restate(engine, factors.CURRENT_VERSION, "cli:test")
+    back = await restate(engine, factors.CURRENT_VERSION, "cli:test", audit_key=AUDIT_KEY)
     assert back.restated == 7
     assert_same_figures(await figures(engine), original)
 
-    entries = await AuditLog(engine).entries("factor-set:")
-    assert [e["action"] for e in entries].count("impacts.restate") == 2
-    assert (await AuditLog(engine).verify()).ok
+    entries = await AuditLog(engine, AUDIT_KEY).entries("factor-set:")
+    assert [e.action for e in entries].count("impacts.restate") == 2
+    assert (await AuditLog(engine, AUDIT_KEY).verify()).ok
     await engine.dispose()
 
 
@@ -103,9 +105,9 @@ async def test_restatement_is_bounded_by_the_window_and_idempotent(database_url,
     await db.upgrade(database_url)
     engine = db.make_engine(database_url)
     await seed(engine, 6)
-    result = await restate(engine, second_factor_set, "cli:test", since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4))
+    result = await restate(engine, second_factor_set, "cli:test", audit_key=AUDIT_KEY, since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4))
     assert result.restated == 2
-    again = await restate(engine, second_factor_set, "cli:test", since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4))
+    again = await restate(engine, second_factor_set, "cli:test", audit_key=AUDIT_KEY, since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4))
     assert again.restated == 0 and again.already_current == 2
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(ImpactRestatement))).scalar_one() == 2
@@ -119,7 +121,7 @@ async def test_an_unknown_or_previous_method_factor_set_writes_nothing(database_
     before = await figures(engine)
     for version in ("sobria-factors-1999.1", "sobria-factors-2026.1"):
         with pytest.raises(UnknownFactorSet):
-            await restate(engine, version, "cli:test")
+            await restate(engine, version, "cli:test", audit_key=AUDIT_KEY)
     assert await figures(engine) == before
     await engine.dispose()
 

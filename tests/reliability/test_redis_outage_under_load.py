@@ -101,6 +101,9 @@ def test_redis_restarted_under_load_fails_closed_then_rebuilds_without_overspend
         tmp_path, upstream, own_redis.url, postgres_database, 2,
         SOBRIA_BUDGETS__EMPLOYEE__EUR=f"{limit_micro / 1_000_000:.6f}",
         SOBRIA_BUDGETS__EMPLOYEE__GCO2E_G="100000",
+        # What is pinned here is the rebuild from the ledger; the re-apply grace after an
+        # empty Redis (tests/budgets/test_hostile_budgets.py) would refuse the first second.
+        SOBRIA_BUDGETS__REBUILD_GRACE_S="0",
     )
     try:
         key = replicas[0].create_key("lena", "ops")
