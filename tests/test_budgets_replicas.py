@@ -151,7 +151,17 @@ def test_budget_survives_a_redis_restart_by_rebuilding_from_the_ledger(
         time.sleep(0.5)  # let the ledger writer flush (interval 50 ms in tests)
         redis_server.stop()
         redis_server.start()  # empty: this Redis keeps nothing on disk
+        _wait_for_budgets(gateway.base_url, key)  # fail closed until the store reconnects (about a second)
         after = [r.status_code for r in asyncio.run(_fire([gateway.base_url], key, 3))]
         assert after.count(200) == room - 2
     finally:
         stop(gateway.process)
+
+
+def _wait_for_budgets(base_url: str, key: str, attempts: int = 50) -> None:
+    """Poll the caller's own usage (which reads the budget counters) until it answers 200."""
+    for _ in range(attempts):
+        if httpx.get(f"{base_url}/v1/me/usage", headers={"Authorization": f"Bearer {key}"}).status_code == 200:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the budget store did not come back after Redis restarted")
