@@ -23,6 +23,7 @@ from tests.processes import SOBRIA, Gateway, start_gateway, start_mock_upstream,
 from tests.test_budgets_replicas import OUTPUT_TOKENS, catalogue, policy, start_replicas
 
 SENDERS_PER_REPLICA = 3
+VICTIM_ANSWERS_BEFORE_KILL = 15
 
 
 @pytest.fixture
@@ -33,7 +34,8 @@ def upstream():
 
 
 async def _load(replicas: list[Gateway], key: str, victim: Gateway) -> dict[int, list[str]]:
-    """Traffic on every replica; SIGKILL `victim` after 1.5 s, stop the rest 1 s later."""
+    """Traffic on every replica; SIGKILL `victim` once it has answered enough requests
+    (at least 1.5 s in, however slow the machine), stop the rest 1 s later."""
     answered: dict[int, list[str]] = {r.port: [] for r in replicas}
     stopping = asyncio.Event()
     body = {"model": "auto", "max_tokens": OUTPUT_TOKENS, "messages": [{"role": "user", "content": "Bonjour"}]}
@@ -54,6 +56,9 @@ async def _load(replicas: list[Gateway], key: str, victim: Gateway) -> dict[int,
     async with httpx.AsyncClient(timeout=30) as client:
         tasks = [asyncio.create_task(sender(client, r)) for r in replicas for _ in range(SENDERS_PER_REPLICA)]
         await asyncio.sleep(1.5)
+        deadline = time.monotonic() + 60
+        while len(answered[victim.port]) < VICTIM_ANSWERS_BEFORE_KILL and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         victim.process.send_signal(signal.SIGKILL)
         await asyncio.sleep(1.0)
         stopping.set()

@@ -45,15 +45,23 @@ def test_too_many_messages_are_refused(secured):
 def test_max_tokens_above_the_model_cap_is_capped(secured):
     gateway, callers = secured
     response = _chat(gateway, callers.employee, max_tokens=1_000_000)
-    time.sleep(0.3)
-    connection = sqlite3.connect(gateway.data_dir / "ledger.db")
-    [capped] = connection.execute(
-        "SELECT max_tokens FROM usage_records WHERE request_id = ?", (response.headers["X-Request-Id"],)
-    ).fetchone()
-    connection.close()
 
     assert response.status_code == 200
-    assert capped == 256
+    assert _recorded_max_tokens(gateway, response.headers["X-Request-Id"]) == 256
+
+
+def _recorded_max_tokens(gateway, request_id: str, timeout_s: float = 15) -> int | None:
+    """The ledger row's max_tokens, once the writer has flushed it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        connection = sqlite3.connect(gateway.data_dir / "ledger.db")
+        try:
+            row = connection.execute("SELECT max_tokens FROM usage_records WHERE request_id = ?", (request_id,)).fetchone()
+        finally:
+            connection.close()
+        if row is not None or time.monotonic() > deadline:
+            return None if row is None else row[0]
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
