@@ -5,7 +5,9 @@ report, code, a quoted thread, a chat history. The use case is decided by the
 instruction; the pasted material only says *that* something was pasted and *what kind*
 of thing it is (code, e-mail, quote, list, chat history, plain text). Nothing here
 depends on the pasted text's length beyond the first paragraph boundary, so appending
-more of it cannot change the instruction.
+more of it cannot change the instruction. Only the prompt's head (`HEAD_CHARS`) and tail
+(`TAIL_CHARS`) are read: the instruction sits at one end or the other, so the cost of a
+decision does not grow with what was pasted in the middle.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ INSTRUCTION_CHARS = 400
 LONG_PARAGRAPH = 400
 #: A closing paragraph at most this long may be the instruction ("… summarise the above").
 SHORT_PARAGRAPH = 300
+#: Characters read at the start of a prompt: the instruction and the opening of the paste.
+HEAD_CHARS = 1_500
+#: Characters read at the end of a prompt: an instruction written after the paste is shorter.
+TAIL_CHARS = 500
 #: Text after a colon is pasted when it is at least this long.
 MIN_PASTE_AFTER_COLON = 40
 
@@ -77,6 +83,8 @@ def _split_colon(paragraph: str) -> tuple[str, str]:
 def split_prompt(text: str) -> PromptParts:
     """The instruction of a prompt and the kinds of material pasted with it."""
     kinds: set[str] = set()
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        text = f"{text[:HEAD_CHARS]}\n\n{text[-TAIL_CHARS:]}"
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", " ")
 
     def cut(pattern: re.Pattern[str], kind: str, source: str) -> str:
