@@ -30,6 +30,7 @@ MIN_PASTE_AFTER_COLON = 40
 
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
 _TAGGED = re.compile(r"<([A-Za-z_][\w-]{0,40})>.*?(?:</\1>|\Z)", re.S)
+_CLOSING_TAG = re.compile(r"</([A-Za-z_][\w-]{0,40})>")
 _QUOTED = re.compile(r"^[ \t]*>.*$", re.M)
 _BLANK = re.compile(r"\n[ \t]*\n+")
 _HEADER = re.compile(
@@ -83,9 +84,10 @@ def _split_colon(paragraph: str) -> tuple[str, str]:
 def split_prompt(text: str) -> PromptParts:
     """The instruction of a prompt and the kinds of material pasted with it."""
     kinds: set[str] = set()
-    if len(text) > HEAD_CHARS + TAIL_CHARS:
-        text = f"{text[:HEAD_CHARS]}\n\n{text[-TAIL_CHARS:]}"
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", " ")
+    segments = [text]
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        segments = [text[:HEAD_CHARS], _tail_end(text[-TAIL_CHARS:], kinds)]
 
     def cut(pattern: re.Pattern[str], kind: str, source: str) -> str:
         if pattern.search(source) is None:
@@ -93,9 +95,9 @@ def split_prompt(text: str) -> PromptParts:
         kinds.add(kind)
         return pattern.sub("\n\n", source)
 
-    text = cut(_FENCE, "code", text)
-    text = cut(_TAGGED, "history", text)
-    text = cut(_QUOTED, "quote", text)
+    for pattern, kind in ((_FENCE, "code"), (_TAGGED, "history"), (_QUOTED, "quote")):
+        segments = [cut(pattern, kind, segment) for segment in segments]
+    text = "\n\n".join(segments)
     paragraphs = [p.strip() for p in _BLANK.split(text) if p.strip()]
     if not paragraphs:
         return PromptParts("", frozenset(kinds))
@@ -104,6 +106,19 @@ def split_prompt(text: str) -> PromptParts:
     instruction, inline = _split_colon(instruction)
     kinds.update(_kind_of(piece) for piece in (inline, *pasted) if piece.strip())
     return PromptParts(instruction[:INSTRUCTION_CHARS].strip(), frozenset(kinds))
+
+
+def _tail_end(tail: str, kinds: set[str]) -> str:
+    """The tail of a long prompt without the end of a code fence or tagged block that
+    opened before it (read alone, its closing mark would open a block to the end)."""
+    if tail.count("```") % 2:
+        tail = tail.split("```", 1)[1]
+        kinds.add("code")
+    for closing in _CLOSING_TAG.finditer(tail):
+        if f"<{closing.group(1)}>" not in tail[: closing.start()]:
+            kinds.add("history")
+            return tail[closing.end() :]
+    return tail
 
 
 def _choose(lead: str, rest: list[str]) -> tuple[str, list[str]]:
