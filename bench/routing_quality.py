@@ -1,51 +1,173 @@
-"""Use-case recognition quality: the few-shot protocol on the Dolly development sample,
-and the held-out French and English prompts through the default policy.
+"""Use-case recognition quality and cost, before and after, in one run.
 
-Run: python bench/routing_quality.py [--dolly PATH] [--seeds 5]
-Prints, per seed, accuracy and macro recall; then mean and range; the per-use-case
-recall and confusion matrix of the first seed; and the held-out accuracy.
-The Dolly sample is ../shared/data/dolly_dev/dolly_dev.jsonl beside the repository
-(CC BY-SA 3.0, Databricks).
+Run: python bench/routing_quality.py [--dolly PATH] [--seeds 5] [--baseline REV]
+
+1. The few-shot protocol on the Dolly development sample (issue 16): per seed, 20 random
+   prompts per use case become the policy's examples, the rest is the test, every test
+   prompt decided through `PolicyEngine.decide`; accuracy, macro recall (mean and range
+   over the seeds), mean recall per use case, seed 0's confusion matrix.
+2. The held-out French and English prompts (tests/policies/data/heldout_prompts.yaml,
+   never tuned on) through the shipped default policy.
+3. CPU time per decision on about 1 kB and 10 kB prompts (thread time, p50 and p99).
+
+"Before" is the classifier and default policy of the base revision (`--baseline`, read
+with `git show`, loaded from a temporary directory), decided the way that revision
+decided: below its threshold (0.45), the general use case (`qa` in the protocol).
+The Dolly sample is found as shared/data/dolly_dev/dolly_dev.jsonl beside the repository
+or one of its parent directories (CC BY-SA 3.0, Databricks).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.catalogue import Catalogue  # noqa: E402
+from policies.decision import RoutingRequest  # noqa: E402
 from policies.engine import PolicyEngine  # noqa: E402
-from policies.evaluation import evaluate_engine, load_dolly, run_protocol  # noqa: E402
+from policies.evaluation import Evaluation, evaluate, evaluate_engine, few_shot_split, load_dolly, run_protocol  # noqa: E402
 from tests.policies.heldout import heldout_prompts  # noqa: E402
 
-DOLLY = ROOT.parent / "shared" / "data" / "dolly_dev" / "dolly_dev.jsonl"
+BASELINE = "4027fa89180ab7cfca3e722fcb2cc8df747e7d0d"
+DOLLY_RELATIVE = Path("shared") / "data" / "dolly_dev" / "dolly_dev.jsonl"
+BASELINE_THRESHOLD = 0.45
+PROTOCOL_GENERAL = "qa"
+
+
+def find_dolly() -> Path:
+    """The Dolly sample beside the repository or beside one of its parents (worktrees)."""
+    for parent in ROOT.parents:
+        if (parent / DOLLY_RELATIVE).is_file():
+            return parent / DOLLY_RELATIVE
+    return ROOT.parent / DOLLY_RELATIVE
+
+
+def _git_show(rev: str, path: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def load_baseline(rev: str, workdir: Path) -> tuple[ModuleType, dict[str, list[str]], str]:
+    """The base revision's classifier module, its default policy's examples and general use case."""
+    source = workdir / "baseline_classifier.py"
+    source.write_text(_git_show(rev, "policies/classifier.py"), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("baseline_classifier", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    policy = yaml.safe_load(_git_show(rev, "policies/default_policy.yaml"))
+    examples = {
+        uc["id"]: list(uc.get("examples", []))
+        for uc in policy["use_cases"]
+        if uc.get("status", "active") in ("active", "pilot")
+    }
+    return module, examples, policy.get("defaults", {}).get("general_use_case", "general")
+
+
+def summarise(name: str, runs: Sequence[Evaluation]) -> None:
+    for seed, result in enumerate(runs):
+        print(f"  seed {seed}: accuracy {result.accuracy:.3f}, macro recall {result.macro_recall:.3f}")
+    for metric, values in (
+        ("accuracy", [r.accuracy for r in runs]),
+        ("macro recall", [r.macro_recall for r in runs]),
+    ):
+        print(f"  {name} {metric}: mean {statistics.mean(values):.3f}, range {min(values):.3f} to {max(values):.3f}")
+    per_class = {t: statistics.mean(r.recall(t) for r in runs) for t in runs[0].truths}
+    print("  mean recall per use case: " + ", ".join(f"{t} {v:.2f}" for t, v in per_class.items()))
+    print("\n  seed 0 confusion matrix (rows: truth):\n" + runs[0].render())
+
+
+def _sized(instruction: str, filler: str, size: int) -> str:
+    body = (filler * (size // len(filler) + 1))[: max(0, size - len(instruction) - 2)]
+    return f"{instruction}\n\n{body}"
+
+
+FILLER = (
+    "Le comité de pilotage s'est réuni le 12 novembre pour examiner l'avancement du projet, "
+    "les risques identifiés et le budget consommé à date. The cleaning contract comes up for "
+    "renewal in February with three suppliers asked to quote.\n"
+)
+LATENCY_PROMPTS = {
+    "1 kB": _sized("Résume le compte rendu suivant en cinq points.", FILLER, 1_000),
+    "10 kB": _sized("Translate this report into French, keep the figures:", FILLER, 10_000),
+}
+
+
+def cpu_times_us(decide: Callable[[str], Any], prompt: str, iterations: int) -> tuple[float, float]:
+    """p50 and p99 of the thread CPU time of `decide(prompt)`, in microseconds."""
+    for _ in range(100):
+        decide(prompt)
+    samples = []
+    for _ in range(iterations):
+        start = time.thread_time_ns()
+        decide(prompt)
+        samples.append((time.thread_time_ns() - start) / 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(0.99 * len(samples)))]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dolly", type=Path, default=DOLLY)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dolly", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of the 'before' classifier")
+    parser.add_argument("--iterations", type=int, default=3_000)
     args = parser.parse_args()
     catalogue = Catalogue.load(env={})
-    labelled = load_dolly(args.dolly)
-    runs = []
-    for seed in range(args.seeds):
-        result = run_protocol(labelled, catalogue, seed)
-        runs.append(result)
-        print(f"seed {seed}: accuracy {result.accuracy:.3f}, macro recall {result.macro_recall:.3f}")
-    for name, values in (("accuracy", [r.accuracy for r in runs]), ("macro recall", [r.macro_recall for r in runs])):
-        print(f"{name}: mean {statistics.mean(values):.3f}, range {min(values):.3f} to {max(values):.3f}")
-    per_class = {t: statistics.mean(r.recall(t) for r in runs) for t in runs[0].truths}
-    print("mean recall per use case: " + ", ".join(f"{t} {v:.2f}" for t, v in per_class.items()))
-    print("\nseed 0 confusion matrix:\n" + runs[0].render())
-    engine = PolicyEngine.load(None, catalogue)
-    held = evaluate_engine(engine, heldout_prompts())
-    print("\nheld-out FR/EN prompts, default policy:\n" + held.render())
+    dolly = args.dolly or find_dolly()
+    labelled = load_dolly(dolly)
+    print(f"Dolly development sample: {dolly} ({sum(map(len, labelled.values()))} prompts)")
+    with tempfile.TemporaryDirectory() as workdir:
+        old, old_examples, old_general = load_baseline(args.baseline, Path(workdir))
+
+        def before_protocol(seed: int) -> Evaluation:
+            examples, test = few_shot_split(labelled, 20, seed)
+            return evaluate(old.UseCaseClassifier(examples), test, BASELINE_THRESHOLD, PROTOCOL_GENERAL)
+
+        print(f"\n== before ({args.baseline[:12]}): few-shot protocol, 20 examples per use case")
+        summarise("before", [before_protocol(seed) for seed in range(args.seeds)])
+        print("\n== after (this tree): few-shot protocol through PolicyEngine.decide")
+        summarise("after", [run_protocol(labelled, catalogue, seed) for seed in range(args.seeds)])
+
+        held = heldout_prompts()
+        old_classifier = old.UseCaseClassifier(old_examples)
+        before_held = evaluate(old_classifier, held, BASELINE_THRESHOLD, old_general)
+        engine = PolicyEngine.load(None, catalogue)
+        after_held = evaluate_engine(engine, held)
+        print(f"\n== held-out FR/EN prompts ({after_held.total}), shipped default policy")
+        print(f"  before: accuracy {before_held.accuracy:.3f}, macro recall {before_held.macro_recall:.3f}")
+        print(f"  after:  accuracy {after_held.accuracy:.3f}, macro recall {after_held.macro_recall:.3f}")
+        print("\n  after, confusion matrix:\n" + after_held.render())
+
+        now = datetime.now(timezone.utc)
+
+        def after_decide(prompt: str) -> Any:
+            return engine.decide(RoutingRequest("auto", None, prompt, len(prompt) // 4, "bench", frozenset(), now))
+
+        print("\n== CPU time per decision (µs, thread time), default policy")
+        print(f"  {'prompt':<8}{'before p50':>12}{'before p99':>12}{'after p50':>12}{'after p99':>12}")
+        for name, prompt in LATENCY_PROMPTS.items():
+            b50, b99 = cpu_times_us(old_classifier.predict, prompt, args.iterations)
+            a50, a99 = cpu_times_us(after_decide, prompt, args.iterations)
+            print(f"  {name:<8}{b50:>12.1f}{b99:>12.1f}{a50:>12.1f}{a99:>12.1f}")
+        print("  (before: the classifier alone; after: the whole PolicyEngine.decide. Target: p50 < 1000, p99 < 3000)")
 
 
 if __name__ == "__main__":

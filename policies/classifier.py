@@ -9,7 +9,8 @@ the prediction only through the presence and kind of what was pasted.
 
 Features: word unigrams and bigrams and character 2- to 5-grams within words, TF-IDF
 weighted (sublinear counts) and L2-normalised per block. The model is scikit-learn's
-multinomial logistic regression with balanced class weights; its coefficients are then
+multinomial logistic regression with balanced class weights (Newton-CG: the same
+weights as L-BFGS, trained several times faster on these sparse features); its coefficients are then
 kept as a dense matrix so that one decision is a dictionary lookup per feature and one
 small matrix product (no scikit-learn call on the request path).
 """
@@ -120,7 +121,7 @@ class UseCaseClassifier:
             self._coef = np.zeros((1, len(self._index)))
             self._bias = np.zeros(1)
             return
-        model = LogisticRegression(C=REGULARISATION_C, class_weight="balanced", max_iter=2000)
+        model = LogisticRegression(C=REGULARISATION_C, class_weight="balanced", solver="newton-cg", max_iter=2000)
         model.fit(matrix, targets)
         order = [list(model.classes_).index(label) for label in self.labels]
         coef, bias = model.coef_, model.intercept_

@@ -20,6 +20,13 @@ from policies.schema import TIERS
 Estimate = Callable[[ImpactProfile, int, int], Impacts]
 
 
+def add_amounts(totals: object, **amounts: float) -> None:
+    """Add each amount to the field of that name: the one summing step of the frugality
+    scenarios and of the replay totals."""
+    for name, amount in amounts.items():
+        setattr(totals, name, getattr(totals, name) + amount)
+
+
 def hosted_estimate(profile: ImpactProfile, input_tokens: int, output_tokens: int) -> Impacts:
     """The hosted estimator at the model's modelled generation time (no measured latency)."""
     from estimators.hosted import HostedEstimator
@@ -146,14 +153,10 @@ class FrugalityMeter:
 
     def _add(self, scenario: Scenario, spec: ModelSpec, input_tokens: int, output_tokens: int) -> None:
         energy, gwp, supplier = self._figures(spec, input_tokens, output_tokens)
-        scenario.requests += 1
-        scenario.energy_wh += energy
-        scenario.gwp_g += gwp
-        scenario.cost_micro_eur += spec.cost_micro_eur(input_tokens, output_tokens)
+        cost = spec.cost_micro_eur(input_tokens, output_tokens)
+        add_amounts(scenario, requests=1, energy_wh=energy, gwp_g=gwp, cost_micro_eur=cost)
         if supplier is not None:
-            scenario.supplier_requests += 1
-            scenario.supplier_gwp_g += supplier
-            scenario.supplier_model_based_gwp_g += gwp
+            add_amounts(scenario, supplier_requests=1, supplier_gwp_g=supplier, supplier_model_based_gwp_g=gwp)
 
     def add(self, routed: Served, baseline_output_tokens: int | None = None) -> None:
         """One request: routed by the policy as `routed`; the baselines see the uncapped output."""

@@ -79,6 +79,38 @@ CUES: dict[str, tuple[str, ...]] = {
         "title", "tags", "tag", "follow up", "chat history", "conversation", "titre", "etiquette",
         "historique", "emoji", "json",
     ),
+    "fact": (
+        "when was", "when did", "when is", "what year", "which year", "in what year", "how many", "how much",
+        "how long", "how old", "how big", "how tall", "how far", "what date", "where is", "where was", "where did",
+        "which team", "who won", "who wrote", "who founded", "who invented", "who created", "who directed",
+        "what is the name", "name of the", "quand", "en quelle annee", "combien", "ou se trouve", "qui a",
+        "a quelle date", "quelle annee",
+    ),
+    "about": (
+        "who is", "who was", "who are", "what is a", "what is an", "what is the", "what is", "what was", "what are",
+        "tell me about", "tell me more", "describe", "explain", "introduce", "qui est", "qui etait", "qu est ce",
+        "parle moi", "explique", "presente", "c est quoi",
+    ),
+    "list": (
+        "list", "bullet", "enumerat", "give me a list", "name some", "examples of", "top", "some of the",
+        "different types", "types of", "kinds of", "liste", "enumere", "exemples de", "what are some", "some ways",
+        "different ways", "ways to",
+    ),
+    "howto": (
+        "how do you", "how to", "how can i", "how do i", "how should", "how would", "steps", "best way", "tips",
+        "comment faire", "comment puis je", "etapes", "comment bien", "la meilleure facon",
+    ),
+    "opinion": (
+        "do you think", "should", "is it good", "is it worth", "is it better", "better", "your opinion",
+        "would you", "what would", "if you could", "if you were", "penses tu", "pensez vous", "faut il",
+        "vaut il mieux", "ton avis", "votre avis", "why do people", "why is", "why are", "why do", "why does",
+        "pourquoi",
+    ),
+    "extract": (
+        "extract", "from the passage", "from this", "from the following", "retrieve", "pull out", "find all",
+        "names of", "mentioned", "cited", "separated by", "comma", "format", "extrais", "releve", "mentionne",
+        "separe",
+    ),
 }
 
 _PATTERNS: dict[str, re.Pattern[str]] = {

@@ -5,7 +5,9 @@ report, code, a quoted thread, a chat history. The use case is decided by the
 instruction; the pasted material only says *that* something was pasted and *what kind*
 of thing it is (code, e-mail, quote, list, chat history, plain text). Nothing here
 depends on the pasted text's length beyond the first paragraph boundary, so appending
-more of it cannot change the instruction.
+more of it cannot change the instruction. Only the prompt's head (`HEAD_CHARS`) and tail
+(`TAIL_CHARS`) are read: the instruction sits at one end or the other, so the cost of a
+decision does not grow with what was pasted in the middle.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ INSTRUCTION_CHARS = 400
 LONG_PARAGRAPH = 400
 #: A closing paragraph at most this long may be the instruction ("… summarise the above").
 SHORT_PARAGRAPH = 300
+#: Characters read at the start of a prompt: the instruction and the opening of the paste.
+HEAD_CHARS = 1_500
+#: Characters read at the end of a prompt: an instruction written after the paste is shorter.
+TAIL_CHARS = 500
 #: Text after a colon is pasted when it is at least this long.
 MIN_PASTE_AFTER_COLON = 40
 
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
 _TAGGED = re.compile(r"<([A-Za-z_][\w-]{0,40})>.*?(?:</\1>|\Z)", re.S)
+_CLOSING_TAG = re.compile(r"</([A-Za-z_][\w-]{0,40})>")
 _QUOTED = re.compile(r"^[ \t]*>.*$", re.M)
 _BLANK = re.compile(r"\n[ \t]*\n+")
 _HEADER = re.compile(
@@ -78,6 +85,9 @@ def split_prompt(text: str) -> PromptParts:
     """The instruction of a prompt and the kinds of material pasted with it."""
     kinds: set[str] = set()
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", " ")
+    segments = [text]
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        segments = [text[:HEAD_CHARS], _tail_end(text[-TAIL_CHARS:], kinds)]
 
     def cut(pattern: re.Pattern[str], kind: str, source: str) -> str:
         if pattern.search(source) is None:
@@ -85,9 +95,9 @@ def split_prompt(text: str) -> PromptParts:
         kinds.add(kind)
         return pattern.sub("\n\n", source)
 
-    text = cut(_FENCE, "code", text)
-    text = cut(_TAGGED, "history", text)
-    text = cut(_QUOTED, "quote", text)
+    for pattern, kind in ((_FENCE, "code"), (_TAGGED, "history"), (_QUOTED, "quote")):
+        segments = [cut(pattern, kind, segment) for segment in segments]
+    text = "\n\n".join(segments)
     paragraphs = [p.strip() for p in _BLANK.split(text) if p.strip()]
     if not paragraphs:
         return PromptParts("", frozenset(kinds))
@@ -96,6 +106,19 @@ def split_prompt(text: str) -> PromptParts:
     instruction, inline = _split_colon(instruction)
     kinds.update(_kind_of(piece) for piece in (inline, *pasted) if piece.strip())
     return PromptParts(instruction[:INSTRUCTION_CHARS].strip(), frozenset(kinds))
+
+
+def _tail_end(tail: str, kinds: set[str]) -> str:
+    """The tail of a long prompt without the end of a code fence or tagged block that
+    opened before it (read alone, its closing mark would open a block to the end)."""
+    if tail.count("```") % 2:
+        tail = tail.split("```", 1)[1]
+        kinds.add("code")
+    for closing in _CLOSING_TAG.finditer(tail):
+        if f"<{closing.group(1)}>" not in tail[: closing.start()]:
+            kinds.add("history")
+            return tail[closing.end() :]
+    return tail
 
 
 def _choose(lead: str, rest: list[str]) -> tuple[str, list[str]]:

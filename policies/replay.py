@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from contracts.catalogue import ModelSpec
 from policies.decision import PolicyDenied, RoutingRequest
 from policies.engine import PolicyEngine
-from policies.frugality import Estimate, FrugalityMeter, FrugalityReport, Served, hosted_estimate
+from policies.frugality import Estimate, FrugalityMeter, FrugalityReport, Served, add_amounts, hosted_estimate
 
 GwpEstimate = Callable[[ModelSpec, int, int], float]
 
@@ -53,13 +53,10 @@ class Totals:
     gwp_after: int = 0
 
     def add(self, changed: bool, denied: bool, cost: tuple[int, int], gwp: tuple[int, int]) -> None:
-        self.requests += 1
-        self.changed += changed
-        self.denied += denied
-        self.cost_before += cost[0]
-        self.cost_after += cost[1]
-        self.gwp_before += gwp[0]
-        self.gwp_after += gwp[1]
+        add_amounts(
+            self, requests=1, changed=int(changed), denied=int(denied),
+            cost_before=cost[0], cost_after=cost[1], gwp_before=gwp[0], gwp_after=gwp[1],
+        )
 
 
 @dataclass(slots=True)
@@ -133,9 +130,7 @@ def _delta(before: int, after: int, fmt: Callable[[int], str]) -> str:
 
 def hosted_gwp_g(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
     """Central CO2e estimate (g) of a request, by the hosted (EcoLogits-based) estimator."""
-    from estimators.hosted import HostedEstimator
-
-    return HostedEstimator().estimate(spec.impact, input_tokens, output_tokens).gwp_g.value
+    return hosted_estimate(spec.impact, input_tokens, output_tokens).gwp_g.value
 
 
 def replay(rows: Iterable[LedgerRow], engine: PolicyEngine, gwp_g: GwpEstimate = hosted_gwp_g,

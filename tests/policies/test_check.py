@@ -75,3 +75,44 @@ def test_cli_check_exits_zero_on_a_valid_policy():
     result = runner.invoke(policy_app, ["check", str(DATA / "rules_policy.yaml")])
     assert result.exit_code == 0
     assert "OK (5 use cases, 5 rules)" in result.output
+
+
+FEW_ONE_LINERS = """\
+use_cases:
+  - id: general
+    name: General
+    tier: small
+    examples:
+      - "Quelle est la date de la prochaine réunion ?"
+      - "What time is the all-hands?"
+      - "Où se trouve la salle B12 ?"
+  - id: translation
+    name: Translation
+    tier: small
+    examples:
+""" + "".join(f'      - "Traduis la phrase numéro {i} en anglais."\n' for i in range(10)) + """\
+  - id: summarisation
+    name: Summarisation
+    tier: small
+    examples:
+""" + "".join(f'      - "Résume ce compte rendu numéro {i} :\\n\\nLe comité a validé le budget."\n' for i in range(10))
+
+
+def test_check_warns_on_too_few_examples_and_on_one_line_only_examples(catalogue):
+    report = check_text(FEW_ONE_LINERS, catalogue)
+    assert report.ok
+    warnings = [(w.severity, w.message) for w in report.warnings]
+    assert ("warning", "use case 'general' has 3 example prompts; give at least 10") in warnings
+    assert any(m.startswith("use case 'translation' has only one-line examples") for _, m in warnings)
+    assert any(m.startswith("use case 'general' has only one-line examples") for _, m in warnings)
+    assert not any("'summarisation'" in m for _, m in warnings)
+    assert not any("'translation' has 10" in m for _, m in warnings)
+
+
+def test_cli_check_prints_the_example_warnings_and_still_exits_zero(tmp_path):
+    policy = tmp_path / "few.yaml"
+    policy.write_text(FEW_ONE_LINERS, encoding="utf-8")
+    result = runner.invoke(policy_app, ["check", str(policy), "--no-register"])
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output and "has 3 example prompts; give at least 10" in result.output
+    assert "'translation' has only one-line examples" in result.output

@@ -45,3 +45,15 @@ def test_a_greeting_line_is_skipped():
 def test_odd_characters_do_not_break_the_split():
     parts = split_prompt("Traduis\x00 ce texte\r\n\r\n" + "\ufffd" * 50)
     assert parts.instruction == "Traduis  ce texte" and parts.has_paste
+
+
+def test_the_middle_of_a_long_paste_is_not_read_but_both_ends_are():
+    middle_a = "Ligne de données comptables, sans rapport avec la demande. " * 300
+    middle_b = "```python\nprint('x')\n```\n> quoted\n" * 300
+    for middle in (middle_a, middle_b):
+        head = split_prompt("Résume ce rapport en trois points.\n\n" + LONG + middle + LONG)
+        tail = split_prompt(LONG + "\n\n" + middle + LONG + "\n\nCan you summarise the text above in three bullet points?")
+        assert head.instruction == "Résume ce rapport en trois points."
+        assert tail.instruction == "Can you summarise the text above in three bullet points?"
+    unread = split_prompt("Résume ce rapport en trois points.\n\n" + LONG * 3 + "```python\nprint('x')\n```\n" + LONG * 3)
+    assert unread.pasted_kinds == frozenset({"text"})  # the fence lies beyond the head, before the tail

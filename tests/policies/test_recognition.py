@@ -3,7 +3,7 @@
 The instruction decides, not the payload: appending unrelated pasted text must not move
 a prompt to another use case. Few examples suffice: the few-shot protocol on a shipped
 Dolly subset, and the held-out French and English prompts through the default policy.
-Measured when written: held-out accuracy 0.943 (66/70); protocol seed 0 on the shipped
+Measured when written: held-out accuracy 0.947 (72/76); protocol seed 0 on the shipped
 subset, see FEW_SHOT_FLOOR.
 """
 
@@ -18,7 +18,7 @@ from tests.policies.heldout import heldout_prompts, heldout_records
 
 DOLLY_SUBSET = Path(__file__).with_name("data") / "dolly_subset.jsonl"
 HELDOUT_FLOOR = 0.90
-#: Seed 0 on the shipped subset measured 0.767 macro recall (chance: 1/6); the issue's 0.80
+#: Seed 0 on the shipped subset measured 0.744 macro recall (chance: 1/6); the issue's 0.80
 #: is not reached (see bench/routing_quality.py for the 5-seed figure on the full sample).
 FEW_SHOT_FLOOR = 0.65
 
