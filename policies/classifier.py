@@ -25,8 +25,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from sklearn.linear_model import LogisticRegression
 
 from policies.intent_cues import cue_families, opens_with_question
 from policies.prompt_parts import PromptParts, split_prompt
@@ -115,6 +113,11 @@ class UseCaseClassifier:
             rows.extend([row] * len(idx))
             cols.extend(idx)
             values.extend(vals)
+        # scipy and scikit-learn are imported here, when a policy is loaded, not when the
+        # module is: they cost about 1.8 s, which CLI commands that never classify skip.
+        from scipy.sparse import csr_matrix
+        from sklearn.linear_model import LogisticRegression
+
         matrix = csr_matrix((values, (rows, cols)), shape=(n_docs, len(self._index)))
         targets = [label for label, _ in docs]
         if len(self.labels) == 1:
