@@ -136,3 +136,17 @@ def test_metrics_and_telemetry_read_the_typed_ledger_record():
 
     assert typing.get_type_hints(Metrics.observe)["record"] is LedgerRecord
     assert typing.get_type_hints(Telemetry.finish)["record"] is LedgerRecord
+
+
+def test_one_module_defines_the_micro_unit_constants():
+    """Money and carbon micro-units are defined once (`gateway.units`), not per module."""
+    defining = {
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in files(package)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name) and "MICRO" in target.id
+    }
+    assert defining == {str(files("gateway.units")[0].relative_to(ROOT))}
