@@ -7,7 +7,8 @@ routes that use them.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
@@ -21,46 +22,41 @@ from gateway.services.policy_publishing import PolicyPublishing
 from gateway.services.registry import Services
 from gateway.settings import Settings
 
-
-def services(request: Request) -> Services:
-    found: Services = request.app.state.services
-    return found
+_T = TypeVar("_T")
 
 
-def settings(request: Request) -> Settings:
-    found: Settings = request.app.state.settings
-    return found
+def _state(name: str, kind: type[_T]) -> Callable[[Request], _T]:
+    """A dependency reading what the composition root stored as `name`, typed as `kind`."""
+
+    def read(request: Request) -> _T:
+        found: _T = getattr(request.app.state, name)
+        return found
+
+    read.__name__ = read.__qualname__ = name
+    read.__doc__ = f"The composed {kind.__name__} (`app.state.{name}`)."
+    return read
 
 
-def catalogue(request: Request) -> Catalogue:
-    found: Catalogue = request.app.state.catalogue
-    return found
+services = _state("services", Services)
+settings = _state("settings", Settings)
+catalogue = _state("catalogue", Catalogue)
+metrics = _state("metrics", Metrics)
+budgets = _state("budgets", BudgetService)
 
 
-def metrics(request: Request) -> Metrics:
-    found: Metrics = request.app.state.metrics
-    return found
+def _service(pick: Callable[[Services], _T]) -> Callable[[Services], _T]:
+    """A dependency on one of the admin services, through `services`."""
+
+    def read(found: Annotated[Services, Depends(services)]) -> _T:
+        return pick(found)
+
+    return read
 
 
-def budgets(request: Request) -> BudgetService:
-    found: BudgetService = request.app.state.budgets
-    return found
-
-
-def key_service(found: Annotated[Services, Depends(services)]) -> KeyService:
-    return found.keys
-
-
-def budget_override_service(found: Annotated[Services, Depends(services)]) -> BudgetOverrideService:
-    return found.budget_overrides
-
-
-def policy_publishing(found: Annotated[Services, Depends(services)]) -> PolicyPublishing:
-    return found.policy
-
-
-def audit_log(found: Annotated[Services, Depends(services)]) -> AuditLog:
-    return found.audit
+key_service = _service(lambda found: found.keys)
+budget_override_service = _service(lambda found: found.budget_overrides)
+policy_publishing = _service(lambda found: found.policy)
+audit_log = _service(lambda found: found.audit)
 
 
 SettingsDep = Annotated[Settings, Depends(settings)]

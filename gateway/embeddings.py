@@ -133,7 +133,7 @@ class EmbeddingService:
                 Amount(spec.cost_micro_eur(estimate, 0), 0), flight.started_at
             )
         except GatewayError as refused:
-            self.ledger.append(usage_record(flight, refused.code, refused.status, error=refused.code))
+            self.ledger.append(usage_record(flight, refused.code, refused.status, error=refused.code).row())
             raise
         try:
             answer = await self._call(spec, body, texts)
@@ -142,14 +142,14 @@ class EmbeddingService:
             await self.budgets.release(hold, datetime.now(UTC))
             code = failure.code if isinstance(failure, GatewayError) else "internal"
             status = failure.status if isinstance(failure, GatewayError) else 500
-            self.ledger.append(usage_record(flight, code, status, error=code))
+            self.ledger.append(usage_record(flight, code, status, error=code).row())
             raise
         usage = answer.get("usage") or {}
         tokens = estimate if spec.is_demo else int(usage.get("prompt_tokens") or usage.get("total_tokens") or estimate)
         cost = spec.cost_micro_eur(tokens, 0)
         hold, flight.hold = flight.hold, None
         view = await self.budgets.settle(hold, Amount(cost, 0), datetime.now(UTC))
-        self.ledger.append(usage_record(flight, "ok", 200, tokens, 0, cost, None))
+        self.ledger.append(usage_record(flight, "ok", 200, tokens, 0, cost, None).row())
         sobria = {"request_id": flight.request_id, "model": spec.name, "use_case": decision_use_case,
                   "demo": spec.is_demo, "cost_eur": format_micro(cost), "impacts": "not estimated",
                   "impact_method": None, "budget_remaining_eur": view.remaining_eur}

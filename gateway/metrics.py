@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from gateway.ledger.records import LedgerRecord
+
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TTFT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -107,23 +109,23 @@ class Metrics:
             self._usage_children[key] = children
         return children
 
-    def observe(self, record: dict[str, Any], model: str, use_case: str) -> None:
+    def observe(self, record: LedgerRecord, model: str, use_case: str) -> None:
         """Count one finished request from its ledger record (labels already bounded)."""
-        status = record["status"]
-        department = record["department"] or "none"
+        status = record.status
+        department = record.department or "none"
         self.requests.labels(status, model, use_case).inc()
         if status == "budget_exceeded":
             self.budget_rejections.labels(use_case, department).inc()
-        self.latency.labels(model, "true" if record["stream"] else "false").observe(record["latency_ms"] / 1000)
-        if record["ttft_ms"] is not None:
-            self.ttft.labels(model).observe(record["ttft_ms"] / 1000)
-        if record["input_tokens"] or record["output_tokens"]:
+        self.latency.labels(model, "true" if record.stream else "false").observe(record.latency_ms / 1000)
+        if record.ttft_ms is not None:
+            self.ttft.labels(model).observe(record.ttft_ms / 1000)
+        if record.input_tokens or record.output_tokens:
             tokens_in, tokens_out, cost, energy, co2e = self._usage(model, use_case, department)
-            tokens_in.inc(record["input_tokens"])
-            tokens_out.inc(record["output_tokens"])
-            cost.inc(record["cost_micro_eur"] / 1_000_000)
-            energy.inc(record["energy_wh"])
-            co2e.inc(record["gwp_ug"] / 1_000_000)
+            tokens_in.inc(record.input_tokens)
+            tokens_out.inc(record.output_tokens)
+            cost.inc(record.cost_micro_eur / 1_000_000)
+            energy.inc(record.energy_wh)
+            co2e.inc(record.gwp_ug / 1_000_000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,12 +15,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import orjson
 
-from estimators.impacts import Impacts
+from estimators.impacts import ImpactProfile, Impacts
 from gateway.auth import Principal
 from gateway.budget_gate import BudgetGate, format_micro
 from gateway.budgets.store import Amount
@@ -29,8 +29,7 @@ from gateway.content_log import ContentLog, completion_text
 from gateway.errors import GatewayError
 from gateway.flight import ChatRequest, Flight, Outcome
 from gateway.i18n import translate
-from gateway.ledger.records import usage_record
-from gateway.ledger.writer import LedgerWriter
+from gateway.ledger.records import LedgerRecord, usage_record
 from gateway.outcome import (
     base_headers,
     charged_usage,
@@ -49,6 +48,7 @@ from gateway.tokens import (
 )
 from gateway.upstream import PASSTHROUGH, Upstream, UpstreamCall
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
+from policies.schema import Policy
 
 log = logging.getLogger("sobria.pipeline")
 
@@ -68,23 +68,58 @@ def generated_text(body: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+class Router(Protocol):
+    """The routing policy as the pipeline uses it (`policies.engine.PolicyEngine`)."""
+
+    @property
+    def policy(self) -> Policy: ...
+
+    def decide(self, request: RoutingRequest) -> RoutingDecision: ...
+
+
+class Estimator(Protocol):
+    """Impacts of one request (`estimators.hosted.HostedEstimator`)."""
+
+    def estimate(
+        self, profile: ImpactProfile, input_tokens: int, output_tokens: int, latency_s: float | None = None
+    ) -> Impacts: ...
+
+
+class LedgerSink(Protocol):
+    """Where a request's ledger row goes (`gateway.ledger.writer.LedgerWriter`)."""
+
+    def append(self, record: dict[str, Any]) -> None: ...
+
+
+class UseCaseGate(Protocol):
+    """The register's status gate (`gateway.inventory.gate.StatusGate`): raises when a use case may not serve."""
+
+    def check(self, use_case: str) -> None: ...
+
+
+class FootprintSink(Protocol):
+    """Measured mode (`gateway.footprint.Footprint`): the tokens each request served, per model."""
+
+    def observe(self, model: str, request_id: str, tokens: int) -> None: ...
+
+
 class ChatPipeline:
     """Runs chat completions through routing, budgets, upstream, estimation and the ledger."""
 
     def __init__(
         self,
         catalogue: Catalogue,
-        policy: Any,
+        policy: Router,
         upstream: Upstream,
-        estimator: Any,
+        estimator: Estimator,
         budgets: BudgetGate,
-        ledger: LedgerWriter,
+        ledger: LedgerSink,
         demo_output_tokens: int = 120,
         rate_limiter: RateLimiter | None = None,
         content_log: ContentLog | None = None,
-        inventory: Any | None = None,
+        inventory: UseCaseGate | None = None,
         telemetry: Telemetry | None = None,
-        footprint: Any | None = None,
+        footprint: FootprintSink | None = None,
     ):
         self.catalogue = catalogue
         self.policy = policy
@@ -97,7 +132,7 @@ class ChatPipeline:
         self.content_log = content_log
         self.inventory = inventory  # the register's status gate; None: every policy use case may serve
         self.telemetry = telemetry or Telemetry()
-        self.footprint = footprint  # measured mode (gateway.footprint.Footprint); None: estimates only
+        self.footprint = footprint  # measured mode; None: estimates only
 
     # -- stages -------------------------------------------------------------------
 
@@ -267,9 +302,11 @@ class ChatPipeline:
         impacts: Impacts | None = None,
         error: str | None = None,
     ) -> None:
-        """Append this request's one ledger record."""
-        record = usage_record(flight, status, http_status, input_tokens, output_tokens, cost_micro_eur, impacts, error)
-        self.ledger.append(record)
+        """Append this request's one ledger record, and tell telemetry it ended."""
+        record: LedgerRecord = usage_record(
+            flight, status, http_status, input_tokens, output_tokens, cost_micro_eur, impacts, error
+        )
+        self.ledger.append(record.row())
         self.telemetry.finish(flight, record)
 
     # -- entry points -----------------------------------------------------------------

@@ -156,13 +156,12 @@ class Relay:
         if self._session is not None:
             await self._session.close()
 
-    async def complete(self, target: Target, payload: dict[str, Any]) -> dict[str, Any]:
-        """One plain call; the upstream's answer as a dict."""
-        body = orjson.dumps({**payload, "model": target.model})
+    async def _post_json(self, url: str, headers: dict[str, str], wire: dict[str, Any], listed: str) -> dict[str, Any]:
+        """POST `wire` and return the answer, an object whose `listed` field is a list;
+        transport failures, error statuses and malformed answers as the contract's errors."""
         try:
-            async with self.session.post(
-                target.url, data=body, headers=target.headers, allow_redirects=False
-            ) as response:
+            async with self.session.post(url, data=orjson.dumps(wire), headers=headers,
+                                         allow_redirects=False) as response:
                 status, content = response.status, await response.read()
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from exc
@@ -172,28 +171,18 @@ class Relay:
             answer = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise GatewayError(502, "upstream_error", detail="malformed JSON from upstream") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-            raise GatewayError(502, "upstream_error", detail="upstream answer has no choices")
+        if not isinstance(answer, dict) or not isinstance(answer.get(listed), list):
+            raise GatewayError(502, "upstream_error", detail=f"upstream answer has no {listed}")
         return answer
+
+    async def complete(self, target: Target, payload: dict[str, Any]) -> dict[str, Any]:
+        """One plain call; the upstream's answer as a dict."""
+        return await self._post_json(target.url, target.headers, {**payload, "model": target.model}, "choices")
 
     async def embed(self, target: Target, inputs: Any, params: dict[str, Any]) -> dict[str, Any]:
         """One embeddings call to the deployment's `/embeddings`."""
         url = target.url.removesuffix("/chat/completions") + "/embeddings"
-        body = orjson.dumps({**params, "input": inputs, "model": target.model})
-        try:
-            async with self.session.post(url, data=body, headers=target.headers, allow_redirects=False) as response:
-                status, content = response.status, await response.read()
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc) from exc
-        if status != 200:
-            raise _status_error(status, content)
-        try:
-            answer = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise GatewayError(502, "upstream_error", detail="malformed JSON from upstream") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
-            raise GatewayError(502, "upstream_error", detail="upstream answer has no data")
-        return answer
+        return await self._post_json(url, target.headers, {**params, "input": inputs, "model": target.model}, "data")
 
     async def stream(self, target: Target, payload: dict[str, Any], served: str) -> AsyncIterator[StreamPiece]:
         """Open a stream (errors before the first byte raise here) and relay its events."""

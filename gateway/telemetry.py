@@ -25,6 +25,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from gateway.catalogue import ModelSpec
 from gateway.errors import GatewayError
+from gateway.flight import Flight
+from gateway.ledger.records import LedgerRecord
 from gateway.metrics import Metrics
 
 log = logging.getLogger("sobria.request")
@@ -84,7 +86,7 @@ class Telemetry:
 
     # -- spans --------------------------------------------------------------------------
 
-    def begin(self, flight: Any) -> None:
+    def begin(self, flight: Flight) -> None:
         """Open the request's span (kind SERVER; ended by `finish`)."""
         if self.tracer is None:
             return
@@ -101,19 +103,19 @@ class Telemetry:
             },
         )
 
-    def stage(self, flight: Any, name: str) -> Any:
+    def stage(self, flight: Flight, name: str) -> Any:
         """A child span around one stage (`sobria.policy`, `sobria.budget.reserve`, ...)."""
         parent = flight.extra.get(_SPAN) if self.tracer is not None else None
         if parent is None:
             return _NULL
         return self._child(parent, name, SpanKind.INTERNAL, {})
 
-    def upstream(self, flight: Any, spec: ModelSpec, path: str) -> Any:
+    def upstream(self, flight: Flight, spec: ModelSpec, path: str) -> Any:
         """A GenAI client span around the provider call (kind CLIENT)."""
         parent = flight.extra.get(_SPAN) if self.tracer is not None else None
         if parent is None:
             return _NULL
-        attributes = {
+        attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": spec.name,
             "gen_ai.provider.name": provider_name(spec),
@@ -143,10 +145,10 @@ class Telemetry:
 
     # -- the end of a request ---------------------------------------------------------------
 
-    def finish(self, flight: Any, record: dict[str, Any]) -> None:
+    def finish(self, flight: Flight, record: LedgerRecord) -> None:
         """Close the request span, count the request, and log one line (never prompt text)."""
         decision = flight.decision
-        served = record["served_model"]
+        served = record.served_model
         model = served if served in self.known_models else "none"
         use_case = decision.use_case if decision is not None else "unresolved"
         if self.metrics is not None:
@@ -158,50 +160,50 @@ class Telemetry:
             log.info(
                 "request",
                 extra={
-                    "request_id": record["request_id"],
-                    "status": record["status"],
-                    "http_status": record["http_status"],
+                    "request_id": record.request_id,
+                    "status": record.status,
+                    "http_status": record.http_status,
                     "model": served,
                     "use_case": use_case,
-                    "rule": record["rule_id"],
-                    "department": record["department"],
-                    "stream": record["stream"],
-                    "input_tokens": record["input_tokens"],
-                    "output_tokens": record["output_tokens"],
-                    "latency_ms": round(record["latency_ms"], 2),
-                    "ttft_ms": None if record["ttft_ms"] is None else round(record["ttft_ms"], 2),
+                    "rule": record.rule_id,
+                    "department": record.department,
+                    "stream": record.stream,
+                    "input_tokens": record.input_tokens,
+                    "output_tokens": record.output_tokens,
+                    "latency_ms": round(record.latency_ms, 2),
+                    "ttft_ms": None if record.ttft_ms is None else round(record.ttft_ms, 2),
                 },
             )
 
-    def _close(self, span: Span, flight: Any, record: dict[str, Any], use_case: str) -> None:
+    def _close(self, span: Span, flight: Flight, record: LedgerRecord, use_case: str) -> None:
         attributes: dict[str, Any] = {
             "sobria.use_case": use_case,
-            "sobria.status": record["status"],
-            "http.response.status_code": record["http_status"],
-            "sobria.budget.outcome": _budget_outcome(record["status"]),
+            "sobria.status": record.status,
+            "http.response.status_code": record.http_status,
+            "sobria.budget.outcome": _budget_outcome(record.status),
         }
-        if record["served_model"]:
-            attributes["gen_ai.response.model"] = record["served_model"]
+        if record.served_model:
+            attributes["gen_ai.response.model"] = record.served_model
         spec = flight.spec
         if spec is not None:
             attributes["gen_ai.provider.name"] = provider_name(spec)
         if flight.decision is not None:
             attributes["sobria.rule"] = flight.decision.rule_id
             attributes["sobria.policy_version"] = flight.decision.policy_version
-        if record["status"] in ("ok", "client_disconnected"):
+        if record.status in ("ok", "client_disconnected"):
             attributes.update({
-                "gen_ai.usage.input_tokens": record["input_tokens"],
-                "gen_ai.usage.output_tokens": record["output_tokens"],
-                "sobria.cost_eur": record["cost_micro_eur"] / 1_000_000,
-                "sobria.energy_wh": record["energy_wh"],
-                "sobria.gwp_g": record["gwp_ug"] / 1_000_000,
+                "gen_ai.usage.input_tokens": record.input_tokens,
+                "gen_ai.usage.output_tokens": record.output_tokens,
+                "sobria.cost_eur": record.cost_micro_eur / 1_000_000,
+                "sobria.energy_wh": record.energy_wh,
+                "sobria.gwp_g": record.gwp_ug / 1_000_000,
             })
-        if record["ttft_ms"] is not None:
-            attributes["sobria.ttft_ms"] = record["ttft_ms"]
+        if record.ttft_ms is not None:
+            attributes["sobria.ttft_ms"] = record.ttft_ms
         span.set_attributes(attributes)
-        if record["http_status"] >= 400 and record["status"] != "client_disconnected":
-            span.set_attribute("error.type", record["status"])
-            span.set_status(Status(StatusCode.ERROR, record["status"]))
+        if record.http_status >= 400 and record.status != "client_disconnected":
+            span.set_attribute("error.type", record.status)
+            span.set_status(Status(StatusCode.ERROR, record.status))
         span.end()
 
 

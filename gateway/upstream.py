@@ -171,7 +171,7 @@ class Upstream:
                 last = error
                 if self.errors is not None:
                     self.errors.upstream_error(spec.name, error.code)
-                if error.status < 500:
+                if error.code not in RETRYABLE_CODES:
                     raise
         assert last is not None
         raise last

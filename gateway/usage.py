@@ -6,8 +6,6 @@ themselves, not a way to look at anyone else (the committee sees aggregates only
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,40 +13,22 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.ledger.figures import Figures
 from gateway.ledger.tables import NO_MODEL, EmployeeDailyUsage, UsageRecord
-
 from gateway.units import MICRO
 
 
-@dataclass(frozen=True, slots=True)
-class UsageTotals:
-    """Sums over a set of ledger rows; money and carbon stay exact integers here."""
-
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cost_micro_eur: int
-    gwp_ug: int
-    energy_wh: float
-    water_ml: float
-
-    def __add__(self, other: UsageTotals) -> UsageTotals:
-        return UsageTotals(
-            self.requests + other.requests, self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens, self.cost_micro_eur + other.cost_micro_eur,
-            self.gwp_ug + other.gwp_ug, self.energy_wh + other.energy_wh, self.water_ml + other.water_ml,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_eur": str((Decimal(self.cost_micro_eur) / MICRO).quantize(Decimal("0.000001"))),
-            "gwp_g": str((Decimal(self.gwp_ug) / MICRO).quantize(Decimal("0.000001"))),
-            "energy_wh": round(self.energy_wh, 6),
-            "water_ml": round(self.water_ml, 6),
-        }
+def _own_json(figures: Figures) -> dict[str, Any]:
+    """An employee's figures as `/v1/me/usage` shows them: exact decimal euros and grams."""
+    return {
+        "requests": figures.requests,
+        "input_tokens": figures.input_tokens,
+        "output_tokens": figures.output_tokens,
+        "cost_eur": str((Decimal(figures.cost_micro_eur) / MICRO).quantize(Decimal("0.000001"))),
+        "gwp_g": str((Decimal(figures.gwp_ug) / MICRO).quantize(Decimal("0.000001"))),
+        "energy_wh": round(figures.energy_wh, 6),
+        "water_ml": round(figures.water_ml, 6),
+    }
 
 
 _COLUMNS = (
@@ -62,15 +42,9 @@ _COLUMNS = (
 )
 
 
-def _sum(totals: Iterable[UsageTotals]) -> UsageTotals:
-    out = UsageTotals(0, 0, 0, 0, 0, 0.0, 0.0)
-    for one in totals:
-        out = out + one
-    return out
-
-
-def _totals(row: Any) -> UsageTotals:
-    return UsageTotals(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), float(row[5]), float(row[6]))
+def _totals(row: Any) -> Figures:
+    return Figures(requests=int(row[0]), input_tokens=int(row[1]), output_tokens=int(row[2]),
+                   cost_micro_eur=int(row[3]), gwp_ug=int(row[4]), energy_wh=float(row[5]), water_ml=float(row[6]))
 
 
 async def own_usage(engine: AsyncEngine, pseudonym: str, now: datetime, window_days: int = 30) -> dict[str, Any]:
@@ -106,15 +80,15 @@ async def own_usage(engine: AsyncEngine, pseudonym: str, now: datetime, window_d
             )
         ).all()
     cells = [(str(r[0]), r[1], _totals(r[2:])) for r in rows]
-    total = _sum(t for _, _, t in cells)
-    by_day = {d: _sum(t for cd, _, t in cells if cd == d) for d in sorted({d for d, _, _ in cells})}
+    total = Figures.total(t for _, _, t in cells)
+    by_day = {d: Figures.total(t for cd, _, t in cells if cd == d) for d in sorted({d for d, _, _ in cells})}
     models = sorted({m for _, m, _ in cells})
-    by_model = {m: _sum(t for _, cm, t in cells if cm == m) for m in models}
+    by_model = {m: Figures.total(t for _, cm, t in cells if cm == m) for m in models}
     return {
         "window": {"days": window_days, "since": since.isoformat(), "until": now.isoformat()},
-        "totals": total.as_dict(),
-        "by_day": [{"day": d, **t.as_dict()} for d, t in by_day.items()],
-        "by_model": [{"model": "none" if m == NO_MODEL else m, **t.as_dict()} for m, t in by_model.items()],
+        "totals": _own_json(total),
+        "by_day": [{"day": d, **_own_json(t)} for d, t in by_day.items()],
+        "by_model": [{"model": "none" if m == NO_MODEL else m, **_own_json(t)} for m, t in by_model.items()],
         "last_requests": [
             {
                 "request_id": r.request_id,

@@ -176,7 +176,8 @@ async def use_case_page(use_case_id: str, request: Request, who: Visitor = Depen
     who.require("committee")
     try:
         return await _use_case_page(request, who, use_case_id)
-    except GatewayError as error:
+    except (GatewayError, DomainError) as caught:
+        error = caught if isinstance(caught, GatewayError) else from_domain(caught)
         return not_found(request, who) if error.status == 404 else render(
             request, who, "error.html", status_code=error.status, message_key="ui.error.forbidden")
 
@@ -207,7 +208,8 @@ async def create_use_case(request: Request, who: Visitor = Depends(visitor)) -> 
         await inventory.register.create(record, principal.employee_id)
     except register_form.FormErrors as errors:
         return _form_page(request, who, None, values, use_case_id, errors.paths, status_code=422)
-    except GatewayError as error:
+    except (GatewayError, DomainError) as caught:
+        error = caught if isinstance(caught, GatewayError) else from_domain(caught)
         return _form_page(request, who, None, values, use_case_id, error=_error_words(error, who.lang)[0],
                           status_code=error.status)
     await inventory.changed()
@@ -238,7 +240,8 @@ async def edit_use_case(use_case_id: str, request: Request, who: Visitor = Depen
         await inventory.register.update(use_case_id, record, principal.employee_id, version)
     except register_form.FormErrors as errors:
         return _form_page(request, who, stored, values, use_case_id, errors.paths, status_code=422)
-    except GatewayError as error:
+    except (GatewayError, DomainError) as caught:
+        error = caught if isinstance(caught, GatewayError) else from_domain(caught)
         return _form_page(request, who, stored, values, use_case_id, error=_error_words(error, who.lang)[0],
                           status_code=error.status)
     return redirect(request, who, f"/ui/committee/use-cases/{use_case_id}")
@@ -263,7 +266,8 @@ async def classify(use_case_id: str, request: Request, who: Visitor = Depends(vi
         _, proposal = await inventory.register.classify(
             use_case_id, answers, principal.employee_id, confirm if confirm in RISK_CLASSES else None,  # type: ignore[arg-type]
             form.get("rationale", ""), form.get("annex_iii_point", "").strip() or None)
-    except GatewayError as error:
+    except (GatewayError, DomainError) as caught:
+        error = caught if isinstance(caught, GatewayError) else from_domain(caught)
         if error.status == 404:
             return not_found(request, who)
         message, fields = _error_words(error, who.lang)

@@ -12,7 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from gateway.errors import GatewayError
+from contracts.errors import InvalidInput
+
 from gateway.inventory.model import UseCaseRecord
 
 Format = Literal["yaml", "json", "csv"]
@@ -79,7 +80,7 @@ def _from_csv(text: str) -> list[dict[str, Any]]:
 
 
 def load(text: str, fmt: Format) -> list[UseCaseRecord]:
-    """Parse and validate records; a 400 GatewayError names the first invalid one."""
+    """Parse and validate records; an `InvalidInput` names the first invalid one."""
     try:
         if fmt == "csv":
             documents = _from_csv(text)
@@ -88,4 +89,4 @@ def load(text: str, fmt: Format) -> list[UseCaseRecord]:
             documents = data.get("use_cases", []) if isinstance(data, dict) else data or []
         return [UseCaseRecord.model_validate(doc) for doc in documents]
     except (ValidationError, ValueError, yaml.YAMLError, AttributeError) as exc:
-        raise GatewayError(400, "register_import_invalid", detail=str(exc).splitlines()[0][:300]) from None
+        raise InvalidInput("register_import_invalid", detail=str(exc).splitlines()[0][:300]) from None

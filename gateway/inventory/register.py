@@ -16,8 +16,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from contracts.errors import Conflict, Incomplete, NotFound
+
 from gateway.audit import AuditLog
-from gateway.errors import GatewayError
 from gateway.inventory.classification import Answers, propose
 from gateway.inventory.lifecycle import PROVISIONAL_STATUSES, check_transition
 from gateway.inventory.model import (
@@ -84,7 +85,7 @@ class Register:
     async def require(self, use_case_id: str) -> StoredUseCase:
         found = await self.get(use_case_id)
         if found is None:
-            raise GatewayError(404, "use_case_not_found", use_case=use_case_id)
+            raise NotFound("use_case_not_found", use_case=use_case_id)
         return found
 
     async def history(self, use_case_id: str) -> builtins.list[dict[str, Any]]:
@@ -165,7 +166,7 @@ class Register:
         }
         if confirm_class is not None:
             if not rationale.strip():
-                raise GatewayError(422, "rationale_required", param="rationale")
+                raise Incomplete("rationale_required", param="rationale")
             changes.update(ai_act_class=confirm_class, rationale=rationale, classified_by=actor,
                            classified_at=datetime.now(UTC),
                            annex_iii_point=annex_iii_point or proposal.annex_iii_point)
@@ -217,7 +218,7 @@ class Register:
             try:
                 async with self._engine.begin() as conn:
                     await self._insert(conn, record, SYSTEM_ACTOR, "seed")
-            except GatewayError:
+            except Conflict:  # another replica seeded it meanwhile
                 continue
             seeded.append(uc.id)
         return seeded
@@ -230,7 +231,7 @@ class Register:
             await conn.execute(insert(InventoryUseCase).values(id=record.id, version=1, updated_at=now,
                                                                updated_by=actor, **_columns(record)))
         except IntegrityError:
-            raise GatewayError(409, "use_case_exists", use_case=record.id) from None
+            raise Conflict("use_case_exists", use_case=record.id) from None
         await self._version(conn, record, 1, actor, change, now)
         await self._audit.append(conn, actor, f"use_case.{change}", f"use_case:{record.id}", None, _document(record))
         return StoredUseCase(record=record, version=1, updated_at=now, updated_by=actor)
@@ -238,7 +239,7 @@ class Register:
     async def _write(self, current: StoredUseCase, record: UseCaseRecord, actor: str, change: str,
                      expected_version: int | None = None) -> StoredUseCase:
         if expected_version is not None and expected_version != current.version:
-            raise GatewayError(409, "version_conflict", use_case=record.id, version=current.version)
+            raise Conflict("version_conflict", use_case=record.id, version=current.version)
         now, version = datetime.now(UTC), current.version + 1
         async with self._engine.begin() as conn:
             result = await conn.execute(
@@ -247,7 +248,7 @@ class Register:
                 .values(version=version, updated_at=now, updated_by=actor, **_columns(record))
             )
             if result.rowcount != 1:
-                raise GatewayError(409, "version_conflict", use_case=record.id, version=current.version)
+                raise Conflict("version_conflict", use_case=record.id, version=current.version)
             await self._version(conn, record, version, actor, change, now)
             before, after = _changed_sections(_document(current.record), _document(record))
             await self._audit.append(conn, actor, f"use_case.{change}", f"use_case:{record.id}", before, after)

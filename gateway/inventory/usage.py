@@ -17,7 +17,7 @@ published cells plus the remainder: exactly the ledger's sums.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,42 +25,12 @@ from sqlalchemy import Row, and_, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.ledger.figures import Figures as Figures  # the shared sum type, re-exported for the views
 from gateway.ledger.tables import DailyUsage, MonthlyPresence
 
 DIMENSIONS = ("use_case", "department", "model")
 _PRESENCE_COLUMNS = {"use_case": MonthlyPresence.use_case, "department": MonthlyPresence.department,
                      "model": MonthlyPresence.served_model}
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """Summable figures of a set of requests (distinct users is not summable: kept apart)."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_micro_eur: int = 0
-    energy_wh: float = 0.0
-    gwp_ug: int = 0
-    gwp_market_ug: int = 0
-    water_ml: float = 0.0
-    market_missing_requests: int = 0
-    """Requests without a market-based factor: `gwp_market_ug` does not cover them."""
-
-    def __add__(self, other: Figures) -> Figures:
-        return Figures(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    @property
-    def cost_eur(self) -> float:
-        return self.cost_micro_eur / 1_000_000
-
-    @property
-    def gco2e(self) -> float:
-        return self.gwp_ug / 1_000_000
-
-    @property
-    def gco2e_market(self) -> float:
-        return self.gwp_market_ug / 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +155,8 @@ class UsageAggregator:
             cells, remainder_users = await self._suppress(conn, month, cells)
             hidden = [c.key for c in cells if c.suppressed]
         self._last_month[month] = ({c.key for c in cells if not c.suppressed}, set(hidden))
-        remainder = sum((c.figures for c in cells if c.suppressed), Figures())
-        total = sum((c.figures for c in cells), Figures())
+        remainder = Figures.total(c.figures for c in cells if c.suppressed)
+        total = Figures.total(c.figures for c in cells)
         cells.sort(key=lambda c: (c.use_case, c.department, c.model))
         return MonthUsage(month, self.k, tuple(cells), remainder, remainder_users, len(hidden), total, total_users)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.auth import Principal, current_principal
@@ -134,6 +134,51 @@ async def serve(request: Request, principal: Principal, chat: ChatRequest) -> Se
         return Served(headers, chunks=chunks, input_tokens_estimate=flight.input_tokens_estimate)
     payload, outcome = await pipeline.complete(flight)
     return Served(outcome.headers, payload=payload, input_tokens_estimate=flight.input_tokens_estimate)
+
+
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """Another API's request (Responses, Messages) as the chat pipeline takes it."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    max_tokens: int | None
+    metadata: dict[str, Any] | None
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiShape(Generic[_Body]):
+    """How another API's shape is served: its body, the translation to a chat request, and
+    back (a stream's events, a whole answer)."""
+
+    body: type[_Body]
+    translate: Callable[[_Body], Translated]
+    events: Callable[[_Body, Served], AsyncIterator[bytes]]
+    answer: Callable[[_Body, dict[str, Any]], dict[str, Any]]
+
+
+async def serve_shape(request: Request, principal: Principal, use_case_header: str | None,
+                      shape: ApiShape[_Body]) -> Response:
+    """Serve one request of another API's shape; those APIs always end a stream with its usage."""
+    body = parse_model(await request.body(), shape.body)
+    asked = shape.translate(body)
+    chat = ChatRequest(
+        model=asked.model,
+        messages=asked.messages,
+        stream=asked.stream,
+        max_tokens=asked.max_tokens,
+        use_case=use_case_of(use_case_header, asked.metadata),
+        params=asked.params,
+        language=negotiate(request.headers.get("accept-language")),
+        include_usage=True,
+    )
+    served = await serve(request, principal, chat)
+    if served.chunks is not None:
+        return StreamingResponse(shape.events(body, served), media_type="text/event-stream", headers=served.headers)
+    assert served.payload is not None
+    return JSONResponse(shape.answer(body, served.payload), headers=served.headers)
 
 
 def use_case_of(header: str | None, metadata: dict[str, Any] | None) -> str | None:

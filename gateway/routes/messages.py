@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.auth import Principal, current_principal
-from gateway.flight import ChatRequest
-from gateway.i18n import negotiate
-from gateway.routes.chat import parse_model, serve, use_case_of
+from gateway.routes.chat import ApiShape, Served, Translated, serve_shape
 from gateway.translate_messages import (
     MessagesRequest,
     chat_messages,
@@ -22,6 +20,19 @@ from gateway.translate_messages import (
 router = APIRouter()
 
 
+def _translated(body: MessagesRequest) -> Translated:
+    return Translated(body.model, chat_messages(body), body.stream, body.max_tokens, body.metadata, chat_params(body))
+
+
+def _events(body: MessagesRequest, served: Served) -> AsyncIterator[bytes]:
+    assert served.chunks is not None
+    model = served.headers.get("X-Sobria-Model", body.model)
+    return message_events(model, served.input_tokens_estimate, served.chunks)
+
+
+MESSAGES = ApiShape(MessagesRequest, _translated, _events, lambda _, payload: message_object(payload))
+
+
 @router.post("/v1/messages", tags=["anthropic"])
 async def create_message(
     request: Request,
@@ -29,21 +40,4 @@ async def create_message(
     x_sobria_use_case: str | None = Header(default=None, max_length=64),
 ) -> Any:
     """Create a message, as Anthropic's API does (tools and streams included)."""
-    body = parse_model(await request.body(), MessagesRequest)
-    chat = ChatRequest(
-        model=body.model,
-        messages=chat_messages(body),
-        stream=body.stream,
-        max_tokens=body.max_tokens,
-        use_case=use_case_of(x_sobria_use_case, body.metadata),
-        params=chat_params(body),
-        language=negotiate(request.headers.get("accept-language")),
-        include_usage=True,
-    )
-    served = await serve(request, principal, chat)
-    if served.chunks is not None:
-        model = served.headers.get("X-Sobria-Model", body.model)
-        events = message_events(model, served.input_tokens_estimate, served.chunks)
-        return StreamingResponse(events, media_type="text/event-stream", headers=served.headers)
-    assert served.payload is not None
-    return JSONResponse(message_object(served.payload), headers=served.headers)
+    return await serve_shape(request, principal, x_sobria_use_case, MESSAGES)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from contracts.errors import DomainError, Incomplete
+from contracts.errors import Conflict, DomainError, Incomplete
 from gateway.errors import GatewayError, from_domain
 from gateway.inventory import exchange
 from gateway.inventory.classification import Answers
@@ -114,9 +114,9 @@ async def test_every_change_is_a_version_attributed_to_its_author_and_audited(re
 
 async def test_a_stale_version_is_refused(register):
     await register.create(record(), "alice")
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(Conflict) as refused:
         await register.update("cv-screening", record(), "bob", expected_version=7)
-    assert refused.value.status == 409 and refused.value.code == "version_conflict"
+    assert refused.value.code == "version_conflict" and from_domain(refused.value).status == 409
 
 
 async def test_seeding_never_approves_first_start_drafts_serve_provisionally_later_ones_do_not(register, audit):

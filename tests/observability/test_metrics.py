@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.ledger.records import LedgerRecord
 from gateway.metrics import Metrics
 from tests.observability.conftest import OUTPUT_TOKENS
 
@@ -68,8 +71,15 @@ async def test_no_label_names_an_employee_or_a_key(gateway):
 
 def test_budget_rejections_are_counted_by_use_case_and_department():
     metrics = Metrics()
-    record = {"status": "budget_exceeded", "department": "finance", "stream": False, "latency_ms": 2.0,
-              "ttft_ms": None, "input_tokens": 0, "output_tokens": 0}
+    now = datetime.now(UTC)
+    record = LedgerRecord(
+        request_id="req_1", started_at=now, finished_at=now, employee_pseudonym="p", department="finance",
+        roles="employee", key_id="k", use_case="translation", requested_model="test-small", served_model=None,
+        rule_id=None, policy_version=None, classifier_confidence=None, classifier_runner_up=None,
+        classifier_runner_up_confidence=None, classifier_low_confidence=None, status="budget_exceeded",
+        http_status=402, stream=False, demo=False, input_tokens=0, output_tokens=0, max_tokens=None,
+        latency_ms=2.0, ttft_ms=None, cost_micro_eur=0, error_message="budget_exceeded", usage_source=None,
+    )
     metrics.observe(record, "test-small", "translation")
     assert metrics.registry.get_sample_value(
         "sobria_budget_rejections_total", {"use_case": "translation", "department": "finance"}) == 1

@@ -1,0 +1,49 @@
+"""Summable usage figures of a set of ledger rows: one type for the employee's own view
+(`gateway.usage`) and the committee's cube (`gateway.inventory.usage`).
+
+Money and carbon stay exact integers (micro-euros, micro-grams CO2e); energy and water
+are floats. Distinct users are not summable and are kept apart by whoever counts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+from gateway.units import MICRO_PER_UNIT
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Summable figures of a set of requests."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_micro_eur: int = 0
+    energy_wh: float = 0.0
+    gwp_ug: int = 0
+    gwp_market_ug: int = 0
+    water_ml: float = 0.0
+    market_missing_requests: int = 0
+    """Requests without a market-based factor: `gwp_market_ug` does not cover them."""
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @classmethod
+    def total(cls, parts: Iterable[Figures]) -> Figures:
+        """The sum of `parts` (zero figures when there are none)."""
+        return sum(parts, cls())
+
+    @property
+    def cost_eur(self) -> float:
+        return self.cost_micro_eur / MICRO_PER_UNIT
+
+    @property
+    def gco2e(self) -> float:
+        return self.gwp_ug / MICRO_PER_UNIT
+
+    @property
+    def gco2e_market(self) -> float:
+        return self.gwp_market_ug / MICRO_PER_UNIT
