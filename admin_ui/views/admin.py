@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -52,22 +53,26 @@ async def _budget_rows(budgets: BudgetService, overrides: dict[str, BudgetRule])
 
 
 async def _budgets_page(request: Request, who: Visitor, budgets: BudgetService, overrides: OverridesDep,
-                        error: DomainError | None = None, status_code: int = 200) -> Response:
+                        error: DomainError | None = None, status_code: int = 200, form: dict[str, str] | None = None,
+                        changed: str = "", removed: bool = False) -> Response:
     config = budgets.config
     defaults = [("employee", config.employee), ("department", config.department), ("use_case", config.use_case)]
     defaults += [(f"employee @ {name}", rule) for name, rule in config.employee_by_department.items()]
     defaults += [(f"employee + {role}", rule) for role, rule in config.employee_by_role.items()]
+    rows = await _budget_rows(budgets, await overrides.overrides())
     return render(
         request, who, "admin/budgets.html", status_code=status_code,
-        defaults=defaults, rows=await _budget_rows(budgets, await overrides.overrides()), error=error,
+        defaults=defaults, rows=rows, error=error, form=form or {},
+        changed=changed if any(r["scope"] == changed for r in rows) or removed else "", removed=removed,
     )
 
 
 @router.get("/budgets")
-async def budgets_page(request: Request, budgets: BudgetsDep, overrides: OverridesDep,
-                       who: Visitor = VisitorDep) -> Response:
+async def budgets_page(request: Request, budgets: BudgetsDep, overrides: OverridesDep, saved: str = "",
+                       removed: str = "", who: Visitor = VisitorDep) -> Response:
+    """`saved`/`removed`: the stored scope just changed (after post/redirect/get), to point it out."""
     who.require("admin")
-    return await _budgets_page(request, who, budgets, overrides)
+    return await _budgets_page(request, who, budgets, overrides, changed=saved or removed, removed=bool(removed))
 
 
 @router.post("/budgets")
@@ -79,14 +84,16 @@ async def set_override(request: Request, budgets: BudgetsDep, overrides: Overrid
     scope = form.get("scope", "")
     try:
         if form.get("action") == "remove":
-            await overrides.remove(admin.employee_id, scope)
-        else:
-            rule = make_rule(form.get("eur"), form.get("gco2e_g"), form.get("window", "rolling"),
-                             form.get("window_days", "30"), form.get("bucket_minutes", "60"))
-            await overrides.set(admin.employee_id, scope, rule)
+            stored = form.get("stored_scope", "")
+            await overrides.remove(admin.employee_id, stored or scope, stored_form=bool(stored))
+            return redirect(request, who, "/ui/admin/budgets?removed=" + quote(stored or overrides.scope(scope)))
+        rule = make_rule(form.get("eur"), form.get("gco2e_g"), form.get("window", "rolling"),
+                         form.get("window_days", "30"), form.get("bucket_minutes", "60"))
+        await overrides.set(admin.employee_id, scope, rule)
     except DomainError as error:
-        return await _budgets_page(request, who, budgets, overrides, error, 404 if isinstance(error, NotFound) else 422)
-    return redirect(request, who, "/ui/admin/budgets")
+        return await _budgets_page(request, who, budgets, overrides, error, 404 if isinstance(error, NotFound) else 422,
+                                   form=form)
+    return redirect(request, who, "/ui/admin/budgets?saved=" + quote(overrides.scope(scope)))
 
 
 def _keys_page(request: Request, who: Visitor, listing: list[Any], *, created: str | None = None,
