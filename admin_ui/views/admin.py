@@ -2,17 +2,22 @@
 
 Thin callers of the same services as the JSON admin API and the CLI (`gateway.services`):
 the same validation, the same audit action names and targets. Every successful POST
-answers with a redirect (post/redirect/get), except the creation of a key, whose
-answer is the one time the key is shown; a revocation is confirmed on its own page;
-a policy is published only after a dry run of exactly that text.
+answers with a redirect (post/redirect/get), so reloading never repeats an action. A new
+key crosses that redirect once, encrypted in a cookie that lives two minutes on one path
+and is deleted as the key is shown (the key is never in a URL, a log or the database);
+a revocation is confirmed on its own page; a policy is published only after a dry run
+of exactly that text.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Depends, Request, Response
 
 from admin_ui.web import UiRoute, Visitor, form_data, redirect, render, visitor
@@ -96,10 +101,21 @@ async def set_override(request: Request, budgets: BudgetsDep, overrides: Overrid
     return redirect(request, who, "/ui/admin/budgets?saved=" + quote(overrides.scope(scope)))
 
 
+NEW_KEY_COOKIE = "sobria_new_key"
+NEW_KEY_PATH = "/ui/admin/keys/created"
+NEW_KEY_MAX_AGE_S = 120
+
+
+def _sealer(request: Request) -> Fernet:
+    secret = request.app.state.settings.effective_session_secret()
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"sobria-new-key:" + secret).digest()))
+
+
 def _keys_page(request: Request, who: Visitor, listing: list[Any], *, created: str | None = None,
-               error: DomainError | None = None, status_code: int = 200) -> Response:
+               error: DomainError | None = None, status_code: int = 200, form: dict[str, str] | None = None,
+               shown_once: bool = False) -> Response:
     response = render(request, who, "admin/keys.html", status_code=status_code, keys=listing, roles=ROLES,
-                      created=created, error=error)
+                      created=created, error=error, form=form or {}, shown_once=shown_once)
     if created:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -113,7 +129,7 @@ async def keys_page(request: Request, keys: KeysDep, who: Visitor = VisitorDep) 
 
 @router.post("/keys")
 async def create_key(request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
-    """Create a key through the key service; the answer shows it once (never stored, never in a URL)."""
+    """Create a key through the key service, then redirect to the page that shows it once."""
     admin = who.require("admin")
     form = await form_data(request, who)
     roles = tuple(role for role in ROLES if form.get(f"role_{role}"))
@@ -121,8 +137,29 @@ async def create_key(request: Request, keys: KeysDep, who: Visitor = VisitorDep)
     try:
         created = await keys.create(admin.employee_id, request_key)
     except InvalidInput as error:
-        return _keys_page(request, who, await keys.list(), error=error, status_code=422)
-    return _keys_page(request, who, await keys.list(), created=created.key)
+        return _keys_page(request, who, await keys.list(), error=error, status_code=422, form=form)
+    response = redirect(request, who, NEW_KEY_PATH)
+    sealed = _sealer(request).encrypt(f"{admin.employee_id}\n{created.key}".encode()).decode()
+    response.set_cookie(NEW_KEY_COOKIE, sealed, max_age=NEW_KEY_MAX_AGE_S, path=NEW_KEY_PATH, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/keys/created")
+async def created_key(request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
+    """The key just created, shown this once; a reload says it was shown and cannot be shown again."""
+    admin = who.require("admin")
+    created = None
+    try:
+        opened = _sealer(request).decrypt(request.cookies.get(NEW_KEY_COOKIE, "").encode(), ttl=NEW_KEY_MAX_AGE_S)
+        owner, _, key = opened.decode().partition("\n")
+        created = key if owner == admin.employee_id else None
+    except InvalidToken:
+        pass
+    response = _keys_page(request, who, await keys.list(), created=created, shown_once=created is None)
+    response.headers["Cache-Control"] = "no-store"
+    response.delete_cookie(NEW_KEY_COOKIE, path=NEW_KEY_PATH)
+    return response
 
 
 @router.get("/keys/{key_id}/revoke")
