@@ -76,6 +76,13 @@ def _water(ml: float, lang: str) -> str:
     return f"{formatting.quantity(ml, lang)} mL"
 
 
+def _money(micro_eur: int, lang: str) -> str:
+    """Euros to the cent, or to three significant digits below a cent (never a misleading 0.00)."""
+    if micro_eur == 0 or abs(micro_eur) >= 10_000:
+        return formatting.eur(micro_eur, lang)
+    return formatting.eur(micro_eur, lang, min(6, formatting.significant_digits(micro_eur / 1_000_000)))
+
+
 def _period_label(report: CsrReport, lang: str) -> str:
     return report.period if report.annual else formatting.month(report.period, lang)
 
@@ -121,7 +128,7 @@ def _totals_table(totals: Totals, t, lang: str, na: str) -> Table:
         [t("gco2e_market"), market + (f" ({market_note})" if market_note else "")],
         [t("energy"), f"{_energy(totals.energy_wh, lang)} ({t('range', low=_energy(totals.energy_wh_min, lang), high=_energy(totals.energy_wh_max, lang))})"],
         [t("water"), _water(totals.water_ml, lang)],
-        [t("cost"), formatting.eur(totals.cost_micro_eur, lang)],
+        [t("cost"), _money(totals.cost_micro_eur, lang)],
     ]
     return Table(t("totals"), [t("col_metric"), t("col_value")], rows)
 
@@ -157,7 +164,7 @@ def _group_table(view: View, title: str, column: str, t, lang: str, k: int) -> T
     def line(name: str, f: Figures, users: int) -> list[str]:
         return [name, formatting.number(f.served, lang), formatting.number(f.refused, lang),
                 formatting.number(users, lang), *_ratio(f, users, lang), _energy(f.energy_wh, lang),
-                formatting.eur(f.cost_micro_eur, lang)]
+                _money(f.cost_micro_eur, lang)]
 
     rows = [line(r.key, r.figures, r.users) for r in view.rows]
     if view.hidden:

@@ -153,3 +153,10 @@ async def test_totals_that_would_give_back_a_hidden_use_case_are_withheld(engine
         assert {p.month: p.totals for p in built.trend}["2026-07"] is None
         text = render_markdown(built, "en")
         assert "would give back the figures of fewer than 5 people" in text and "0.777" not in text
+
+
+def test_a_cost_below_a_cent_is_not_printed_as_zero():
+    from gateway.inventory.csr_render import _money
+
+    assert _money(5150, "fr") == "0,00515\u00a0€" and _money(5150, "en") == "€0.00515"
+    assert _money(12, "en") == "€0.000012" and _money(0, "en") == "€0.00" and _money(1_234_560_000, "en") == "€1,234.56"
