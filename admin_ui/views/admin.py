@@ -29,6 +29,8 @@ from gateway.keys import ROLES
 from gateway.services.budget_overrides import make_rule
 from gateway.services.keys import NewKey
 from gateway.budgets.service import BudgetService
+from gateway.i18n import translate
+from policies.check import Issue
 from policies.engine import content_version
 
 router = APIRouter(prefix="/admin", route_class=UiRoute)
@@ -213,7 +215,11 @@ async def policy_submit(request: Request, publishing: PolicyDep, who: Visitor = 
     publish = form.get("action") == "publish"
     if publish and form.get("dry_run_of") != content_version(text):
         publish = False
-    outcome = await publishing.submit(text, admin.employee_id, publish, with_replay=not publish)
+    try:
+        outcome = await publishing.submit(text, admin.employee_id, publish, with_replay=not publish)
+    except ValueError as unreadable:  # e.g. a YAML date that does not exist (2026-13-45), which the parser raises
+        issue = Issue(0, translate("ui.policy.unreadable", who.lang, detail=str(unreadable)[:200]))
+        return await _policy_page(request, who, publishing, text, 422, issues=[issue])
     if not outcome.valid:
         return await _policy_page(request, who, publishing, text, 422, issues=outcome.issues)
     if publish:
