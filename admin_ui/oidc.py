@@ -6,10 +6,16 @@ claims (issuer, audience, expiry, nonce). It is a maintained, widely used OAuth/
 client; pyjwt (already a dependency) checks JWTs but has no PKCE, discovery or
 code-flow client, which would otherwise be hand-written security code.
 
-The claim is read from the ID token, or from the userinfo endpoint when the provider
-keeps it there (same subject only). The signed-in employee is mapped exactly as the gateway maps a front end's user: the
+The claims are read from the ID token, or from the userinfo endpoint when the provider
+keeps them there (same subject only). The signed-in employee is mapped exactly as the gateway maps a front end's user: the
 claim (email by default) is looked up in the directory, and an unknown user is the
 lower-cased claim, so the page shows the same pseudonym as their chat traffic.
+Roles: everyone signed in is an employee; the groups or roles the provider lists in
+`roles_claim` (a list, or a space- or comma-separated string; a dotted path such as
+`realm_access.roles` reaches a nested one) give the Sobria roles that `role_map` names
+for them, nothing else: an unmapped group gives no role, and a role is re-read at each
+sign-in (so removing someone from a group takes effect at their next sign-in, at most
+one session, 8 h, later).
 State, nonce and verifier travel in a short-lived signed cookie, never in a server store.
 """
 
@@ -29,17 +35,19 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.jose.errors import JoseError
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.auth import Authenticator, DirectoryEntry, ForwardedUser
+from gateway.keys import ROLES
 
 FLOW_COOKIE = "sobria_oidc"
 FLOW_MAX_AGE_S = 600
 
 
 class OidcSettings(BaseSettings):
-    """`SOBRIA_OIDC_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET`, `_CLAIM`, `_SCOPE`: sign-in is offered when the issuer is set."""
+    """`SOBRIA_OIDC_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET`, `_CLAIM`, `_SCOPE`, `_ROLES_CLAIM`, `_ROLE_MAP`:
+    sign-in is offered when the issuer is set."""
 
     model_config = SettingsConfigDict(env_prefix="SOBRIA_OIDC_", extra="ignore")
 
@@ -48,6 +56,32 @@ class OidcSettings(BaseSettings):
     client_secret: str | None = None
     claim: str = Field("email", description="The ID-token claim that names the employee (as in the directory)")
     scope: str = "openid email"
+    roles_claim: str = Field("groups", description="The claim listing the user's groups or roles at the provider")
+    role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Provider group or role -> Sobria role, e.g. {"sobria-ethics": "committee", "it-admins": "admin"}')
+
+    @field_validator("role_map")
+    @classmethod
+    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - set(ROLES))
+        if unknown:
+            raise ValueError(f"SOBRIA_OIDC_ROLE_MAP maps to unknown roles {', '.join(unknown)}; roles are "
+                             f"{', '.join(ROLES)}")
+        return value
+
+    def roles_of(self, claims: Any) -> frozenset[str]:
+        """The Sobria roles the provider's claims grant: employee, plus each mapped group's role."""
+        value: Any = claims
+        for part in self.roles_claim.split("."):
+            value = value.get(part) if hasattr(value, "get") else None
+        if isinstance(value, str):
+            groups = value.replace(",", " ").split()
+        elif isinstance(value, list | tuple):
+            groups = [str(item) for item in value]
+        else:
+            groups = []
+        return frozenset({"employee"} | {self.role_map[g] for g in groups if g in self.role_map})
 
 
 class OidcError(Exception):
@@ -62,6 +96,7 @@ class OidcError(Exception):
 class Identity:
     employee_id: str
     department: str
+    roles: frozenset[str] = frozenset({"employee"})
 
 
 class OidcClient:
@@ -115,7 +150,8 @@ class OidcClient:
                                                  grant_type="authorization_code")
                 keys = (await client.get(metadata["jwks_uri"])).json()
                 claims = self._validate(token.get("id_token"), keys, str(flow["n"]), metadata)
-                if not claims.get(self.settings.claim) and metadata.get("userinfo_endpoint"):
+                wants_roles = bool(self.settings.role_map) and claims.get(self.settings.roles_claim.split(".")[0]) is None
+                if (not claims.get(self.settings.claim) or wants_roles) and metadata.get("userinfo_endpoint"):
                     userinfo = (await client.get(metadata["userinfo_endpoint"])).json()
                     if str(userinfo.get("sub")) == str(claims.get("sub")):
                         claims = {**dict(claims), **userinfo}
@@ -130,7 +166,8 @@ class OidcClient:
             raise OidcError("ui.oidc.no_claim")
         claimed = str(value)
         entry: DirectoryEntry | None = authenticator.directory.find(ForwardedUser(email=claimed, user_id=claimed))
-        identity = Identity(entry.employee_id if entry else str(value).lower(), entry.department if entry else "unknown")
+        identity = Identity(entry.employee_id if entry else str(value).lower(), entry.department if entry else "unknown",
+                            self.settings.roles_of(claims))
         return identity, str(flow["t"])
 
     def _validate(self, id_token: str | None, keys: dict[str, Any], nonce: str, metadata: dict[str, Any]) -> Any:

@@ -28,6 +28,8 @@ class Session:
     key_id: str | None = None
     employee_id: str | None = None
     department: str | None = None
+    roles: tuple[str, ...] = ()
+    """The roles an identity provider granted at sign-in (empty for a key: the key's record holds them)."""
 
     @classmethod
     def anonymous(cls, max_age_s: int) -> Session:
@@ -37,9 +39,11 @@ class Session:
         """A new session for `key_id`, with a fresh CSRF token."""
         return replace(Session.anonymous(max_age_s), key_id=key_id)
 
-    def signed_in_employee(self, employee_id: str, department: str, max_age_s: int) -> Session:
+    def signed_in_employee(self, employee_id: str, department: str, max_age_s: int,
+                           roles: tuple[str, ...] = ("employee",)) -> Session:
         """A new session for an employee the identity provider vouched for, with a fresh CSRF token."""
-        return replace(Session.anonymous(max_age_s), employee_id=employee_id, department=department)
+        return replace(Session.anonymous(max_age_s), employee_id=employee_id, department=department,
+                       roles=tuple(sorted(roles)))
 
     def csrf_matches(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf, token or "")
@@ -65,7 +69,7 @@ class SessionCodec:
 
     def encode(self, session: Session) -> str:
         body = {"c": session.csrf, "e": session.expires_at, "k": session.key_id, "i": session.employee_id,
-                "d": session.department}
+                "d": session.department, "r": list(session.roles)}
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}"
 
@@ -78,7 +82,8 @@ class SessionCodec:
         try:
             body = json.loads(_unb64(payload))
             session = Session(csrf=str(body["c"]), expires_at=int(body["e"]), key_id=body.get("k"),
-                              employee_id=body.get("i"), department=body.get("d"))
+                              employee_id=body.get("i"), department=body.get("d"),
+                              roles=tuple(str(role) for role in body.get("r") or ()))
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires_at < (time.time() if now is None else now):

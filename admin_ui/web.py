@@ -26,7 +26,7 @@ from admin_ui.session import COOKIE_NAME, Session, SessionCodec
 from gateway.auth import Principal
 from gateway.i18n import negotiate, translate
 from gateway.dependencies import services
-from gateway.keys import KeyRecord
+from gateway.keys import ROLES, KeyRecord
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -113,13 +113,14 @@ def principal_for(request: Request, record: KeyRecord) -> Principal:
     )
 
 
-def employee_principal(request: Request, employee_id: str, department: str) -> Principal:
-    """An employee signed in through the identity provider: the employee role only, no key."""
+def employee_principal(request: Request, employee_id: str, department: str,
+                       roles: tuple[str, ...] | frozenset[str] = ()) -> Principal:
+    """Someone signed in through the identity provider, no key: an employee, plus the roles its groups map to."""
     return Principal(
         employee_id=employee_id,
         pseudonym=request.app.state.authenticator.pseudonym(employee_id),
         department=department,
-        roles=frozenset({"employee"}),
+        roles=frozenset({"employee"} | (set(roles) & set(ROLES))),
         key_id="",
     )
 
@@ -132,7 +133,8 @@ async def visitor(request: Request) -> Visitor:
     if session is None:
         return Visitor(Session.anonymous(sessions.max_age_s), None, lang, set_cookie=True)
     if session.employee_id and not session.key_id:
-        return Visitor(session, employee_principal(request, session.employee_id, session.department or ""), lang)
+        return Visitor(session, employee_principal(request, session.employee_id, session.department or "",
+                                                   session.roles), lang)
     principal = await principal_for_key_id(request, session.key_id) if session.key_id else None
     if session.key_id and principal is None:
         return Visitor(Session.anonymous(sessions.max_age_s), None, lang, set_cookie=True)

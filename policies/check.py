@@ -83,6 +83,8 @@ def check_text(text: str, catalogue: Catalogue) -> CheckReport:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return CheckReport(None, [Issue(mark.line + 1 if mark else 0, f"invalid YAML: {exc}")])
+    except ValueError as exc:  # a scalar YAML resolves but cannot build, such as the date 2026-13-45
+        return CheckReport(None, [Issue(0, f"invalid YAML value: {exc}")])
     where = _Locator(text)
     if not isinstance(data, dict):
         return CheckReport(None, [Issue(1, "a policy is a YAML mapping")])

@@ -2,16 +2,22 @@
 
 Thin callers of the same services as the JSON admin API and the CLI (`gateway.services`):
 the same validation, the same audit action names and targets. Every successful POST
-answers with a redirect (post/redirect/get), except the creation of a key, whose
-answer is the one time the key is shown; a revocation is confirmed on its own page;
-a policy is published only after a dry run of exactly that text.
+answers with a redirect (post/redirect/get), so reloading never repeats an action. A new
+key crosses that redirect once, encrypted in a cookie that lives two minutes on one path
+and is deleted as the key is shown (the key is never in a URL, a log or the database);
+a revocation is confirmed on its own page; a policy is published only after a dry run
+of exactly that text.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Depends, Request, Response
 
 from admin_ui.web import UiRoute, Visitor, form_data, redirect, render, visitor
@@ -23,6 +29,8 @@ from gateway.keys import ROLES
 from gateway.services.budget_overrides import make_rule
 from gateway.services.keys import NewKey
 from gateway.budgets.service import BudgetService
+from gateway.i18n import translate
+from policies.check import Issue
 from policies.engine import content_version
 
 router = APIRouter(prefix="/admin", route_class=UiRoute)
@@ -52,22 +60,26 @@ async def _budget_rows(budgets: BudgetService, overrides: dict[str, BudgetRule])
 
 
 async def _budgets_page(request: Request, who: Visitor, budgets: BudgetService, overrides: OverridesDep,
-                        error: DomainError | None = None, status_code: int = 200) -> Response:
+                        error: DomainError | None = None, status_code: int = 200, form: dict[str, str] | None = None,
+                        changed: str = "", removed: bool = False) -> Response:
     config = budgets.config
     defaults = [("employee", config.employee), ("department", config.department), ("use_case", config.use_case)]
     defaults += [(f"employee @ {name}", rule) for name, rule in config.employee_by_department.items()]
     defaults += [(f"employee + {role}", rule) for role, rule in config.employee_by_role.items()]
+    rows = await _budget_rows(budgets, await overrides.overrides())
     return render(
         request, who, "admin/budgets.html", status_code=status_code,
-        defaults=defaults, rows=await _budget_rows(budgets, await overrides.overrides()), error=error,
+        defaults=defaults, rows=rows, error=error, form=form or {},
+        changed=changed if any(r["scope"] == changed for r in rows) or removed else "", removed=removed,
     )
 
 
 @router.get("/budgets")
-async def budgets_page(request: Request, budgets: BudgetsDep, overrides: OverridesDep,
-                       who: Visitor = VisitorDep) -> Response:
+async def budgets_page(request: Request, budgets: BudgetsDep, overrides: OverridesDep, saved: str = "",
+                       removed: str = "", who: Visitor = VisitorDep) -> Response:
+    """`saved`/`removed`: the stored scope just changed (after post/redirect/get), to point it out."""
     who.require("admin")
-    return await _budgets_page(request, who, budgets, overrides)
+    return await _budgets_page(request, who, budgets, overrides, changed=saved or removed, removed=bool(removed))
 
 
 @router.post("/budgets")
@@ -79,20 +91,33 @@ async def set_override(request: Request, budgets: BudgetsDep, overrides: Overrid
     scope = form.get("scope", "")
     try:
         if form.get("action") == "remove":
-            await overrides.remove(admin.employee_id, scope)
-        else:
-            rule = make_rule(form.get("eur"), form.get("gco2e_g"), form.get("window", "rolling"),
-                             form.get("window_days", "30"), form.get("bucket_minutes", "60"))
-            await overrides.set(admin.employee_id, scope, rule)
+            stored = form.get("stored_scope", "")
+            await overrides.remove(admin.employee_id, stored or scope, stored_form=bool(stored))
+            return redirect(request, who, "/ui/admin/budgets?removed=" + quote(stored or overrides.scope(scope)))
+        rule = make_rule(form.get("eur"), form.get("gco2e_g"), form.get("window", "rolling"),
+                         form.get("window_days", "30"), form.get("bucket_minutes", "60"))
+        await overrides.set(admin.employee_id, scope, rule)
     except DomainError as error:
-        return await _budgets_page(request, who, budgets, overrides, error, 404 if isinstance(error, NotFound) else 422)
-    return redirect(request, who, "/ui/admin/budgets")
+        return await _budgets_page(request, who, budgets, overrides, error, 404 if isinstance(error, NotFound) else 422,
+                                   form=form)
+    return redirect(request, who, "/ui/admin/budgets?saved=" + quote(overrides.scope(scope)))
+
+
+NEW_KEY_COOKIE = "sobria_new_key"
+NEW_KEY_PATH = "/ui/admin/keys/created"
+NEW_KEY_MAX_AGE_S = 120
+
+
+def _sealer(request: Request) -> Fernet:
+    secret = request.app.state.settings.effective_session_secret()
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"sobria-new-key:" + secret).digest()))
 
 
 def _keys_page(request: Request, who: Visitor, listing: list[Any], *, created: str | None = None,
-               error: DomainError | None = None, status_code: int = 200) -> Response:
+               error: DomainError | None = None, status_code: int = 200, form: dict[str, str] | None = None,
+               shown_once: bool = False) -> Response:
     response = render(request, who, "admin/keys.html", status_code=status_code, keys=listing, roles=ROLES,
-                      created=created, error=error)
+                      created=created, error=error, form=form or {}, shown_once=shown_once)
     if created:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -106,7 +131,7 @@ async def keys_page(request: Request, keys: KeysDep, who: Visitor = VisitorDep) 
 
 @router.post("/keys")
 async def create_key(request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
-    """Create a key through the key service; the answer shows it once (never stored, never in a URL)."""
+    """Create a key through the key service, then redirect to the page that shows it once."""
     admin = who.require("admin")
     form = await form_data(request, who)
     roles = tuple(role for role in ROLES if form.get(f"role_{role}"))
@@ -114,8 +139,29 @@ async def create_key(request: Request, keys: KeysDep, who: Visitor = VisitorDep)
     try:
         created = await keys.create(admin.employee_id, request_key)
     except InvalidInput as error:
-        return _keys_page(request, who, await keys.list(), error=error, status_code=422)
-    return _keys_page(request, who, await keys.list(), created=created.key)
+        return _keys_page(request, who, await keys.list(), error=error, status_code=422, form=form)
+    response = redirect(request, who, NEW_KEY_PATH)
+    sealed = _sealer(request).encrypt(f"{admin.employee_id}\n{created.key}".encode()).decode()
+    response.set_cookie(NEW_KEY_COOKIE, sealed, max_age=NEW_KEY_MAX_AGE_S, path=NEW_KEY_PATH, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/keys/created")
+async def created_key(request: Request, keys: KeysDep, who: Visitor = VisitorDep) -> Response:
+    """The key just created, shown this once; a reload says it was shown and cannot be shown again."""
+    admin = who.require("admin")
+    created = None
+    try:
+        opened = _sealer(request).decrypt(request.cookies.get(NEW_KEY_COOKIE, "").encode(), ttl=NEW_KEY_MAX_AGE_S)
+        owner, _, key = opened.decode().partition("\n")
+        created = key if owner == admin.employee_id else None
+    except InvalidToken:
+        pass
+    response = _keys_page(request, who, await keys.list(), created=created, shown_once=created is None)
+    response.headers["Cache-Control"] = "no-store"
+    response.delete_cookie(NEW_KEY_COOKIE, path=NEW_KEY_PATH)
+    return response
 
 
 @router.get("/keys/{key_id}/revoke")
@@ -169,7 +215,11 @@ async def policy_submit(request: Request, publishing: PolicyDep, who: Visitor = 
     publish = form.get("action") == "publish"
     if publish and form.get("dry_run_of") != content_version(text):
         publish = False
-    outcome = await publishing.submit(text, admin.employee_id, publish, with_replay=not publish)
+    try:
+        outcome = await publishing.submit(text, admin.employee_id, publish, with_replay=not publish)
+    except ValueError as unreadable:  # e.g. a YAML date that does not exist (2026-13-45), which the parser raises
+        issue = Issue(0, translate("ui.policy.unreadable", who.lang, detail=str(unreadable)[:200]))
+        return await _policy_page(request, who, publishing, text, 422, issues=[issue])
     if not outcome.valid:
         return await _policy_page(request, who, publishing, text, 422, issues=outcome.issues)
     if publish:

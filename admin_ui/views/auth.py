@@ -77,8 +77,8 @@ async def oidc_callback(request: Request, state: str | None = None, code: str | 
     except OidcError as failure:
         return _sign_in_page(request, who, "/ui/me", failure.reason, 401)
     who.session = who.session.signed_in_employee(identity.employee_id, identity.department,
-                                                 request.app.state.ui_sessions.max_age_s)
-    who.principal = employee_principal(request, identity.employee_id, identity.department)
+                                                 request.app.state.ui_sessions.max_age_s, tuple(identity.roles))
+    who.principal = employee_principal(request, identity.employee_id, identity.department, identity.roles)
     who.set_cookie = True
     # A page rather than a redirect: arriving from the provider is a cross-site navigation, during
     # which the SameSite=Strict session cookie just set would not be sent on a redirect.

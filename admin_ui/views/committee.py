@@ -11,6 +11,7 @@ import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -37,6 +38,7 @@ from gateway.inventory.classification import (
     Domain,
     ProhibitedPractice,
     Proposal,
+    Reason,
 )
 from gateway.inventory.drift import drift
 from gateway.inventory.lifecycle import allowed, missing_for_approval, serves
@@ -171,10 +173,24 @@ def _targets(stored: StoredUseCase) -> list[str]:
     return [target for target in STATUSES if allowed(lifecycle.status, target, lifecycle.provisional)]
 
 
+def _shown_proposal(record: Any, query: Any) -> Proposal | None:
+    """After a classification (post/redirect/get): the stored proposal, with the point and practices it named."""
+    if query.get("classified") != "1" or record.risk.proposed_class is None:
+        return None
+    point = query.get("point", "")[:16] or record.risk.annex_iii_point or ""
+    practices = ", ".join(p for p in query.get("practices", "").split(",") if p in PRACTICES)
+    reasons = tuple(Reason(key, {"point": point, "practices": practices}) for key in record.risk.proposal_reasons)
+    return Proposal(record.risk.proposed_class, point or None, record.risk.profiling, bool(point), reasons)
+
+
 @router.get("/use-cases/{use_case_id}")
 async def use_case_page(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
     who.require("committee")
     try:
+        if request.query_params.get("classified"):
+            stored = await _inventory(request).register.require(use_case_id)
+            shown = _shown_proposal(stored.record, request.query_params)
+            return await _use_case_page(request, who, use_case_id, proposal=shown)
         return await _use_case_page(request, who, use_case_id)
     except (GatewayError, DomainError) as caught:
         error = caught if isinstance(caught, GatewayError) else from_domain(caught)
@@ -272,7 +288,8 @@ async def classify(use_case_id: str, request: Request, who: Visitor = Depends(vi
             return not_found(request, who)
         message, fields = _error_words(error, who.lang)
         return await _use_case_page(request, who, use_case_id, message, error.status, fields)
-    return await _use_case_page(request, who, use_case_id, proposal=proposal)
+    query = urlencode({"classified": "1", "point": proposal.annex_iii_point or "", "practices": ",".join(answers.practices)})
+    return redirect(request, who, f"/ui/committee/use-cases/{use_case_id}?{query}#proposal")
 
 
 @router.post("/use-cases/{use_case_id}/decision")

@@ -6,9 +6,12 @@ the market-based figure only when every served request had a market-based factor
 (the ledger stores NULL otherwise, and "not available" beats a copied number);
 ranges come from the per-request low and high estimates. Per-department, per-use-case
 and per-model lines are the committee's k-anonymous views over the same period
-(`gateway.inventory.views`), with per-request and per-active-user ratios; each model
-line carries its GHG Protocol scope. The trend covers the 12 months ending with the
-period. Renderers (`csr_render`) only lay these numbers out.
+(`gateway.inventory.views`), with per-request (served) and per-active-user ratios; each
+model line carries its GHG Protocol scope. The trend covers the 12 months ending with the
+period. A total (of the period or of a trend month) is published only when the committee
+views of that period publish theirs: otherwise the total minus the use cases shown would
+give back the figures of the few people hidden. Renderers (`csr_render`) only lay these
+numbers out.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class CsrReport:
     scopes: dict[str, str]
     methods: tuple[Method, ...]
     methodology_url: str = METHODOLOGY_URL
+    totals_withheld: str = ""
+    """Why `totals` is None: 'few' (fewer than k people) or 'complementary' (it would reveal a hidden group)."""
 
     @property
     def annual(self) -> bool:
@@ -157,16 +162,33 @@ def trend_months(last: str, count: int = TREND_MONTHS) -> tuple[str, ...]:
     return tuple(months)
 
 
+async def _publishable_totals(engine: AsyncEngine, views: CommitteeViews, months: tuple[str, ...],
+                              period_views: dict[str, View] | None = None) -> tuple[Totals | None, str]:
+    """The totals of `months` and, when withheld, why."""
+    totals = await _totals(engine, months, views.k)
+    if totals is None:
+        return None, "few"
+    if totals.users == 0:
+        return totals, ""
+    if period_views is None:
+        period_views = await views.period(months, ("use_case",))
+    if period_views["use_case"].total is None:
+        return None, "complementary"
+    return totals, ""
+
+
 async def build_csr_report(engine: AsyncEngine, views: CommitteeViews, catalogue: Catalogue,
                            period: str) -> CsrReport:
     """The report of `period` ('YYYY' or 'YYYY-MM') from the ledger."""
     months = months_of(period)
-    trend = tuple([MonthPoint(m, await _totals(engine, (m,), views.k)) for m in trend_months(months[-1])])
+    trend = tuple([MonthPoint(m, (await _publishable_totals(engine, views, (m,)))[0])
+                   for m in trend_months(months[-1])])
     period_views = await views.period(months)
+    totals, withheld = await _publishable_totals(engine, views, months, period_views)
     scopes: dict[str, str] = {}
     for row in period_views["model"].rows:
         spec = catalogue.get(row.key)
         scopes[row.key] = SCOPES.get(spec.mode, "unknown") if spec else "unknown"
-    return CsrReport(period, months, views.k, await _totals(engine, months, views.k), trend,
+    return CsrReport(period, months, views.k, totals, trend,
                      period_views["department"], period_views["use_case"], period_views["model"], scopes,
-                     await _methods(engine, months))
+                     await _methods(engine, months), totals_withheld=withheld)

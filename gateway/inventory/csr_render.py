@@ -76,6 +76,13 @@ def _water(ml: float, lang: str) -> str:
     return f"{formatting.quantity(ml, lang)} mL"
 
 
+def _money(micro_eur: int, lang: str) -> str:
+    """Euros to the cent, or to three significant digits below a cent (never a misleading 0.00)."""
+    if micro_eur == 0 or abs(micro_eur) >= 10_000:
+        return formatting.eur(micro_eur, lang)
+    return formatting.eur(micro_eur, lang, min(6, formatting.significant_digits(micro_eur / 1_000_000)))
+
+
 def _period_label(report: CsrReport, lang: str) -> str:
     return report.period if report.annual else formatting.month(report.period, lang)
 
@@ -90,15 +97,18 @@ def document(report: CsrReport, lang: str) -> Document:
     doc.blocks.append(t("intro", k=report.k))
     totals = report.totals
     if totals is None:
-        doc.blocks.append(t("withheld", k=report.k))
+        doc.blocks.append(t("withheld_complementary" if report.totals_withheld == "complementary" else "withheld",
+                            k=report.k))
     else:
         doc.blocks.append(_totals_table(totals, t, lang, na))
     doc.blocks.append(_trend_series(report, t, lang))
     doc.blocks.append(_trend_table(report, t, lang, na))
     for dimension, view in (("department", report.by_department), ("use_case", report.by_use_case)):
         doc.blocks.append(_group_table(view, t(f"by_{dimension}"), t(f"col_{dimension}"), t, lang, report.k))
+    doc.blocks.append(t("active_users_note"))
     doc.blocks.append(_model_table(report, t, lang))
     doc.blocks.append(t("scope_note"))
+    doc.blocks.append(t("scope_lines_note", k=report.k))
     methods = [[m.method, m.factor_set_version, formatting.number(m.requests, lang)] for m in report.methods]
     doc.blocks.append(Table(t("methods"), [t("col_method"), t("col_factor_set"), t("col_requests")],
                             methods or [["—", "—", "0"]]))
@@ -118,7 +128,7 @@ def _totals_table(totals: Totals, t, lang: str, na: str) -> Table:
         [t("gco2e_market"), market + (f" ({market_note})" if market_note else "")],
         [t("energy"), f"{_energy(totals.energy_wh, lang)} ({t('range', low=_energy(totals.energy_wh_min, lang), high=_energy(totals.energy_wh_max, lang))})"],
         [t("water"), _water(totals.water_ml, lang)],
-        [t("cost"), formatting.eur(totals.cost_micro_eur, lang)],
+        [t("cost"), _money(totals.cost_micro_eur, lang)],
     ]
     return Table(t("totals"), [t("col_metric"), t("col_value")], rows)
 
@@ -144,32 +154,35 @@ def _trend_table(report: CsrReport, t, lang: str, na: str) -> Table:
 
 
 def _ratio(figures: Figures, users: int, lang: str) -> list[str]:
-    per_request = _mass(figures.gco2e / figures.requests, lang) if figures.requests else "—"
+    """Carbon, per served request and per active user (a refusal is not a request that was made)."""
+    per_request = _mass(figures.gco2e / figures.served, lang) if figures.served else "—"
     per_user = _mass(figures.gco2e / users, lang) if users else "—"
     return [_mass(figures.gco2e, lang), per_request, per_user]
 
 
 def _group_table(view: View, title: str, column: str, t, lang: str, k: int) -> Table:
-    rows = [[r.key, formatting.number(r.figures.requests, lang), formatting.number(r.users, lang),
-             *_ratio(r.figures, r.users, lang), _energy(r.figures.energy_wh, lang)] for r in view.rows]
+    def line(name: str, f: Figures, users: int) -> list[str]:
+        return [name, formatting.number(f.served, lang), formatting.number(f.refused, lang),
+                formatting.number(users, lang), *_ratio(f, users, lang), _energy(f.energy_wh, lang),
+                _money(f.cost_micro_eur, lang)]
+
+    rows = [line(r.key, r.figures, r.users) for r in view.rows]
     if view.hidden:
         label = t("hidden_groups", count=len(view.hidden))
         if view.remainder is not None:
-            rows.append([label, formatting.number(view.remainder.requests, lang),
-                         formatting.number(view.remainder_users, lang),
-                         *_ratio(view.remainder, view.remainder_users, lang), _energy(view.remainder.energy_wh, lang)])
+            rows.append(line(label, view.remainder, view.remainder_users))
         else:
-            rows.append([label, t("hidden_k", k=k), "", "", "", "", ""])
-    return Table(title, [column, t("col_requests"), t("active_users"), t("gco2e_location"), t("per_request"),
-                         t("per_user"), t("energy")], rows or [["—", "0", "0", "", "", "", ""]])
+            rows.append([label, t("hidden_k", k=k), "", "", "", "", "", "", ""])
+    return Table(title, [column, t("served"), t("refused"), t("active_users"), t("gco2e_location"), t("per_request"),
+                         t("per_user"), t("energy"), t("cost")], rows or [["—", "0", "0", "0", "", "", "", "", ""]])
 
 
 def _model_table(report: CsrReport, t, lang: str) -> Table:
-    rows = [[r.key, t(f"scope.{report.scopes.get(r.key, 'unknown')}"), formatting.number(r.figures.requests, lang),
+    rows = [[r.key, t(f"scope.{report.scopes.get(r.key, 'unknown')}"), formatting.number(r.figures.served, lang),
              _mass(r.figures.gco2e, lang), _energy(r.figures.energy_wh, lang)] for r in report.by_model.rows]
     if report.by_model.hidden:
         rows.append([t("hidden_groups", count=len(report.by_model.hidden)), "", t("hidden_k", k=report.k), "", ""])
-    return Table(t("by_model"), [t("col_model"), t("col_scope"), t("col_requests"), t("gco2e_location"), t("energy")],
+    return Table(t("by_model"), [t("col_model"), t("col_scope"), t("served"), t("gco2e_location"), t("energy")],
                  rows or [["—", "", "0", "", ""]])
 
 
@@ -209,7 +222,7 @@ def render_csv(report: CsrReport) -> str:
         for row in view.rows:
             g = row.figures
             scope = report.scopes.get(row.key, "") if section == "model" else ""
-            writer.writerow([section, row.key, scope, "", "", g.requests, row.users, f"{g.gco2e:.6f}", "", "",
+            writer.writerow([section, row.key, scope, g.served, g.refused, g.requests, row.users, f"{g.gco2e:.6f}", "", "",
                              "", f"{g.energy_wh:.6f}", f"{g.water_ml:.6f}", f"{g.cost_eur:.6f}", versions])
     return out.getvalue()
 

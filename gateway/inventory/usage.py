@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, not_, select, tuple_
+from sqlalchemy import Row, and_, case, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -78,6 +78,8 @@ def figures_json(figures: Figures) -> dict[str, float | int]:
     """Figures in the units people read: EUR, Wh, gCO2e (location and market based), mL."""
     return {
         "requests": figures.requests,
+        "requests_served": figures.served,
+        "requests_refused": figures.refused,
         "input_tokens": figures.input_tokens,
         "output_tokens": figures.output_tokens,
         "cost_eur": round(figures.cost_eur, 6),
@@ -112,6 +114,7 @@ def _sums() -> list[ColumnElement]:
         func.coalesce(func.sum(DailyUsage.gwp_market_ug), 0).label("gwp_market_ug"),
         func.coalesce(func.sum(DailyUsage.water_ml), 0.0).label("water_ml"),
         func.coalesce(func.sum(DailyUsage.market_missing_requests), 0).label("market_missing_requests"),
+        func.coalesce(func.sum(case((DailyUsage.status != "ok", DailyUsage.requests), else_=0)), 0).label("refused"),
     ]
 
 
@@ -119,7 +122,7 @@ def _figures(row: Row[Any]) -> Figures:
     return Figures(
         int(row.requests), int(row.input_tokens), int(row.output_tokens), int(row.cost_micro_eur),
         float(row.energy_wh), int(row.gwp_ug), int(row.gwp_market_ug), float(row.water_ml),
-        int(row.market_missing_requests),
+        int(row.market_missing_requests), int(row.refused),
     )
 
 

@@ -2,8 +2,12 @@
 
 Figures come from the month's cube (`UsageAggregator.month`); which groups may be shown
 comes from `suppression.plan`, which needs the distinct employees behind any set of
-cells. Those are counted here from one query of the month's distinct
-(cell, pseudonym) pairs, mapped to small integers in memory and never returned.
+cells. Those are counted from the presence roll-up (`usage_presence_monthly`), in one
+query for the period whatever its length: the database groups the employees by the
+set of cells each used (their "signature") and returns each signature with how many
+employees share it. No pseudonym leaves the database; the employees behind a set of
+cells are the sum over the signatures that meet it, so a person is counted once
+however many of its cells they used, and across the months of a year.
 """
 
 from __future__ import annotations
@@ -11,14 +15,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.inventory.suppression import VIEW_ORDER, CellKey, Group, plan
-from gateway.inventory.usage import Figures, UsageAggregator, month_range
-from gateway.ledger.tables import UsageRecord
+from gateway.inventory.usage import Figures, UsageAggregator
+from gateway.ledger.tables import MonthlyPresence
 
-_MODEL = func.coalesce(UsageRecord.served_model, literal("(none)"))
+_FIELD, _CELL = "\x1f", "\x1e"
+"""Separators of a cell's fields and of a signature's cells (control characters no key holds)."""
+
+
+def _cell_key(text: str) -> CellKey:
+    use_case, department, model = text.split(_FIELD)
+    return use_case, department, model
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +88,21 @@ class CommitteeViews:
     def k(self) -> int:
         return self._aggregator.k
 
-    async def _members(self, month: str, ids: dict[str, int]) -> dict[CellKey, frozenset[int]]:
-        start, end = month_range(month)
-        query = (select(UsageRecord.use_case, UsageRecord.department, _MODEL.label("model"),
-                        UsageRecord.employee_pseudonym)
-                 .where(and_(UsageRecord.started_at >= start, UsageRecord.started_at < end)).distinct())
-        members: dict[CellKey, set[int]] = {}
+    async def _signatures(self, months: Sequence[str]) -> dict[frozenset[CellKey], int]:
+        """How many employees used exactly each set of cells over `months` (one query, counts only)."""
+        cell = (MonthlyPresence.use_case + literal(_FIELD) + MonthlyPresence.department + literal(_FIELD)
+                + MonthlyPresence.served_model).label("cell")
+        pairs = (select(MonthlyPresence.employee_pseudonym, cell)
+                 .where(MonthlyPresence.month.in_(list(months))).distinct().subquery())
+        per_employee = (select(func.aggregate_strings(pairs.c.cell, _CELL).label("signature"))
+                        .group_by(pairs.c.employee_pseudonym).subquery())
+        query = select(per_employee.c.signature, func.count()).group_by(per_employee.c.signature)
+        signatures: dict[frozenset[CellKey], int] = {}
         async with self._engine.connect() as conn:
-            for row in (await conn.execute(query)).all():
-                number = ids.setdefault(row.employee_pseudonym, len(ids))
-                members.setdefault((row.use_case, row.department, row.model), set()).add(number)
-        return {key: frozenset(value) for key, value in members.items()}
+            for signature, count in (await conn.execute(query)).all():
+                cells = frozenset(_cell_key(text) for text in str(signature).split(_CELL))
+                signatures[cells] = signatures.get(cells, 0) + int(count)  # same set, another order
+        return signatures
 
     async def month(self, month: str, dimensions: Sequence[str] = VIEW_ORDER) -> dict[str, View]:
         """Every view of `month` (published rows, hidden groups with reasons, remainder, total)."""
@@ -97,21 +111,21 @@ class CommitteeViews:
     async def period(self, months: Sequence[str], dimensions: Sequence[str] = VIEW_ORDER) -> dict[str, View]:
         """The views of several months taken together (a year): the cubes summed, people counted once."""
         figures: dict[CellKey, Figures] = {}
-        members: dict[CellKey, frozenset[int]] = {}
-        ids: dict[str, int] = {}
         for month in months:
             for cell in (await self._aggregator.month(month)).cells:
                 figures[cell.key] = figures.get(cell.key, Figures()) + cell.figures
-            for key, people in (await self._members(month, ids)).items():
-                members[key] = members.get(key, frozenset()) | people
         label = months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
-        return self._views(label, figures, members, dimensions)
+        return self._views(label, figures, await self._signatures(months), dimensions)
 
-    def _views(self, month: str, figures: dict[CellKey, Figures], members: dict[CellKey, frozenset[int]],
+    def _views(self, month: str, figures: dict[CellKey, Figures], signatures: dict[frozenset[CellKey], int],
                dimensions: Sequence[str]) -> dict[str, View]:
+        counted: dict[frozenset[CellKey], int] = {}
 
         def users(cells: frozenset[CellKey]) -> int:
-            return len(frozenset().union(*(members.get(c, frozenset()) for c in cells))) if cells else 0
+            """Employees who used at least one of `cells`."""
+            if cells not in counted:
+                counted[cells] = sum(n for used, n in signatures.items() if not used.isdisjoint(cells))
+            return counted[cells]
 
         groups: dict[str, list[Group]] = {}
         for dimension in VIEW_ORDER:

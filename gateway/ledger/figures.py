@@ -27,6 +27,8 @@ class Figures:
     water_ml: float = 0.0
     market_missing_requests: int = 0
     """Requests without a market-based factor: `gwp_market_ug` does not cover them."""
+    refused: int = 0
+    """Of `requests`, those not served (refused or failed): they carry no footprint."""
 
     def __add__(self, other: Figures) -> Figures:
         return Figures(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -35,6 +37,11 @@ class Figures:
     def total(cls, parts: Iterable[Figures]) -> Figures:
         """The sum of `parts` (zero figures when there are none)."""
         return sum(parts, cls())
+
+    @property
+    def served(self) -> int:
+        """Requests answered by a model: the denominator of every per-request figure."""
+        return self.requests - self.refused
 
     @property
     def cost_eur(self) -> float:

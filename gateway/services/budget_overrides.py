@@ -124,9 +124,13 @@ class BudgetOverrideService:
         await self.refresh()
         return change
 
-    async def remove(self, actor: str, scope: str) -> OverrideChange:
-        """Back to the configured default; audited as `budget.remove`. NotFound when there was no override."""
-        stored = self.scope(scope)
+    async def remove(self, actor: str, scope: str, *, stored_form: bool = False) -> OverrideChange:
+        """Back to the configured default; audited as `budget.remove`. NotFound when there was no override.
+
+        `stored_form`: `scope` is already as stored (a page removing a listed employee:<pseudonym> row)."""
+        stored = self.scope(scope) if not stored_form else scope.strip()
+        if stored_form and not _SCOPE.match(stored):
+            raise InvalidInput("invalid_request", "error.budget_scope", param="scope")
         change = await self._repository.remove(stored)
         if change.before is None:
             raise NotFound("not_found", "error.budget_override_not_found", param="scope")

@@ -24,6 +24,7 @@ def ledger() -> list[dict]:
     rows = [usage_row(f"fin{i}", "analysis", "finance", "mistral-small", JUL, gwp_ug=3_000_000) for i in range(7)]
     rows += [usage_row(f"ops{i}", "translation", "ops", "mistral-large", JUL) for i in range(6)]
     rows += [usage_row("leg0", "drafting", "legal", "mistral-medium", JUL)]
+    rows += [usage_row(f"hr{i}", "coding" if i < 2 else "search", "hr", "mistral-medium", JUL) for i in range(4)]
     refused = usage_row("ops0", "translation", "ops", None, JUL, gwp_ug=0, cost_micro_eur=0, energy_wh=0.0)
     refused.update(status="budget_exceeded", http_status=429, gwp_market_ug=None)
     rows += [refused]
@@ -48,8 +49,8 @@ async def report(engine, views, period):
 async def test_a_month_separates_served_from_refused_and_gives_both_carbon_methods_with_a_range(engine, views):
     july = await report(engine, views, "2026-07")
     totals = july.totals
-    assert (totals.served, totals.refused, totals.users) == (14, 1, 14)
-    assert totals.gwp_ug == 7 * 3_000_000 + 7 * 2000
+    assert (totals.served, totals.refused, totals.users) == (18, 1, 18)
+    assert totals.gwp_ug == 7 * 3_000_000 + 11 * 2000
     assert totals.gwp_market_ug == sum(r["gwp_market_ug"] or 0 for r in ledger() if r["started_at"] == JUL)
     assert totals.gwp_g_min < totals.gco2e < totals.gwp_g_max
 
@@ -68,7 +69,7 @@ async def test_the_annual_report_covers_twelve_months_per_department_and_use_cas
     assert year.by_use_case.hidden_reason("drafting").kind == "primary"
     assert year.by_department.row("legal") is None
     trend = {p.month: p.totals for p in year.trend}
-    assert trend["2026-07"].served == 14 and trend["2026-05"].served == 0
+    assert trend["2026-07"].served == 18 and trend["2026-05"].served == 0
 
 
 async def test_each_model_line_carries_its_ghg_scope(engine, views):
@@ -105,3 +106,57 @@ async def test_the_pdf_has_pages_that_render_to_images(engine, views, tmp_path):
     pages, text = pages_and_text(pdf)
     assert pages and all(p.stat().st_size > 2000 for p in pages)
     assert "Rapport RSE annuel Sobria, 2026" in text and "Scope 3" in text
+
+
+async def test_refused_requests_are_not_requests_in_the_department_and_use_case_lines(engine, views):
+    july = await report(engine, views, "2026-07")
+    for view, key in ((july.by_department, "ops"), (july.by_use_case, "translation")):
+        row = view.row(key)
+        assert (row.figures.served, row.figures.refused, row.users) == (6, 1, 6)
+    ops = july.by_department.row("ops").figures
+    per_request = f"{ops.gco2e / 6:.3f}".rstrip("0")
+    text = render_markdown(july, "en")
+    line = next(line for line in text.splitlines() if line.startswith("| ops |"))
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[1:4] == ["6", "1", "6"] and cells[5].startswith(per_request)
+    csv_line = next(line for line in render_csv(july).splitlines() if line.startswith("department,ops,"))
+    assert csv_line.split(",")[3:7] == ["6", "1", "7", "6"]  # served, refused, all, active users
+
+
+async def test_the_english_report_holds_every_item_a_csrd_reader_looks_for(engine, views):
+    july = await report(engine, views, "2026-07")
+    text = render_markdown(july, "en")
+    totals = {row.split("|")[1].strip(): row.split("|")[2].strip() for row in text.splitlines()
+              if row.startswith("| ") and row.count("|") == 3}
+    assert totals["Requests served"] == "18" and totals["Requests refused"] == "1"
+    assert re.fullmatch(r"[\d.]+ g \(range [\d.]+ g to [\d.]+ g\)", totals["Carbon, location-based"])
+    assert re.fullmatch(r"[\d.]+ g", totals["Carbon, market-based"])  # side by side with the location-based
+    assert "| Month | Requests served | Requests refused |" in text and text.count("| Jul 2026 |") == 1
+    assert "| ecologits-hosted | 2026.1 |" in text  # the factor-set version
+    assert "/v1/impacts/methodology" in text
+    assert "Scope 3, category 1" in text or "Unknown model" in text
+    assert "21.0 g" in text or "21.01 g" in text  # English decimals
+    big = await report(engine, views, "2026")
+    assert "€" in render_markdown(big, "en") and "\u00a0€" in render_markdown(big, "fr")
+
+
+async def test_totals_that_would_give_back_a_hidden_use_case_are_withheld(engine):
+    """One person alone in a use case: the month total minus the use cases shown would be their figures."""
+    rows = [usage_row(f"fin{i}", "analysis", "finance", "mistral-small", JUL) for i in range(7)]
+    rows += [usage_row("leg0", "drafting", "legal", "mistral-medium", JUL, gwp_ug=777_000)]
+    await seed(engine, rows)
+    views = CommitteeViews(engine, UsageAggregator(engine, k=5))
+    for period in ("2026-07", "2026"):
+        built = await report(engine, views, period)
+        assert built.totals is None and built.totals_withheld == "complementary"
+        assert built.by_use_case.row("analysis").users == 7  # the use case of k or more still shows
+        assert {p.month: p.totals for p in built.trend}["2026-07"] is None
+        text = render_markdown(built, "en")
+        assert "would give back the figures of fewer than 5 people" in text and "0.777" not in text
+
+
+def test_a_cost_below_a_cent_is_not_printed_as_zero():
+    from gateway.inventory.csr_render import _money
+
+    assert _money(5150, "fr") == "0,00515\u00a0€" and _money(5150, "en") == "€0.00515"
+    assert _money(12, "en") == "€0.000012" and _money(0, "en") == "€0.00" and _money(1_234_560_000, "en") == "€1,234.56"

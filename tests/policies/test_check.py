@@ -48,6 +48,12 @@ def test_yaml_syntax_error_has_its_line(catalogue):
     assert line == 3 and message.startswith("invalid YAML")
 
 
+def test_an_impossible_date_is_an_issue_not_a_crash(catalogue):
+    report = check_text("version_label: x\nvalid_from: 2026-13-45\n", catalogue)
+    assert report.policy is None
+    assert [issue.message.startswith("invalid YAML value") for issue in report.issues] == [True]
+
+
 def test_missing_general_use_case_is_an_error(catalogue):
     text = "use_cases:\n  - {id: translation, name: T, tier: small, examples: [hi]}\n"
     assert _issues(catalogue, text) == [(1, "general use case 'general' is not declared")]

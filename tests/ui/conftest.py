@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ def axe(chromium):
 
 
 OIDC_PORT = free_port()
+OIDC_ROLE_MAP = {"sobria-ethics": "committee", "sobria-csr": "csr", "it-admins": "admin"}
+"""The identity provider's groups that give Sobria roles (any other group gives none)."""
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +64,8 @@ def gateway(chromium, tmp_path_factory) -> Iterator[Gateway]:
     directory.write_text("email,employee_id,department\n" + "".join(
         f"{name}@example.fr,{name},finance\n" for name in FINANCE))
     env = {"SOBRIA_OIDC_ISSUER": f"http://127.0.0.1:{OIDC_PORT}", "SOBRIA_OIDC_CLIENT_SECRET": "sobria-test-secret",
-           "SOBRIA_DIRECTORY_PATH": str(directory)}
+           "SOBRIA_DIRECTORY_PATH": str(directory), "SOBRIA_OIDC_SCOPE": "openid email groups",
+           "SOBRIA_OIDC_ROLE_MAP": json.dumps(OIDC_ROLE_MAP)}
     gw = start_gateway(folder, catalogue_for(upstream.base_url), env)
     try:
         yield gw

@@ -1,6 +1,7 @@
 // A real OpenID Connect provider (the `oidc-provider` npm package) on loopback, for the
 // sign-in tests: one confidential client, authorization code flow with PKCE (S256),
-// its built-in login and consent pages (any login name; the email is <login>@example.fr).
+// its built-in login and consent pages (any login name). A login "name#group1#group2" is
+// the account "name" in those groups: email <name>@example.fr, claim `groups` (scope `groups`).
 // Usage: node oidc_provider.mjs <port> <redirect_uri>
 import Provider from "oidc-provider";
 
@@ -17,13 +18,14 @@ const provider = new Provider(issuer, {
   }],
   pkce: { required: () => true },
   conformIdTokenClaims: true,
-  claims: { openid: ["sub"], email: ["email", "email_verified"] },
+  claims: { openid: ["sub"], email: ["email", "email_verified"], groups: ["groups"] },
   cookies: { keys: ["sobria-oidc-test-cookie-key"] },
   async findAccount(ctx, id) {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: `${id}@example.fr`, email_verified: true };
+        const [name, ...groups] = id.split("#");
+        return { sub: id, email: `${name}@example.fr`, email_verified: true, groups };
       },
     };
   },

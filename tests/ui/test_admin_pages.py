@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.ui.browser import sign_in
+from tests.ui.browser import sign_in, ui_key
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +25,10 @@ def test_a_new_key_is_shown_once_and_can_be_revoked(page, gateway, keys):
     page.get_by_role("button", name="Create key").click()
     key = page.locator("#new-key").inner_text()
     assert key.startswith("sk-sobria-")
+    caption = page.get_by_role("table").locator("caption").inner_text()
+    page.reload()  # post/redirect/get: a reload shows the page again and creates nothing
+    assert key not in page.content() and page.get_by_role("status").inner_text().startswith("The new key was shown once")
+    assert page.get_by_role("table").locator("caption").inner_text() == caption
     page.goto(f"{gateway.base_url}/ui/admin/keys")
     assert key not in page.content()
     key_id = key.removeprefix("sk-sobria-")[:8]
@@ -74,3 +78,14 @@ def test_the_audit_log_shows_admin_changes_and_an_intact_chain(page, gateway, ke
     sign_in(page, gateway.base_url, keys.admin, "/ui/admin/audit")
     assert page.get_by_role("status").inner_text().startswith("The hash chain is intact")
     assert page.get_by_role("table").get_by_text("key.create").count() >= 1
+
+
+def test_revoking_ones_own_key_is_asked_with_a_warning(page, gateway, keys):
+    own = ui_key(gateway.base_url, gateway.admin_key, "ada", "it", "admin")
+    sign_in(page, gateway.base_url, own, "/ui/admin/keys")
+    key_id = own.removeprefix("sk-sobria-")[:8]
+    page.get_by_role("link", name=re.compile(f"Revoke key {re.escape(key_id)}")).click()
+    assert page.get_by_role("alert").inner_text().startswith("This is the key you are signed in with")
+    page.get_by_role("button", name="Revoke this key").click()
+    page.wait_for_url(re.compile(r"/ui/sign-in"))
+    assert httpx.get(f"{gateway.base_url}/v1/models", headers={"Authorization": f"Bearer {own}"}).status_code == 401

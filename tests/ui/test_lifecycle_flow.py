@@ -59,6 +59,9 @@ def test_a_high_risk_use_case_goes_from_draft_to_retired_from_the_pages(browser,
         page.get_by_role("button", name=t("ui.classify.run")).click()
         proposal = page.locator("#proposal").inner_text()
         assert t("ui.classify.proposal", risk=t("ui.risk.high")) in proposal and "4(a)" in proposal
+        assert "classified=1" in page.url  # post/redirect/get: this reload records nothing twice
+        page.reload()
+        assert page.locator("#proposal").inner_text() == proposal
 
         decide("submitted")
         decide("under_review")
