@@ -297,6 +297,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             began = time.perf_counter()
             engine = db.make_engine(url)
             async with engine.begin() as sa:
+                await sa.exec_driver_sql("SET LOCAL work_mem = '256MB'")
                 for statement in rollups.rebuild_statements("postgresql", now - timedelta(days=DAYS + 1),
                                                              now + timedelta(days=1)):
                     await sa.execute(statement)
@@ -318,6 +319,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps({k: out[k] for k in ("rollup_rows", "raw_bytes")}), flush=True)
         finally:
             await conn.close()
+    if args.generate_only:
+        return out
 
     engine = db.make_engine(url)
     base = args.baseline
@@ -384,11 +387,13 @@ def main() -> None:
     parser.add_argument("--cap-s", type=float, default=300.0, help="give up on one timed call after this")
     parser.add_argument("--ingest-rows", type=int, default=30_000)
     parser.add_argument("--reuse", action="store_true", help="keep the generated database of a previous run")
+    parser.add_argument("--generate-only", action="store_true", help="generate the ledger and its roll-ups, time nothing")
     args = parser.parse_args()
     out = asyncio.run(run(args))
     folder = ROOT / "bench" / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"ledger-scale-{args.rows}.json").write_text(json.dumps(out, indent=2, default=str))
+    suffix = "-generate" if args.generate_only else ""
+    (folder / f"ledger-scale-{args.rows}{suffix}.json").write_text(json.dumps(out, indent=2, default=str))
     print(json.dumps(out, indent=2, default=str))
 
 
