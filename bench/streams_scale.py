@@ -1,6 +1,7 @@
 """Many long streams at once: one gateway worker holding N concurrent paced streams.
 
-The mock upstream (`mock_upstream.py --pace-ms P --stream-s S`) sends one content chunk
+The paced upstream (`paced_wire.py`, raw asyncio like the client, so that the harness
+costs less per chunk than the gateway it measures) sends one content chunk
 every P ms for S seconds per stream, each chunk carrying the time it was sent. The
 client opens N streams, their starts spread evenly over `--ramp-s`, and for every pair
 of consecutive content chunks of a stream records how much longer the gap between them
@@ -37,19 +38,19 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
-import aiohttp
 import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import paced_wire  # noqa: E402
 from loadgen import percentile  # noqa: E402
 from run import SOBRIA, pg, sobria_files  # noqa: E402
 from servers import free_port, stop, wait_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-STAMP = b'"content":"t'
 
 
 def raise_open_files() -> tuple[int, int]:
@@ -71,27 +72,19 @@ class Stream:
         self.error: str | None = None
 
 
-async def one_stream(session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes,
-                     delay_s: float, open_now: list[int]) -> Stream:
+async def one_stream(url: str, headers: dict[str, str], body: bytes, delay_s: float, timeout_s: float,
+                     open_now: list[int]) -> Stream:
     await asyncio.sleep(delay_s)
     seen = Stream()
     open_now[0] += 1
     open_now[1] = max(open_now[1], open_now[0])
+    address = urlsplit(url)
     try:
-        async with session.post(url, data=body, headers=headers) as response:
-            if response.status != 200:
-                seen.error = f"HTTP {response.status}"
-                return seen
-            async for line in response.content:
-                at = line.find(STAMP)
-                if at >= 0:
-                    now = time.time()
-                    start = at + len(STAMP)
-                    seen.sent.append(float(line[start:line.index(b" ", start)]))
-                    seen.received.append(now)
-                elif line.startswith(b"data: [DONE]"):
-                    seen.ok = True
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        seen.sent, seen.received, seen.ok, status = await paced_wire.stream(
+            address.hostname or "127.0.0.1", address.port or 80, address.path, headers, body, timeout_s)
+        if " 200" not in status:
+            seen.ok, seen.error = False, status or "no status"
+    except (OSError, TimeoutError, ValueError) as exc:
         seen.error = type(exc).__name__
     finally:
         open_now[0] -= 1
@@ -151,15 +144,12 @@ class Sampler(threading.Thread):
 async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Namespace) -> dict[str, Any]:
     body = json.dumps({"model": model, "stream": True, "stream_options": {"include_usage": True},
                        "messages": [{"role": "user", "content": "Résume ce paragraphe en trois phrases."}]}).encode()
-    send_headers = {"Content-Type": "application/json", **headers}
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    timeout = aiohttp.ClientTimeout(total=args.stream_s * 4 + args.ramp_s + 60, sock_read=60)
     open_now = [0, 0]
     began = time.time()
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        streams = await asyncio.gather(*(
-            one_stream(session, url, send_headers, body, args.ramp_s * i / args.streams, open_now)
-            for i in range(args.streams)))
+    timeout_s = args.stream_s * 4 + args.ramp_s + 60
+    streams = await asyncio.gather(*(
+        one_stream(url, headers, body, args.ramp_s * i / args.streams, timeout_s, open_now)
+        for i in range(args.streams)))
     wall = time.time() - began
     window = (began + args.ramp_s + 1.0, began + args.stream_s)
     errors: dict[str, int] = {}
@@ -176,6 +166,15 @@ async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Na
         "transit_steady": summary(transit(streams, window)),
         "transit_whole_run": summary(transit(streams, None)),
     }
+
+
+def run_loop(coroutine: Any) -> Any:
+    """The client on uvloop when it is installed (as the gateway runs)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def start_sobria(work: Path, upstream: str, redis_url: str, database: str) -> tuple[subprocess.Popen, str, dict]:
@@ -234,8 +233,8 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     work = Path(tempfile.mkdtemp(prefix="sobria-streams-"))
     mock_port, redis_port = free_port(), free_port()
-    mock = subprocess.Popen([sys.executable, str(ROOT / "bench" / "mock_upstream.py"), "--port", str(mock_port),
-                             "--pace-ms", str(args.pace_ms), "--stream-s", str(args.stream_s), "--backlog", "4096"],
+    mock = subprocess.Popen([sys.executable, str(ROOT / "bench" / "paced_wire.py"), "--port", str(mock_port),
+                             "--pace-ms", str(args.pace_ms), "--stream-s", str(args.stream_s)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -247,10 +246,10 @@ def main() -> None:
                                     "ramp_s": args.ramp_s, "chunks_per_s": round(args.streams * 1000 / args.pace_ms)}}
     try:
         upstream = f"http://127.0.0.1:{mock_port}/v1"
-        wait_up(f"http://127.0.0.1:{mock_port}/stats", mock)
+        time.sleep(1.0)
         if not args.skip_direct:
             out["load_avg_before_direct"] = os.getloadavg()
-            out["direct"] = asyncio.run(drive(f"{upstream}/chat/completions", {}, "bench-small", args))
+            out["direct"] = run_loop(drive(f"{upstream}/chat/completions", {}, "bench-small", args))
             print("direct", json.dumps(out["direct"]), flush=True)
         sobria, url, headers = start_sobria(work, upstream, f"redis://127.0.0.1:{redis_port}/0", database)
         sampler = Sampler(sobria.pid)
@@ -258,7 +257,7 @@ def main() -> None:
         cpu_before, began = cpu_s(sobria.pid), time.monotonic()
         out["load_avg_before_sobria"] = os.getloadavg()
         sampler.start()
-        out["sobria"] = asyncio.run(drive(url, headers, "auto", args))
+        out["sobria"] = run_loop(drive(url, headers, "auto", args))
         sampler.done.set()
         out["sobria"]["cpu_share_of_core"] = round((cpu_s(sobria.pid) - cpu_before) / (time.monotonic() - began), 3)
         out["sobria"]["rss_idle_mb"] = round(rss_idle, 1)
@@ -276,6 +275,8 @@ def main() -> None:
         stop(mock)
         stop(redis)
         pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if (work / "gateway.log").exists():
+            shutil.copy(work / "gateway.log", Path(args.out).with_suffix(".gateway.log"))
         shutil.rmtree(work, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
