@@ -322,23 +322,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await engine.dispose()
             out["rollups_build_s"] = time.perf_counter() - began
             await conn.execute("VACUUM ANALYZE")
-            sizes = await conn.fetch(
-                "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class WHERE relname IN "
-                "('usage_spend_hourly', 'usage_daily', 'usage_employee_daily', 'usage_presence_monthly')")
-            out["rollup_bytes"] = {r["relname"]: r["bytes"] for r in sizes}
-            out["raw_bytes"] = int(await conn.fetchval(
-                "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'usage_records'::regclass"))
-            counts = await conn.fetch(
-                "SELECT 'usage_spend_hourly' t, count(*) FROM usage_spend_hourly UNION ALL "
-                "SELECT 'usage_daily', count(*) FROM usage_daily UNION ALL "
-                "SELECT 'usage_employee_daily', count(*) FROM usage_employee_daily UNION ALL "
-                "SELECT 'usage_presence_monthly', count(*) FROM usage_presence_monthly")
-            out["rollup_rows"] = {r["t"]: r["count"] for r in counts}
-            print(json.dumps({k: out[k] for k in ("rollup_rows", "raw_bytes")}), flush=True)
         finally:
             await conn.close()
     if args.generate_only:
         return out
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    try:
+        sizes = await conn.fetch(
+            "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class WHERE relname IN "
+            "('usage_spend_hourly', 'usage_daily', 'usage_employee_daily', 'usage_presence_monthly')")
+        out["rollup_bytes"] = {r["relname"]: r["bytes"] for r in sizes}
+        out["raw_bytes"] = int(await conn.fetchval(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'usage_records'::regclass"))
+        counts = await conn.fetch(
+            "SELECT 'usage_spend_hourly' t, count(*) FROM usage_spend_hourly UNION ALL "
+            "SELECT 'usage_daily', count(*) FROM usage_daily UNION ALL "
+            "SELECT 'usage_employee_daily', count(*) FROM usage_employee_daily UNION ALL "
+            "SELECT 'usage_presence_monthly', count(*) FROM usage_presence_monthly")
+        out["rollup_rows"] = {r["t"]: r["count"] for r in counts}
+        print(json.dumps({k: out[k] for k in ("rollup_rows", "raw_bytes")}), flush=True)
+    finally:
+        await conn.close()
 
     engine = db.make_engine(url)
     base = args.baseline
@@ -357,7 +361,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         label = "committee " + " x ".join(dims)
         results[label] = {
             "before": await timed(lambda d=dims: committee(before_agg, month, d, True), 1, args.cap_s),
-            "after": await timed(lambda d=dims: committee(after_agg, month, d, False), 10, args.cap_s),
+            "after": await timed(lambda d=dims: committee(after_agg, month, d, False), args.runs, args.cap_s),
         }
         results[label]["load_avg_1m"] = os.getloadavg()[0]
         print(label, results[label], flush=True)
@@ -420,6 +424,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="4027fa8", help="git revision whose code gives the 'before' figures")
     parser.add_argument("--writer-baseline", default="38b22cf",
                         help="git revision whose ledger writer gives the 'before' ingest figure")
+    parser.add_argument("--runs", type=int, default=10, help="timed 'after' runs of each committee grouping")
     parser.add_argument("--cap-s", type=float, default=300.0, help="give up on one timed call after this")
     parser.add_argument("--ingest-rows", type=int, default=30_000)
     parser.add_argument("--reuse", action="store_true", help="keep the generated database of a previous run")
