@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import socket
@@ -204,29 +205,44 @@ async def rebuild_burst(engine: Any, source: Any, employees: list[str], departme
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def counter_ops(seconds: float = 5.0, concurrency: int = 64) -> float:
-    """reserve + settle of employee, department and org budgets against one Redis primary."""
+async def counter_ops(seconds: float = 10.0, concurrency: int = 64) -> dict[str, Any]:
+    """reserve + settle (the gateway's Lua scripts) against one Redis primary this bench starts.
+
+    Each request reserves on, then settles, the 8 counters a real request touches
+    (employee, department, use case and org, in EUR and gCO2e). Redis's own CPU time over
+    the run (INFO cpu) gives what one primary sustains at one full core: script calls per
+    Redis CPU-second, the driver (one Python process) being the limit here, not Redis."""
     server, port, work = await asyncio.to_thread(start_redis)
-    client = Redis(port=port, socket_timeout=5, max_connections=concurrency)
+    client = Redis(port=port, socket_timeout=5, max_connections=concurrency + 16)
     try:
         store = RedisBudgetStore(client, prefix="ops:")
-        done = 0
+        calls = 0
         deadline = time.perf_counter() + seconds
 
         async def worker(n: int) -> None:
-            nonlocal done
-            limits = [BudgetLimit(f"employee:e{n}", EUR, 10**15), BudgetLimit("department:d", EUR, 10**15),
-                      BudgetLimit("org", EUR, 10**15)]
+            nonlocal calls
+            limits = [BudgetLimit(scope, unit, 10**15) for scope in (f"employee:e{n}", f"department:d{n % 40}",
+                                                                     f"use_case:u{n % 7}", "org")
+                      for unit in (EUR, GCO2E)]
             while time.perf_counter() < deadline:
                 now = datetime.now(UTC)
                 rid = uuid.uuid4().hex
                 await store.reserve(rid, limits, Amount(5, 5), now)
                 await store.settle(rid, Amount(4, 4), now)
-                done += 2
+                calls += 2
 
+        async def redis_cpu_s() -> float:
+            info = await client.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+        cpu_before = await redis_cpu_s()
         began = time.perf_counter()
         await asyncio.gather(*(worker(n) for n in range(concurrency)))
-        return done / (time.perf_counter() - began)
+        wall = time.perf_counter() - began
+        redis_cpu = await redis_cpu_s() - cpu_before
+        return {"script_calls_per_s_driven": calls / wall, "redis_cpu_share": redis_cpu / wall,
+                "script_calls_per_redis_cpu_s": calls / redis_cpu if redis_cpu else None,
+                "counters_per_call": 8, "concurrency": concurrency, "seconds": wall}
     finally:
         await client.aclose()
         server.terminate()
@@ -251,15 +267,16 @@ def ingest_record(n: int, now: datetime) -> dict[str, Any]:
     }
 
 
-async def ingest(engine: Any, rows: int, with_rollups: bool) -> float:
-    """Rows/s `LedgerWriter` keeps up with, appending as fast as one process can."""
-    original = rollups.apply
+async def ingest(engine: Any, rows: int, writer_class: type = LedgerWriter, rollups_module: Any = rollups,
+                 with_rollups: bool = True) -> float:
+    """Rows/s a ledger writer keeps up with, appending as fast as one process can."""
+    original = rollups_module.apply
     if not with_rollups:
         async def no_rollups(connection: Any, batch: Any) -> None:
             return None
-        rollups.apply = no_rollups  # type: ignore[assignment]
+        rollups_module.apply = no_rollups
     try:
-        writer = LedgerWriter(engine, flush_interval_s=0.05, batch_size=500)
+        writer = writer_class(engine, flush_interval_s=0.05, batch_size=500)
         await writer.start()
         now = datetime.now(UTC)
         records = [ingest_record(n, now) for n in range(rows)]
@@ -271,14 +288,15 @@ async def ingest(engine: Any, rows: int, with_rollups: bool) -> float:
         await writer.stop()
         return rows / (time.perf_counter() - began)
     finally:
-        rollups.apply = original  # type: ignore[assignment]
+        rollups_module.apply = original
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     name = f"sobria_bench_scale_{args.rows}"
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     now = datetime.now(UTC).replace(microsecond=0)
-    out: dict[str, Any] = {"rows": args.rows, "baseline": args.baseline, "generated_at": now.isoformat()}
+    out: dict[str, Any] = {"rows": args.rows, "baseline": args.baseline, "generated_at": now.isoformat(),
+                           "load_avg_at_start": os.getloadavg(), "cpus": os.cpu_count()}
     if not args.reuse:
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin(f'CREATE DATABASE "{name}"')
@@ -297,27 +315,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             began = time.perf_counter()
             engine = db.make_engine(url)
             async with engine.begin() as sa:
+                await sa.exec_driver_sql("SET LOCAL work_mem = '256MB'")
                 for statement in rollups.rebuild_statements("postgresql", now - timedelta(days=DAYS + 1),
                                                              now + timedelta(days=1)):
                     await sa.execute(statement)
             await engine.dispose()
             out["rollups_build_s"] = time.perf_counter() - began
             await conn.execute("VACUUM ANALYZE")
-            sizes = await conn.fetch(
-                "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class WHERE relname IN "
-                "('usage_spend_hourly', 'usage_daily', 'usage_employee_daily', 'usage_presence_monthly')")
-            out["rollup_bytes"] = {r["relname"]: r["bytes"] for r in sizes}
-            out["raw_bytes"] = int(await conn.fetchval(
-                "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'usage_records'::regclass"))
-            counts = await conn.fetch(
-                "SELECT 'usage_spend_hourly' t, count(*) FROM usage_spend_hourly UNION ALL "
-                "SELECT 'usage_daily', count(*) FROM usage_daily UNION ALL "
-                "SELECT 'usage_employee_daily', count(*) FROM usage_employee_daily UNION ALL "
-                "SELECT 'usage_presence_monthly', count(*) FROM usage_presence_monthly")
-            out["rollup_rows"] = {r["t"]: r["count"] for r in counts}
-            print(json.dumps({k: out[k] for k in ("rollup_rows", "raw_bytes")}), flush=True)
         finally:
             await conn.close()
+    if args.generate_only:
+        return out
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    try:
+        sizes = await conn.fetch(
+            "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class WHERE relname IN "
+            "('usage_spend_hourly', 'usage_daily', 'usage_employee_daily', 'usage_presence_monthly')")
+        out["rollup_bytes"] = {r["relname"]: r["bytes"] for r in sizes}
+        out["raw_bytes"] = int(await conn.fetchval(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'usage_records'::regclass"))
+        counts = await conn.fetch(
+            "SELECT 'usage_spend_hourly' t, count(*) FROM usage_spend_hourly UNION ALL "
+            "SELECT 'usage_daily', count(*) FROM usage_daily UNION ALL "
+            "SELECT 'usage_employee_daily', count(*) FROM usage_employee_daily UNION ALL "
+            "SELECT 'usage_presence_monthly', count(*) FROM usage_presence_monthly")
+        out["rollup_rows"] = {r["t"]: r["count"] for r in counts}
+        print(json.dumps({k: out[k] for k in ("rollup_rows", "raw_bytes")}), flush=True)
+    finally:
+        await conn.close()
 
     engine = db.make_engine(url)
     base = args.baseline
@@ -326,7 +351,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 {"from gateway.inventory.usage import": "from bench_main_inventory_usage import"})
     me_before = main_module(base, "gateway/usage.py", "bench_main_usage")
     source_before = main_module(base, "gateway/budgets/ledger_source.py", "bench_main_ledger_source")
-    month = now.strftime("%Y-%m")
+    month = (now - timedelta(days=DAYS // 2)).strftime("%Y-%m")  # the month holding most of the 35 days
+    out["month"] = month
     k = 5
     before_agg, after_agg = usage_before.UsageAggregator(engine, k), UsageAggregator(engine, k)
     results: dict[str, Any] = {}
@@ -335,8 +361,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         label = "committee " + " x ".join(dims)
         results[label] = {
             "before": await timed(lambda d=dims: committee(before_agg, month, d, True), 1, args.cap_s),
-            "after": await timed(lambda d=dims: committee(after_agg, month, d, False), 10, args.cap_s),
+            "after": await timed(lambda d=dims: committee(after_agg, month, d, False), args.runs, args.cap_s),
         }
+        results[label]["load_avg_1m"] = os.getloadavg()[0]
         print(label, results[label], flush=True)
 
     catalogue = Catalogue.load(None)
@@ -347,6 +374,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "after": await timed(lambda: report_after.build_report(engine, register, after_agg, catalogue, month),
                              5, args.cap_s),
     }
+    results["sobria report --month"]["load_avg_1m"] = os.getloadavg()[0]
     print("report", results["sobria report --month"], flush=True)
 
     rng = random.Random(1)
@@ -357,6 +385,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     results["/v1/me/usage"] = {"before": await timed(lambda: me(me_before.own_usage), 30, args.cap_s),
                                "after": await timed(lambda: me(own_usage), 30, args.cap_s)}
+    results["/v1/me/usage"]["load_avg_1m"] = os.getloadavg()[0]
     print("me", results["/v1/me/usage"], flush=True)
 
     department = "dept-07"
@@ -365,12 +394,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "before": await rebuild_burst(engine, source_before.LedgerRebuildSource(engine), staff, department),
         "after": await rebuild_burst(engine, LedgerRebuildSource(engine), staff, department),
     }
+    results["rebuild after FLUSHALL, 64 concurrent"]["load_avg_1m"] = os.getloadavg()[0]
     print("rebuild", results["rebuild after FLUSHALL, 64 concurrent"], flush=True)
 
-    results["ingest rows/s, one process"] = {"before": await ingest(engine, args.ingest_rows, False),
-                                             "after": await ingest(engine, args.ingest_rows, True)}
+    rollups_before = main_module(args.writer_baseline, "gateway/ledger/rollups.py", "bench_main_rollups")
+    main_module(args.writer_baseline, "gateway/ledger/sanitise.py", "bench_main_sanitise")
+    writer_before = main_module(args.writer_baseline, "gateway/ledger/writer.py", "bench_main_writer",
+                                {"from gateway.ledger import rollups": "import bench_main_rollups as rollups",
+                                 "from gateway.ledger.sanitise import": "from bench_main_sanitise import"})
+    results["ingest rows/s, one process"] = {
+        "before": await ingest(engine, args.ingest_rows, writer_before.LedgerWriter, rollups_before),
+        "after": await ingest(engine, args.ingest_rows),
+        "after, raw rows only (no roll-ups)": await ingest(engine, args.ingest_rows, with_rollups=False),
+        "before_revision": args.writer_baseline,
+    }
+    results["ingest rows/s, one process"]["load_avg_1m"] = os.getloadavg()[0]
     print("ingest", results["ingest rows/s, one process"], flush=True)
-    results["redis counter ops/s (one primary)"] = {"after": await counter_ops()}
+    results["redis counter ops/s (one primary)"] = await counter_ops()
+    results["redis counter ops/s (one primary)"]["load_avg_1m"] = os.getloadavg()[0]
     print("redis", results["redis counter ops/s (one primary)"], flush=True)
     await engine.dispose()
     out["results"] = results
@@ -381,14 +422,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline", default="4027fa8", help="git revision whose code gives the 'before' figures")
+    parser.add_argument("--writer-baseline", default="38b22cf",
+                        help="git revision whose ledger writer gives the 'before' ingest figure")
+    parser.add_argument("--runs", type=int, default=10, help="timed 'after' runs of each committee grouping")
     parser.add_argument("--cap-s", type=float, default=300.0, help="give up on one timed call after this")
     parser.add_argument("--ingest-rows", type=int, default=30_000)
     parser.add_argument("--reuse", action="store_true", help="keep the generated database of a previous run")
+    parser.add_argument("--generate-only", action="store_true", help="generate the ledger and its roll-ups, time nothing")
     args = parser.parse_args()
     out = asyncio.run(run(args))
     folder = ROOT / "bench" / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"ledger-scale-{args.rows}.json").write_text(json.dumps(out, indent=2, default=str))
+    suffix = "-generate" if args.generate_only else ""
+    (folder / f"ledger-scale-{args.rows}{suffix}.json").write_text(json.dumps(out, indent=2, default=str))
     print(json.dumps(out, indent=2, default=str))
 
 

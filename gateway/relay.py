@@ -146,7 +146,10 @@ class Relay:
     def session(self) -> aiohttp.ClientSession:
         """The shared session, opened on first use (it must be made inside the running loop)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300)
+            # No pool cap: one upstream connection per request in flight. A cap below the
+            # streams a worker holds makes the rest wait for a connection, their clients too
+            # (bench/streams_scale.py: with 1,000, 1,000 of 2,000 streams waited, 400 timed out).
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
             )

@@ -10,7 +10,10 @@ number of requests:
 - `usage_presence_monthly`: month x cell x employee pseudonym (distinct users).
 
 `apply` adds the rows a batch actually inserted (the writer passes what the database
-returned, so a replayed or duplicate record never counts twice). `rebuild_day`
+returned, so a replayed or duplicate record never counts twice). The batch is folded
+in Python to one delta per summary cell first; on PostgreSQL each summary then takes
+one `INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT` statement
+(one round trip, whatever the batch size), elsewhere an executemany upsert. `rebuild_day`
 recomputes one UTC day from the raw rows, for an upgraded ledger or a repair; on
 PostgreSQL it locks the summaries against concurrent writers for that short
 transaction, so a day rebuilt while the gateway runs stays exact.
@@ -23,10 +26,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import json
+from functools import lru_cache
+
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Integer,
+    String,
     Table,
+    Text,
     cast,
     delete,
     func,
@@ -34,6 +43,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -140,11 +150,68 @@ def _insert(connection: AsyncConnection) -> Callable[..., Any]:
     return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _pg_array_type(table: Table, name: str) -> str:
+    """The array type one column travels in: text for strings and JSON (cast on the way in)."""
+    kind = table.c[name].type
+    if isinstance(kind, JSON | String | Text):
+        return "text[]"
+    return f"{kind.compile(dialect=postgresql.dialect())}[]"
+
+
+@lru_cache(maxsize=32)
+def unnest_insert_sql(table: Table, names: tuple[str, ...], conflict: str, returning: tuple[str, ...] = ()) -> str:
+    """`INSERT INTO table (names) SELECT ... FROM unnest($1, $2, ...)`: a whole batch in one
+    PostgreSQL statement, one array parameter per column; `conflict` is its ON CONFLICT clause."""
+    arrays = ", ".join(f"${i}::{_pg_array_type(table, name)}" for i, name in enumerate(names, 1))
+    picked = ", ".join(f"u.{_quoted(n)}::json" if isinstance(table.c[n].type, JSON) else f"u.{_quoted(n)}"
+                       for n in names)
+    sql = (f"INSERT INTO {_quoted(table.name)} ({', '.join(map(_quoted, names))}) SELECT {picked} "
+           f"FROM unnest({arrays}) AS u({', '.join(map(_quoted, names))}) {conflict}")
+    if returning:
+        sql += " RETURNING " + ", ".join(map(_quoted, returning))
+    return sql
+
+
+def column_arrays(table: Table, names: Sequence[str], entries: Sequence[Mapping[str, Any]]) -> tuple[list, ...]:
+    """One list per column of `entries`, as `unnest_insert_sql` takes them. A missing key
+    gets the column's scalar default (else NULL); a JSON value is serialised, an explicit
+    None as JSON null (what an executemany insert stores)."""
+    arrays: list[list[Any]] = []
+    for name in names:
+        column = table.c[name]
+        if isinstance(column.type, JSON):
+            arrays.append([json.dumps(e[name]) if name in e else None for e in entries])
+            continue
+        default = getattr(column.default, "arg", None) if column.default is not None and column.default.is_scalar else None
+        arrays.append([e.get(name, default) for e in entries])
+    return tuple(arrays)
+
+
+def _pg_upsert_sql(table: Table) -> tuple[tuple[str, ...], str]:
+    names = tuple(c.name for c in table.columns)
+    keys = [c.name for c in table.primary_key.columns]
+    target = ", ".join(map(_quoted, keys))
+    if table is PRESENCE:
+        return names, unnest_insert_sql(table, names, f"ON CONFLICT ({target}) DO NOTHING")
+    summed = ", ".join(f"{_quoted(n)} = {_quoted(table.name)}.{_quoted(n)} + EXCLUDED.{_quoted(n)}"
+                       for n in names if n not in keys)
+    return names, unnest_insert_sql(table, names, f"ON CONFLICT ({target}) DO UPDATE SET {summed}")
+
+
 async def apply(connection: AsyncConnection, rows: Sequence[Mapping[Any, Any]]) -> None:
     """Add freshly inserted ledger rows to every summary, inside the caller's transaction."""
     if not rows:
         return
     spend, daily, employee, presence = _fold(rows)
+    if connection.dialect.name == "postgresql":
+        for table, entries in ((SPEND, spend), (DAILY, daily), (EMPLOYEE, employee), (PRESENCE, presence)):
+            names, sql = _pg_upsert_sql(table)
+            await connection.exec_driver_sql(sql, column_arrays(table, names, entries))
+        return
     insert = _insert(connection)
     for table, entries in ((SPEND, spend), (DAILY, daily),
                            (EMPLOYEE, employee)):

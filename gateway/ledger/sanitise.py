@@ -36,10 +36,14 @@ def clean_json(value: Any) -> Any:
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
-        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
+        return {clean_text(str(k)): clean_json(v) if isinstance(v, _NESTED) else v for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
+        return [clean_json(v) if isinstance(v, _NESTED) else v for v in value]
     return value
+
+
+_NESTED = (str, dict, list, tuple)
+"""What `clean_json` must look into; numbers, booleans and None pass without a call."""
 
 
 @lru_cache(maxsize=64)

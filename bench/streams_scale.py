@@ -1,0 +1,287 @@
+"""Many long streams at once: one gateway worker holding N concurrent paced streams.
+
+The paced upstream (`paced_wire.py`, raw asyncio like the client, so that the harness
+costs less per chunk than the gateway it measures) sends one content chunk
+every P ms for S seconds per stream, each chunk carrying the time it was sent. The
+client opens N streams, their starts spread evenly over `--ramp-s`, and for every pair
+of consecutive content chunks of a stream records how much longer the gap between them
+was on arrival than at the mock (the inter-chunk delay added on the way). It does this
+twice in the same run: straight to the mock (what the client and the mock add by
+themselves, the baseline) and through one Sobria worker (lean relay, key auth, policy
+and classifier, budgets in its own redis-server, impact estimation, ledger on a
+PostgreSQL database created for the run). Sobria's added delay is the second minus the
+first. The steady window is when all N streams are open (from the end of the ramp to
+the end of the first stream); the whole run includes the ramp, the ends of the streams
+and the ledger writes that follow them. Sobria's RSS is sampled every 0.5 s (and its
+high-water mark read at the end), its CPU share over the run from /proc.
+
+The gateway is pinned to core 0; the client, the mock and Redis to core 1. The open
+file limit is raised to the hard limit (each stream holds a socket in the client, two
+in the gateway and one in the mock).
+
+Run: python bench/streams_scale.py [--streams 2000 --stream-s 30 --pace-ms 100 --ramp-s 10]
+Writes bench/results/streams-scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+from typing import Any
+
+import psutil
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import paced_wire  # noqa: E402
+from loadgen import percentile  # noqa: E402
+from run import SOBRIA, pg, sobria_files  # noqa: E402
+from servers import free_port, stop, wait_up  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def raise_open_files() -> tuple[int, int]:
+    """Soft RLIMIT_NOFILE up to the hard limit (inherited by the processes started here)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return soft, hard
+
+
+class Stream:
+    """What one stream saw: per content chunk, the mock's send time and the arrival time."""
+
+    __slots__ = ("sent", "received", "ok", "error")
+
+    def __init__(self) -> None:
+        self.sent: list[float] = []
+        self.received: list[float] = []
+        self.ok = False
+        self.error: str | None = None
+
+
+async def one_stream(url: str, headers: dict[str, str], body: bytes, delay_s: float, timeout_s: float,
+                     open_now: list[int]) -> Stream:
+    await asyncio.sleep(delay_s)
+    seen = Stream()
+    open_now[0] += 1
+    open_now[1] = max(open_now[1], open_now[0])
+    address = urlsplit(url)
+    try:
+        seen.sent, seen.received, seen.ok, status = await paced_wire.stream(
+            address.hostname or "127.0.0.1", address.port or 80, address.path, headers, body, timeout_s)
+        if " 200" not in status:
+            seen.ok, seen.error = False, status or "no status"
+    except (OSError, TimeoutError, ValueError) as exc:
+        seen.error = type(exc).__name__
+    finally:
+        open_now[0] -= 1
+    return seen
+
+
+def added_delays(streams: list[Stream], window: tuple[float, float] | None) -> list[float]:
+    """Per pair of consecutive chunks: arrival gap minus send gap, in ms (in `window` if given)."""
+    out: list[float] = []
+    for seen in streams:
+        sent, received = seen.sent, seen.received
+        for i in range(1, len(sent)):
+            if window is not None and not window[0] <= sent[i] <= window[1]:
+                continue
+            out.append(((received[i] - received[i - 1]) - (sent[i] - sent[i - 1])) * 1000)
+    return out
+
+
+def transit(streams: list[Stream], window: tuple[float, float] | None) -> list[float]:
+    """Per chunk: arrival minus send time, in ms."""
+    return [(r - s) * 1000 for seen in streams for s, r in zip(seen.sent, seen.received, strict=True)
+            if window is None or window[0] <= s <= window[1]]
+
+
+def peak_flowing(streams: list[Stream]) -> int:
+    """Most streams receiving chunks at the same moment (from the first to the last chunk sent)."""
+    edges = sorted([(s.sent[0], 1) for s in streams if s.sent] + [(s.sent[-1], -1) for s in streams if s.sent])
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+def summary(values: list[float]) -> dict[str, float | int]:
+    return {"n": len(values), "p50_ms": round(percentile(values, 50), 3), "p99_ms": round(percentile(values, 99), 3),
+            "p999_ms": round(percentile(values, 99.9), 3), "max_ms": round(max(values), 3) if values else 0.0}
+
+
+class Sampler(threading.Thread):
+    """RSS of a process every 0.5 s while a run lasts."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.samples: list[float] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                self.samples.append(self.process.memory_info().rss / 2**20)
+            except psutil.NoSuchProcess:
+                return
+
+
+async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Namespace) -> dict[str, Any]:
+    body = json.dumps({"model": model, "stream": True, "stream_options": {"include_usage": True},
+                       "messages": [{"role": "user", "content": "Résume ce paragraphe en trois phrases."}]}).encode()
+    open_now = [0, 0]
+    began = time.time()
+    timeout_s = args.stream_s * 4 + args.ramp_s + 60
+    streams = await asyncio.gather(*(
+        one_stream(url, headers, body, args.ramp_s * i / args.streams, timeout_s, open_now)
+        for i in range(args.streams)))
+    wall = time.time() - began
+    window = (began + args.ramp_s + 1.0, began + args.stream_s)
+    errors: dict[str, int] = {}
+    for seen in streams:
+        if not seen.ok:
+            errors[seen.error or "no [DONE]"] = errors.get(seen.error or "no [DONE]", 0) + 1
+    return {
+        "streams": args.streams, "completed": sum(1 for s in streams if s.ok), "errors": errors,
+        "peak_open_requests": open_now[1], "peak_flowing_streams": peak_flowing(streams), "wall_s": round(wall, 1),
+        "chunks": sum(len(s.sent) for s in streams),
+        "steady_window_s": round(window[1] - window[0], 1),
+        "added_inter_chunk_steady": summary(added_delays(streams, window)),
+        "added_inter_chunk_whole_run": summary(added_delays(streams, None)),
+        "transit_steady": summary(transit(streams, window)),
+        "transit_whole_run": summary(transit(streams, None)),
+    }
+
+
+def run_loop(coroutine: Any) -> Any:
+    """The client on uvloop when it is installed (as the gateway runs)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def start_sobria(work: Path, upstream: str, redis_url: str, database: str) -> tuple[subprocess.Popen, str, dict]:
+    sobria_files(work, upstream)
+    catalogue = yaml.safe_load((work / "catalogue.yaml").read_text())
+    for model in catalogue["models"]:
+        model["max_output_tokens"] = 4096
+    (work / "catalogue.yaml").write_text(yaml.safe_dump(catalogue))
+    pg(f'CREATE DATABASE "{database}"')
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SOBRIA_", "OTEL_")) and not k.endswith("_API_KEY")},
+        "SOBRIA_DATA_DIR": str(work / "data"),
+        "SOBRIA_CATALOGUE_PATH": str(work / "catalogue.yaml"),
+        "SOBRIA_POLICY_PATH": str(work / "policy.yaml"),
+        "SOBRIA_CONFIG": str(work / "sobria.yaml"),
+        "SOBRIA_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
+        "SOBRIA_REDIS_URL": redis_url,
+        "SOBRIA_PSEUDONYM_KEY": "bench-pseudonym-key",
+        "SOBRIA_PORT": str(port),
+        "SOBRIA_UPSTREAM_RELAY": "on",
+    }
+    created = subprocess.run([str(SOBRIA), "keys", "create", "--employee", "bench", "--department", "finance"],
+                             env=env, capture_output=True, text=True, timeout=120, check=True)
+    key = created.stdout.strip().splitlines()[-1]
+    log = (work / "gateway.log").open("w")
+    process = subprocess.Popen(["taskset", "-c", "0", str(SOBRIA), "serve"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    wait_up(f"http://127.0.0.1:{port}/healthz", process)
+    return process, f"http://127.0.0.1:{port}/v1/chat/completions", {"Authorization": f"Bearer {key}"}
+
+
+def cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def high_water_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=2000)
+    parser.add_argument("--stream-s", type=float, default=30.0)
+    parser.add_argument("--pace-ms", type=float, default=100.0)
+    parser.add_argument("--ramp-s", type=float, default=10.0)
+    parser.add_argument("--skip-direct", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "streams-scale.json"))
+    args = parser.parse_args()
+    limits = raise_open_files()
+    os.sched_setaffinity(0, {1})
+    work = Path(tempfile.mkdtemp(prefix="sobria-streams-"))
+    mock_port, redis_port = free_port(), free_port()
+    mock = subprocess.Popen([sys.executable, str(ROOT / "bench" / "paced_wire.py"), "--port", str(mock_port),
+                             "--pace-ms", str(args.pace_ms), "--stream-s", str(args.stream_s)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    database = f"sobria_bench_streams_{uuid.uuid4().hex[:8]}"
+    sobria: subprocess.Popen | None = None
+    out: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+                           "open_files_limit": {"was": limits[0], "raised_to": limits[1]},
+                           "load": {"streams": args.streams, "stream_s": args.stream_s, "pace_ms": args.pace_ms,
+                                    "ramp_s": args.ramp_s, "chunks_per_s": round(args.streams * 1000 / args.pace_ms)}}
+    try:
+        upstream = f"http://127.0.0.1:{mock_port}/v1"
+        time.sleep(1.0)
+        if not args.skip_direct:
+            out["load_avg_before_direct"] = os.getloadavg()
+            out["direct"] = run_loop(drive(f"{upstream}/chat/completions", {}, "bench-small", args))
+            print("direct", json.dumps(out["direct"]), flush=True)
+        sobria, url, headers = start_sobria(work, upstream, f"redis://127.0.0.1:{redis_port}/0", database)
+        sampler = Sampler(sobria.pid)
+        rss_idle = psutil.Process(sobria.pid).memory_info().rss / 2**20
+        cpu_before, began = cpu_s(sobria.pid), time.monotonic()
+        out["load_avg_before_sobria"] = os.getloadavg()
+        sampler.start()
+        out["sobria"] = run_loop(drive(url, headers, "auto", args))
+        sampler.done.set()
+        out["sobria"]["cpu_share_of_core"] = round((cpu_s(sobria.pid) - cpu_before) / (time.monotonic() - began), 3)
+        out["sobria"]["rss_idle_mb"] = round(rss_idle, 1)
+        out["sobria"]["rss_peak_sampled_mb"] = round(max(sampler.samples, default=0.0), 1)
+        out["sobria"]["rss_high_water_mb"] = round(high_water_mb(sobria.pid), 1)
+        out["load_avg_after"] = os.getloadavg()
+        print("sobria", json.dumps(out["sobria"]), flush=True)
+        if "direct" in out:
+            out["added_by_sobria"] = {
+                f"{scope} {q}": round(out["sobria"][f"added_inter_chunk_{scope}"][q]
+                                      - out["direct"][f"added_inter_chunk_{scope}"][q], 3)
+                for scope in ("steady", "whole_run") for q in ("p50_ms", "p99_ms")}
+    finally:
+        stop(sobria)
+        stop(mock)
+        stop(redis)
+        pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if (work / "gateway.log").exists():
+            shutil.copy(work / "gateway.log", Path(args.out).with_suffix(".gateway.log"))
+        shutil.rmtree(work, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
