@@ -38,8 +38,8 @@ from authlib.jose.errors import JoseError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.auth import Authenticator, DirectoryEntry, ForwardedUser
-from gateway.keys import ROLES
+from gateway.identity.auth import Authenticator, DirectoryEntry, ForwardedUser
+from gateway.identity.keys import ROLES
 
 FLOW_COOKIE = "sobria_oidc"
 FLOW_MAX_AGE_S = 600

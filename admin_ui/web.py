@@ -23,10 +23,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gateway.i18n import formatting
 from admin_ui.session import COOKIE_NAME, Session, SessionCodec
-from gateway.auth import Principal
+from gateway.identity.auth import Principal
 from gateway.i18n import negotiate, translate
-from gateway.dependencies import services
-from gateway.keys import ROLES, KeyRecord
+from gateway.edge.dependencies import services
+from gateway.identity.keys import ROLES, KeyRecord
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

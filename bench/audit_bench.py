@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from gateway.audit import GENESIS, AuditLog, _iso
+from gateway.ledger.audit import GENESIS, AuditLog, _iso
 from gateway.ledger import db
 from gateway.ledger.tables import AuditEntry
 

@@ -24,11 +24,11 @@ from sqlalchemy import insert, select
 
 from estimators.factors import CURRENT_VERSION, DATA_DIR
 from estimators.hosted import HostedEstimator
-from gateway.catalogue import Catalogue, ModelSpec
+from gateway.providers.catalogue import Catalogue, ModelSpec
 from gateway.ledger import db
 from gateway.ledger.records import impact_columns
 from gateway.ledger.tables import UsageRecord
-from gateway.restatement import restate
+from gateway.ledger.restatement import restate
 
 
 def per_call_us(fn, n: int) -> float:

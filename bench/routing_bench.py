@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.catalogue import Catalogue  # noqa: E402
+from gateway.providers.catalogue import Catalogue  # noqa: E402
 from policies.decision import RoutingRequest  # noqa: E402
 from policies.engine import PolicyEngine  # noqa: E402
 from policies.frugality import Served, measure  # noqa: E402

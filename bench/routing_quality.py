@@ -37,7 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.catalogue import Catalogue  # noqa: E402
+from gateway.providers.catalogue import Catalogue  # noqa: E402
 from policies.decision import RoutingRequest  # noqa: E402
 from policies.engine import PolicyEngine  # noqa: E402
 from policies.evaluation import Evaluation, evaluate, evaluate_engine, few_shot_split, load_dolly, run_protocol  # noqa: E402

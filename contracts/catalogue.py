@@ -1,4 +1,4 @@
-"""The model catalogue as the routing policy sees it (implemented by `gateway.catalogue`)."""
+"""The model catalogue as the routing policy sees it (implemented by `gateway.providers.catalogue`)."""
 
 from __future__ import annotations
 

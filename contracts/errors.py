@@ -1,6 +1,6 @@
 """Domain errors: what went wrong, in the domain's words, with no HTTP in them.
 
-Services and domain code raise these; the HTTP edge (`gateway.errors`) maps each kind
+Services and domain code raise these; the HTTP edge (`gateway.edge.errors`) maps each kind
 to a status once, the pages show the message in the reader's language, and the CLI
 prints it. `code` is stable (clients match on it), `message_key` names the catalogue
 message and `params` fill it.

@@ -15,42 +15,42 @@ from fastapi.responses import JSONResponse
 
 from admin_ui.routes import install as install_ui
 from estimators.hosted import HostedEstimator
-from gateway.auth import Authenticator, Directory, FrontendPolicy
-from gateway.budget_gate import BudgetGate
-from gateway.batched import BatchedInserter
+from gateway.identity.auth import Authenticator, Directory, FrontendPolicy
+from gateway.budgets.gate import BudgetGate
+from gateway.ledger.batched import BatchedInserter
 from gateway.budgets.factory import build_store, check_store
 from gateway.budgets.ledger_source import LedgerRebuildSource
 from gateway.budgets.overrides import BudgetOverrides
 from gateway.budgets.service import BudgetService
-from gateway.catalogue import Catalogue
-from gateway.embeddings import EmbeddingService
-from gateway.errors import install_error_handlers
-from gateway.footprint import Footprint, measured_models
-from gateway.keys import KeyStore
+from gateway.providers.catalogue import Catalogue
+from gateway.request.embeddings import EmbeddingService
+from gateway.edge.errors import install_error_handlers
+from gateway.observability.footprint import Footprint, measured_models
+from gateway.identity.keys import KeyStore
 from gateway.ledger import db, partitions
 from gateway.ledger.writer import LedgerWriter
-from gateway.limits import BodySizeLimit, HeaderSizeLimit
-from gateway.logs import configure_logging
-from gateway.pipeline import ChatPipeline
-from gateway.routes import admin, chat, dead_letters, embeddings, impacts, me, messages, models, responses
-from gateway import access_log
-from gateway.access_log import AccessTrace, RefusalTrace
-from gateway.content_log import ContentLog
+from gateway.edge.limits import BodySizeLimit, HeaderSizeLimit
+from gateway.observability.logs import configure_logging
+from gateway.request.pipeline import ChatPipeline
+from gateway.edge.routes import admin, chat, dead_letters, embeddings, impacts, me, messages, models, responses
+from gateway.edge import access_log
+from gateway.edge.access_log import AccessTrace, RefusalTrace
+from gateway.request.content_log import ContentLog
 from gateway.ledger.spool import Spool
-from gateway.ratelimit import Limits, build_rate_limiter
+from gateway.budgets.ratelimit import Limits, build_rate_limiter
 from gateway.settings import Settings, get_settings
-from gateway.audit import AuditLog, export_checkpoints
+from gateway.ledger.audit import AuditLog, export_checkpoints
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
 from gateway.services.policy_publishing import PolicyPublishing
 from gateway.services.pseudonyms import Pseudonyms
 from gateway.services.registry import Services
 from gateway.inventory.service import Inventory
-from gateway.routes import committee
-from gateway.metrics import Metrics
-from gateway.routes import metrics as metrics_route
-from gateway.telemetry import Telemetry, tracer_provider_from_env
-from gateway.upstream import Upstream
+from gateway.edge.routes import committee
+from gateway.observability.metrics import Metrics
+from gateway.edge.routes import metrics as metrics_route
+from gateway.observability.telemetry import Telemetry, tracer_provider_from_env
+from gateway.providers.upstream import Upstream
 from policies.engine import PolicyEngine
 
 log = logging.getLogger("sobria")

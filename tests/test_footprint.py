@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.catalogue import Catalogue
-from gateway.footprint import Footprint, gateway_report, measured_models
-from gateway.footprint_tables import GATEWAY_SUBJECT, MeasuredShare, MeasurementWindow
+from gateway.providers.catalogue import Catalogue
+from gateway.observability.footprint import Footprint, gateway_report, measured_models
+from gateway.observability.footprint_tables import GATEWAY_SUBJECT, MeasuredShare, MeasurementWindow
 from gateway.ledger import db
 from tests.processes import catalogue_for, start_gateway, start_mock_upstream, stop
 

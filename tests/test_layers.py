@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("gateway", "policies", "estimators", "admin_ui", "contracts")
 COMPOSITION_ROOT = "gateway.app"  # builds everything, the pages included
 HTTP_EDGE = (
-    "gateway.app", "gateway.access_log", "gateway.auth", "gateway.dependencies", "gateway.errors",
-    "gateway.limits", "gateway.routes",
+    "gateway.app", "gateway.edge.access_log", "gateway.identity.auth", "gateway.edge.dependencies", "gateway.edge.errors",
+    "gateway.edge.limits", "gateway.edge.routes",
 )
 WEB = ("fastapi", "starlette")
 #: Domain code: raises `contracts.errors`, knows nothing of HTTP.
@@ -104,13 +104,13 @@ def test_domain_code_raises_domain_errors_not_http_statuses():
         str(path.relative_to(ROOT))
         for module in DOMAIN
         for path in files(module)
-        if any(_under(name, (*WEB, "gateway.errors")) for name in imported_modules(path))
+        if any(_under(name, (*WEB, "gateway.edge.errors")) for name in imported_modules(path))
     }
     assert offenders == set()
 
 
 def test_upstream_retries_are_decided_on_error_codes_not_http_statuses():
-    from gateway import upstream
+    from gateway.providers import upstream
 
     tree = ast.parse(inspect.getsource(upstream))
     compared = [
@@ -122,7 +122,7 @@ def test_upstream_retries_are_decided_on_error_codes_not_http_statuses():
 
 
 def test_the_chat_pipeline_types_every_collaborator():
-    from gateway.pipeline import ChatPipeline
+    from gateway.request.pipeline import ChatPipeline
 
     hints = typing.get_type_hints(ChatPipeline.__init__)
     untyped = {name for name, hint in hints.items() if hint is typing.Any or typing.Any in typing.get_args(hint)}
@@ -131,8 +131,8 @@ def test_the_chat_pipeline_types_every_collaborator():
 
 def test_metrics_and_telemetry_read_the_typed_ledger_record():
     from gateway.ledger.records import LedgerRecord
-    from gateway.metrics import Metrics
-    from gateway.telemetry import Telemetry
+    from gateway.observability.metrics import Metrics
+    from gateway.observability.telemetry import Telemetry
 
     assert typing.get_type_hints(Metrics.observe)["record"] is LedgerRecord
     assert typing.get_type_hints(Telemetry.finish)["record"] is LedgerRecord

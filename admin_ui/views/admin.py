@@ -22,10 +22,10 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from admin_ui.web import UiRoute, Visitor, form_data, redirect, render, visitor
 from gateway.budgets.config import BudgetRule
-from gateway.audit import read_checkpoints
-from gateway.dependencies import AuditDep, BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep, SettingsDep
+from gateway.ledger.audit import read_checkpoints
+from gateway.edge.dependencies import AuditDep, BudgetsDep, CatalogueDep, KeysDep, OverridesDep, PolicyDep, SettingsDep
 from contracts.errors import DomainError, InvalidInput, NotFound
-from gateway.keys import ROLES
+from gateway.identity.keys import ROLES
 from gateway.services.budget_overrides import make_rule
 from gateway.services.keys import NewKey
 from gateway.budgets.service import BudgetService

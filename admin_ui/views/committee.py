@@ -30,7 +30,7 @@ from admin_ui.web import (
     visitor,
 )
 from contracts.errors import DomainError
-from gateway.errors import GatewayError, from_domain
+from gateway.edge.errors import GatewayError, from_domain
 from gateway.i18n import translate
 from gateway.inventory import exchange
 from gateway.inventory.classification import (

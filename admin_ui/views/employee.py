@@ -13,8 +13,8 @@ from admin_ui.charts import stacked_bars
 from admin_ui.footprint import compare
 from admin_ui.web import UiRoute, Visitor, render, visitor
 from gateway.i18n import translate
-from gateway.usage import own_usage
-from gateway.usage_ranges import own_ranges
+from gateway.ledger.own_usage import own_usage
+from gateway.ledger.own_usage_ranges import own_ranges
 
 WARN_SHARE = 0.8
 KNOWN_STATUSES = frozenset({

@@ -25,7 +25,7 @@ from gateway.budgets.thresholds import ThresholdWatch, WebhookNotifier
 
 
 class BudgetSubject(Protocol):
-    """What the service needs of a principal (gateway.auth.Principal fits)."""
+    """What the service needs of a principal (gateway.identity.auth.Principal fits)."""
 
     @property
     def pseudonym(self) -> str: ...

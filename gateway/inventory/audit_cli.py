@@ -9,7 +9,7 @@ from typing import Annotated, Optional, TypeVar
 
 import typer
 
-from gateway.audit import AuditLog, AuditVerification, Checkpoint, read_checkpoints
+from gateway.ledger.audit import AuditLog, AuditVerification, Checkpoint, read_checkpoints
 from gateway.i18n import translate
 
 audit_app = typer.Typer(help="The audit log of committee and admin actions.", no_args_is_help=True)

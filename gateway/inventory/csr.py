@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.catalogue import Catalogue
+from gateway.providers.catalogue import Catalogue
 from gateway.inventory.usage import month_range, previous_month
 from gateway.inventory.views import CommitteeViews, View
 from gateway.ledger.tables import UsageRecord

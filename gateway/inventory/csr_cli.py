@@ -12,7 +12,7 @@ FORMATS = ("pdf", "md", "csv")
 
 
 async def _run(period: str, out: Path, language: str, formats: list[str]) -> list[Path]:
-    from gateway.catalogue import Catalogue
+    from gateway.providers.catalogue import Catalogue
     from gateway.inventory.csr import build_csr_report
     from gateway.inventory.csr_render import render_csv, render_markdown, render_pdf
     from gateway.inventory.usage import UsageAggregator

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from gateway.errors import GatewayError
+from gateway.edge.errors import GatewayError
 from gateway.inventory.lifecycle import serves
 from gateway.inventory.register import Register
 

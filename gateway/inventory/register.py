@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.errors import Conflict, Incomplete, NotFound
 
-from gateway.audit import AuditLog
+from gateway.ledger.audit import AuditLog
 from gateway.inventory.classification import Answers, propose
 from gateway.inventory.lifecycle import PROVISIONAL_STATUSES, check_transition
 from gateway.inventory.model import (

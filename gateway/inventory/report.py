@@ -20,7 +20,7 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.catalogue import Catalogue
+from gateway.providers.catalogue import Catalogue
 from gateway.i18n import translate
 from gateway.inventory.model import StoredUseCase
 from gateway.inventory.register import Register
@@ -208,7 +208,7 @@ def render_csv(report: Report) -> str:
 
 async def _run(month: str, out: Path, language: str) -> tuple[Path, Path]:
     from estimators.hosted import HostedEstimator
-    from gateway.audit import AuditLog
+    from gateway.ledger.audit import AuditLog
     from gateway.ledger import db
     from gateway.settings import get_settings
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditLog
+from gateway.ledger.audit import AuditLog
 from gateway.inventory.gate import StatusGate
 from gateway.inventory.register import Register
 from gateway.inventory.usage import UsageAggregator

@@ -1,5 +1,5 @@
 """Summable usage figures of a set of ledger rows: one type for the employee's own view
-(`gateway.usage`) and the committee's cube (`gateway.inventory.usage`).
+(`gateway.ledger.own_usage`) and the committee's cube (`gateway.inventory.usage`).
 
 Money and carbon stay exact integers (micro-euros, micro-grams CO2e); energy and water
 are floats. Distinct users are not summable and are kept apart by whoever counts them.

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from estimators.impacts import Impacts
-from gateway.flight import Flight
+from gateway.request.flight import Flight
 
 
 @dataclass(frozen=True, slots=True)

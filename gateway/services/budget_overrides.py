@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 
-from gateway.audit import AuditLog
+from gateway.ledger.audit import AuditLog
 from gateway.budgets.config import BudgetRule
 from gateway.budgets.overrides import BudgetOverrides, OverrideChange
 from gateway.budgets.service import BudgetService

@@ -2,7 +2,7 @@
 
 Audit entries name a key as `key:<id>` and record the same fields whichever door
 the action came through. Revocation reaches every replica through the key store's
-short cache (see `gateway.keys`).
+short cache (see `gateway.identity.keys`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from gateway.audit import AuditLog
-from gateway.auth import Principal
+from gateway.ledger.audit import AuditLog
+from gateway.identity.auth import Principal
 from contracts.errors import InvalidInput, NotFound
-from gateway.keys import ROLES, KeyRecord, KeyStore
+from gateway.identity.keys import ROLES, KeyRecord, KeyStore
 from gateway.services.pseudonyms import Pseudonyms
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.audit import AuditLog
+from gateway.ledger.audit import AuditLog
 from policies.check import Issue
 from policies.diff import diff_policies
 from policies.engine import DEFAULT_POLICY, PolicyEngine, content_version

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditLog
-from gateway.keys import KeyStore
+from gateway.ledger.audit import AuditLog
+from gateway.identity.keys import KeyStore
 from gateway.ledger import db
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
@@ -53,7 +53,7 @@ class CliServices:
 
     async def policy(self) -> PolicyPublishing:
         """The policy service, on the version published in the database."""
-        from gateway.catalogue import Catalogue
+        from gateway.providers.catalogue import Catalogue
         from gateway.services.policy_publishing import PolicyPublishing
         from policies.engine import PolicyEngine
 

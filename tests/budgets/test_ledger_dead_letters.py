@@ -10,7 +10,7 @@ from gateway.ledger import db
 from gateway.ledger.dead_letter import DeadLetter
 from gateway.ledger.tables import UsageRecord
 from gateway.ledger.writer import LedgerWriter
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 
 
 def record(request_id: str, **fields) -> dict:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gateway.outcome import charged_usage
-from gateway.tokens import (
+from gateway.request.outcome import charged_usage
+from gateway.request.tokens import (
     IMAGE_HIGH_DETAIL_MAX_TOKENS,
     IMAGE_LOW_DETAIL_TOKENS,
     choices_asked,

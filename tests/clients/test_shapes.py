@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.demo import demo_completion, placeholder
-from gateway.errors import GatewayError
-from gateway.relay import target_for
-from gateway.translate_messages import MessagesRequest
-from gateway.translate_messages import chat_messages as messages_to_chat
-from gateway.translate_messages import chat_params as messages_params
-from gateway.translate_responses import ResponsesRequest, chat_params
-from gateway.upstream import Upstream, UpstreamCall
+from gateway.providers.demo import demo_completion, placeholder
+from gateway.edge.errors import GatewayError
+from gateway.providers.relay import target_for
+from gateway.request.translate_messages import MessagesRequest
+from gateway.request.translate_messages import chat_messages as messages_to_chat
+from gateway.request.translate_messages import chat_params as messages_params
+from gateway.request.translate_responses import ResponsesRequest, chat_params
+from gateway.providers.upstream import Upstream, UpstreamCall
 from tests.upstream.test_relay_targets import spec
 
 

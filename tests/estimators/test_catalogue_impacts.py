@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from estimators.hosted import HostedEstimator
-from gateway.catalogue import DEFAULT_CATALOGUE, Catalogue
+from gateway.providers.catalogue import DEFAULT_CATALOGUE, Catalogue
 from gateway.ledger.records import impact_columns
 
 ESTIMATOR = HostedEstimator()

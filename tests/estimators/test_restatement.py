@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from estimators import factors
 from estimators.factors import DATA_DIR, UnknownFactorSet
 from estimators.hosted import HostedEstimator
-from gateway.audit import AuditLog
-from gateway.catalogue import Catalogue
+from gateway.ledger.audit import AuditLog
+from gateway.providers.catalogue import Catalogue
 from gateway.ledger import db
 from gateway.ledger.records import impact_columns
 from gateway.ledger.tables import ImpactRestatement, UsageRecord
-from gateway.restatement import restate
+from gateway.ledger.restatement import restate
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -135,7 +135,7 @@ def test_the_restate_command_reports_and_refuses_an_unknown_set(tmp_path, monkey
 
     from typer.testing import CliRunner
 
-    from gateway.cli import app
+    from gateway.commands.main import app
     from gateway.settings import get_settings
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditLog
+from gateway.ledger.audit import AuditLog
 from gateway.inventory.register import Register
 from gateway.ledger import db, rollups
 from gateway.ledger.tables import UsageRecord

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from sqlalchemy import delete, select, update
 
-from gateway.audit import GENESIS, AuditLog, _iso, entry_hash, read_checkpoints
+from gateway.ledger.audit import GENESIS, AuditLog, _iso, entry_hash, read_checkpoints
 from gateway.ledger.tables import AuditEntry
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.catalogue import Catalogue
+from gateway.providers.catalogue import Catalogue
 from gateway.inventory.csr import build_csr_report, months_of
 from gateway.inventory.csr_render import render_csv, render_markdown, render_pdf
 from gateway.inventory.usage import UsageAggregator

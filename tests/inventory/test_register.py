@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from contracts.errors import Conflict, DomainError, Incomplete
-from gateway.errors import GatewayError, from_domain
+from gateway.edge.errors import GatewayError, from_domain
 from gateway.inventory import exchange
 from gateway.inventory.classification import Answers
 from gateway.inventory.drift import drift

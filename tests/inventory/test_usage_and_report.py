@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from gateway.catalogue import Catalogue
+from gateway.providers.catalogue import Catalogue
 from gateway.settings import Settings
 from gateway.inventory.report import build_report, render_csv, render_markdown
 from gateway.inventory.usage import Figures, UsageAggregator, roll_up

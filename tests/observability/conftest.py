@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.app import create_app
-from gateway.logs import JsonFormatter
+from gateway.observability.logs import JsonFormatter
 from gateway.settings import Settings
 from tests.processes import MockUpstream, catalogue_for, policy_for, TEST_FALLBACKS, start_mock_upstream, stop
 

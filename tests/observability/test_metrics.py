@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.ledger.records import LedgerRecord
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from tests.observability.conftest import OUTPUT_TOKENS
 
 

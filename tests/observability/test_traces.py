@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gateway.telemetry import tracer_provider_from_env
+from gateway.observability.telemetry import tracer_provider_from_env
 from tests.observability.conftest import OUTPUT_TOKENS
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.catalogue import Catalogue
+from gateway.providers.catalogue import Catalogue
 from policies.decision import RoutingRequest
 from policies.engine import PolicyEngine
 

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gateway.auth import Principal
-from gateway.errors import install_error_handlers
+from gateway.identity.auth import Principal
+from gateway.edge.errors import install_error_handlers
 from gateway.ledger import db
-from gateway.routes import admin
+from gateway.edge.routes import admin
 from tests.policies.conftest import DATA, RULES_POLICY
 from tests.services.conftest import build_services
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from policies.check import check_text, covers
-from gateway.policy_cli import policy_app
+from gateway.commands.policy import policy_app
 from policies.schema import Conditions
 from tests.policies.conftest import DATA
 

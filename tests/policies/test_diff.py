@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from gateway.policy_cli import policy_app
+from gateway.commands.policy import policy_app
 from policies.diff import diff_policies
 from policies.engine import PolicyEngine
 from tests.policies.conftest import DATA, RULES_POLICY

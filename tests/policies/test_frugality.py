@@ -15,7 +15,7 @@ import pytest
 
 from estimators.hosted import HostedEstimator
 from estimators.impacts import SupplierFactor
-from gateway.catalogue import Catalogue
+from gateway.providers.catalogue import Catalogue
 from policies.decision import RoutingRequest
 from policies.engine import PolicyEngine
 from policies.frugality import Served, measure

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
-from gateway.catalogue import ModelSpec
+from gateway.providers.catalogue import ModelSpec
 from gateway.ledger.tables import Base, UsageRecord
 from gateway.ledger.replay_rows import load_rows
-from gateway.policy_cli import parse_since, policy_app
+from gateway.commands.policy import parse_since, policy_app
 from policies.engine import PolicyEngine
 from policies.replay import LedgerRow, replay
 from tests.policies.conftest import DATA
@@ -121,7 +121,7 @@ def test_replaying_under_the_recorded_policy_changes_nothing(ledger_url, catalog
 
 
 def test_cli_replay_reports_counts_and_cost(ledger_url, monkeypatch):
-    monkeypatch.setattr("gateway.policy_cli.parse_since", lambda value: NOW - timedelta(days=30))
+    monkeypatch.setattr("gateway.commands.policy.parse_since", lambda value: NOW - timedelta(days=30))
     result = CliRunner().invoke(policy_app, ["replay", str(V2), "--since", "30d", "--database-url", ledger_url])
     assert result.exit_code == 0, result.output
     assert "6 requests since 2026-10-24 12:00 UTC" in result.output

@@ -19,7 +19,7 @@ import pytest
 
 from estimators.hosted import HostedEstimator
 from gateway.app import create_app
-from gateway.catalogue import Catalogue
+from gateway.providers.catalogue import Catalogue
 from gateway.settings import Settings
 
 

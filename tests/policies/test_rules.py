@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gateway.errors import from_domain
+from gateway.edge.errors import from_domain
 from policies.decision import PolicyDenied
 from tests.policies.conftest import make_request
 

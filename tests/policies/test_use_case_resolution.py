@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import from_domain
+from gateway.edge.errors import from_domain
 from policies.decision import PolicyDenied
 from policies.engine import PolicyEngine
 from tests.policies.conftest import RULES_POLICY, make_request

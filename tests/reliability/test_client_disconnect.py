@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.tokens import text_tokens
+from gateway.request.tokens import text_tokens
 from tests.conftest import free_port
 from tests.processes import catalogue_for, start_gateway, stop, wait_until_up
 

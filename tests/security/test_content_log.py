@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from gateway.content_log import ContentLog
+from gateway.request.content_log import ContentLog
 from gateway.ledger import db
 from gateway.ledger.trace_tables import ContentRecord
 

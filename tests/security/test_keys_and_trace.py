@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from gateway.keys import hash_key
+from gateway.identity.keys import hash_key
 
 
 def _models(gateway, key: str) -> int:

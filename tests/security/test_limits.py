@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from gateway.ratelimit import InProcessRateLimiter, Limits, RedisRateLimiter
-from gateway.errors import GatewayError
+from gateway.budgets.ratelimit import InProcessRateLimiter, Limits, RedisRateLimiter
+from gateway.edge.errors import GatewayError
 from tests.processes import catalogue_for, start_gateway, start_mock_upstream, stop
 
 HEADERS = {"X-Sobria-Use-Case": "translation"}

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditLog
+from gateway.ledger.audit import AuditLog
 from gateway.budgets.config import BudgetsConfig
 from gateway.budgets.factory import build_store
 from gateway.budgets.ledger_source import LedgerRebuildSource
 from gateway.budgets.overrides import BudgetOverrides
 from gateway.budgets.service import BudgetService
-from gateway.catalogue import Catalogue
-from gateway.keys import KeyStore
+from gateway.providers.catalogue import Catalogue
+from gateway.identity.keys import KeyStore
 from gateway.ledger import db
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService

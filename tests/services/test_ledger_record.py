@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from estimators.hosted import HostedEstimator
-from gateway.auth import Principal
-from gateway.catalogue import Catalogue
-from gateway.flight import ChatRequest, Flight
+from gateway.identity.auth import Principal
+from gateway.providers.catalogue import Catalogue
+from gateway.request.flight import ChatRequest, Flight
 from gateway.ledger import db
 from gateway.ledger.records import usage_record
 from gateway.ledger.tables import UsageRecord
 from gateway.ledger.writer import LedgerWriter
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 
 
 def flight(usage_source: str | None = "provider") -> Flight:

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from gateway.catalogue import Catalogue
-from gateway.upstream import Upstream
+from gateway.providers.catalogue import Catalogue
+from gateway.providers.upstream import Upstream
 from tests.processes import MockUpstream, start_mock_upstream, stop
 
 OUTPUT_TOKENS = 12

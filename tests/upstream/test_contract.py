@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import GatewayError
-from gateway.upstream import UpstreamCall
+from gateway.edge.errors import GatewayError
+from gateway.providers.upstream import UpstreamCall
 from tests.upstream.conftest import OUTPUT_TOKENS
 
 MESSAGES = [{"role": "user", "content": "Bonjour"}]
@@ -35,7 +35,7 @@ def calls_to(mock_upstream, model: str) -> int:
 async def test_the_path_is_the_one_asked_for(make_upstream, path):
     upstream = make_upstream()
     assert upstream.path("ok") == path
-    assert upstream.path("demo") == "demo"  # answered in process by gateway.demo
+    assert upstream.path("demo") == "demo"  # answered in process by gateway.providers.demo
 
 
 async def test_plain_answer_comes_back_as_an_openai_dict_with_usage(make_upstream):

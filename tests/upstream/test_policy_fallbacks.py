@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.catalogue import Catalogue
-from gateway.upstream import UpstreamCall
+from gateway.providers.catalogue import Catalogue
+from gateway.providers.upstream import UpstreamCall
 from policies.engine import PolicyEngine
 from tests.upstream.test_contract import MESSAGES, calls_to
 

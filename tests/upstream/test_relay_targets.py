@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.catalogue import Catalogue
-from gateway.relay import target_for
+from gateway.providers.catalogue import Catalogue
+from gateway.providers.relay import target_for
 
 _BASE = {
     "tier": "small",

@@ -1,0 +1,1 @@
+"""The `sobria` command line."""

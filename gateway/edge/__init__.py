@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, typed dependencies, error mapping, size limits, the refused-access trace."""

@@ -1,0 +1,69 @@
+"""Typed FastAPI dependencies: the routes name the service they need, not an `app.state` attribute.
+
+The composition root stores one `Services` (and the settings, catalogue and metrics)
+on the application; these functions are the only readers of that state for the
+routes that use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+
+from gateway.ledger.audit import AuditLog
+from gateway.budgets.service import BudgetService
+from gateway.providers.catalogue import Catalogue
+from gateway.observability.metrics import Metrics
+from gateway.services.budget_overrides import BudgetOverrideService
+from gateway.services.keys import KeyService
+from gateway.services.policy_publishing import PolicyPublishing
+from gateway.services.registry import Services
+from gateway.settings import Settings
+
+_T = TypeVar("_T")
+
+
+def _state(name: str, kind: type[_T]) -> Callable[[Request], _T]:
+    """A dependency reading what the composition root stored as `name`, typed as `kind`."""
+
+    def read(request: Request) -> _T:
+        found: _T = getattr(request.app.state, name)
+        return found
+
+    read.__name__ = read.__qualname__ = name
+    read.__doc__ = f"The composed {kind.__name__} (`app.state.{name}`)."
+    return read
+
+
+services = _state("services", Services)
+settings = _state("settings", Settings)
+catalogue = _state("catalogue", Catalogue)
+metrics = _state("metrics", Metrics)
+budgets = _state("budgets", BudgetService)
+
+
+def _service(pick: Callable[[Services], _T]) -> Callable[[Services], _T]:
+    """A dependency on one of the admin services, through `services`."""
+
+    def read(found: Annotated[Services, Depends(services)]) -> _T:
+        return pick(found)
+
+    return read
+
+
+key_service = _service(lambda found: found.keys)
+budget_override_service = _service(lambda found: found.budget_overrides)
+policy_publishing = _service(lambda found: found.policy)
+audit_log = _service(lambda found: found.audit)
+
+
+SettingsDep = Annotated[Settings, Depends(settings)]
+CatalogueDep = Annotated[Catalogue, Depends(catalogue)]
+MetricsDep = Annotated[Metrics, Depends(metrics)]
+BudgetsDep = Annotated[BudgetService, Depends(budgets)]
+KeysDep = Annotated[KeyService, Depends(key_service)]
+OverridesDep = Annotated[BudgetOverrideService, Depends(budget_override_service)]
+PolicyDep = Annotated[PolicyPublishing, Depends(policy_publishing)]
+AuditDep = Annotated[AuditLog, Depends(audit_log)]

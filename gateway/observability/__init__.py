@@ -1,0 +1,1 @@
+"""Observability: spans, Prometheus metrics, structured logs, measured mode."""
