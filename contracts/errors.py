@@ -40,5 +40,14 @@ class Incomplete(DomainError):
     """The input is well formed but lacks what this action needs (a decision text, approval fields...)."""
 
 
+class OverLimit(DomainError):
+    """A rate or budget limit is reached; room frees up after `retry_after_s` seconds."""
+
+    def __init__(self, code: str, retry_after_s: int, message_key: str | None = None, param: str | None = None,
+                 **params: object):
+        super().__init__(code, message_key, param, **params)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(DomainError):
     """A store the action needs is unreachable; trying again later may succeed."""

@@ -23,8 +23,8 @@ HTTP_EDGE = (
 WEB = ("fastapi", "starlette")
 #: Domain code: raises `contracts.errors`, knows nothing of HTTP.
 DOMAIN = (
-    "policies", "estimators", "contracts", "gateway.services", "gateway.inventory.register",
-    "gateway.inventory.exchange", "gateway.inventory.lifecycle",
+    "policies", "estimators", "contracts", "gateway.services", "gateway.inventory", "gateway.budgets",
+    "gateway.identity.keys", "gateway.ledger",
 )
 
 

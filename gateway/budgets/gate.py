@@ -16,7 +16,7 @@ from typing import Any
 from gateway.identity.auth import Principal
 from gateway.budgets.service import BudgetExceeded, BudgetService, BudgetSnapshot
 from gateway.budgets.store import EUR, Amount, BudgetLimit, BudgetStoreUnavailable
-from gateway.edge.errors import GatewayError
+from contracts.errors import OverLimit, Unavailable
 
 from gateway.units import MICRO
 
@@ -74,7 +74,7 @@ class BudgetGate:
         except BudgetExceeded as refused:
             raise _exceeded(refused) from None
         except BudgetStoreUnavailable:
-            raise GatewayError(503, "budget_unavailable") from None
+            raise Unavailable("budget_unavailable") from None
         return Hold(reservation_id, snapshot)
 
     async def settle(self, hold: Hold, actual: Amount, now: datetime) -> BudgetView:
@@ -108,7 +108,7 @@ class BudgetGate:
         try:
             statuses = await self.service.usage(principal, now)
         except BudgetStoreUnavailable:
-            raise GatewayError(503, "budget_unavailable") from None
+            raise Unavailable("budget_unavailable") from None
         described = []
         for status in statuses:
             fmt = format_eur if status.limit.unit == EUR else format_g
@@ -127,16 +127,15 @@ class BudgetGate:
         return described
 
 
-def _exceeded(refused: BudgetExceeded) -> GatewayError:
+def _exceeded(refused: BudgetExceeded) -> OverLimit:
     limit = refused.refused_by
     fmt = format_eur if limit.unit == EUR else format_g
     remaining = refused.status.remaining_micro if refused.status else 0
     retry = refused.retry_after_s or 3600
-    return GatewayError(
-        429,
+    return OverLimit(
         "budget_exceeded",
+        retry,
         param=limit.scope.partition(":")[0],
-        headers={"Retry-After": str(retry)},
         scope=_public_scope(limit),
         unit="EUR" if limit.unit == EUR else "gCO2e",
         remaining=fmt(remaining),

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.edge.errors import GatewayError
+from contracts.errors import OverLimit
 
 log = logging.getLogger("sobria.ratelimit")
 
@@ -40,9 +40,9 @@ class RateLimiter(Protocol):
         """Count one request of `tokens`, or raise 429 `rate_limited` with Retry-After."""
 
 
-def refusal(now: float) -> GatewayError:
+def refusal(now: float) -> OverLimit:
     retry_after = max(1, math.ceil(WINDOW_S - now % WINDOW_S))
-    return GatewayError(429, "rate_limited", headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+    return OverLimit("rate_limited", retry_after, retry_after=retry_after)
 
 
 class InProcessRateLimiter:

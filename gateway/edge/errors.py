@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts.errors import Conflict, DomainError, Incomplete, InvalidInput, NotFound, Refused, Unavailable
+from contracts.errors import Conflict, DomainError, Incomplete, InvalidInput, NotFound, OverLimit, Refused, Unavailable
 from gateway.i18n import negotiate, translate
 
 log = logging.getLogger("sobria.errors")
@@ -77,6 +77,7 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Refused, 403),
     (Conflict, 409),
     (Incomplete, 422),
+    (OverLimit, 429),
     (Unavailable, 503),
 )
 
@@ -84,9 +85,15 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
 def from_domain(error: DomainError) -> GatewayError:
     """The HTTP form of a domain error: the one place a domain error gets a status."""
     status = next((code for kind, code in _DOMAIN_STATUS if isinstance(error, kind)), 500)
-    converted = GatewayError(status, error.code, error.message_key, error.param)
+    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, OverLimit) else None
+    converted = GatewayError(status, error.code, error.message_key, error.param, headers)
     converted.params = dict(error.params)
     return converted
+
+
+def as_refusal(error: GatewayError | DomainError) -> GatewayError:
+    """Either kind of refusal in its HTTP form (the request path records the status it answers)."""
+    return error if isinstance(error, GatewayError) else from_domain(error)
 
 
 def status_of(error: GatewayError | DomainError) -> int:

@@ -33,6 +33,7 @@ import jwt
 import yaml
 from fastapi import Request
 
+from contracts.errors import DomainError
 from gateway.edge.errors import GatewayError
 from gateway.identity.keys import KeyRecord, KeyStore
 
@@ -172,7 +173,7 @@ class Authenticator:
     async def authenticate(self, request: Request) -> Principal:
         try:
             return await self._authenticate(request)
-        except GatewayError as refusal:
+        except (GatewayError, DomainError) as refusal:
             reason = getattr(refusal, "reason", refusal.code)
             request.state.refusal_reason = reason
             log.warning("authentication refused: %s", reason, extra={"reason": reason, "path": request.url.path})

@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.edge.errors import GatewayError
+from contracts.errors import Unavailable
 from gateway.ledger.tables import ApiKey
 
 PREFIX = "sk-sobria-"
@@ -125,7 +125,7 @@ class KeyStore:
         except (OSError, SQLAlchemyError) as exc:
             if self._serve_when_down and cached is not None:
                 return cached[1]
-            raise GatewayError(503, "database_unavailable") from exc
+            raise Unavailable("database_unavailable") from exc
 
     def _load(self, digest: str) -> asyncio.Task[KeyRecord | None]:
         """The one lookup of this key in flight, started when there is none."""
@@ -167,7 +167,7 @@ class KeyStore:
         except (OSError, SQLAlchemyError) as exc:
             if self._serve_when_down and cached is not None:
                 return cached[1]
-            raise GatewayError(503, "database_unavailable") from exc
+            raise Unavailable("database_unavailable") from exc
         record = KeyRecord.from_row(row) if row is not None and row.revoked_at is None else None
         if generation == self._generation:
             if len(self._by_id) > 10_000:

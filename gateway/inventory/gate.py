@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from gateway.edge.errors import GatewayError
+from contracts.errors import Refused
 from gateway.inventory.lifecycle import serves
 from gateway.inventory.register import Register
 
@@ -35,18 +35,17 @@ class StatusGate:
         self._task: asyncio.Task[None] | None = None
 
     def check(self, use_case: str) -> None:
-        """Raise a 403 GatewayError, with the committee's reason, when `use_case` may not serve."""
+        """Raise `Refused`, with the committee's reason, when `use_case` may not serve."""
         statuses = self._statuses
         if statuses is None:
             return
         found = statuses.get(use_case)
         if found is None:
-            raise GatewayError(403, "use_case_unregistered", use_case=use_case)
+            raise Refused("use_case_unregistered", use_case=use_case)
         status, decision, provisional = found
         if serves(status, provisional):
             return
-        raise GatewayError(403, _CODES.get(status, "use_case_not_approved"), use_case=use_case, state=status,
-                           reason=decision or "-")
+        raise Refused(_CODES.get(status, "use_case_not_approved"), use_case=use_case, state=status, reason=decision or "-")
 
     async def refresh(self) -> None:
         """Read the statuses now (also called right after a local change)."""

@@ -34,7 +34,7 @@ class Inventory:
         await self.gate.stop()
 
     def check(self, use_case: str) -> None:
-        """Raise a 403 GatewayError when the register does not let `use_case` serve."""
+        """Raise `Refused` when the register does not let `use_case` serve."""
         self.gate.check(use_case)
 
     async def changed(self) -> None:

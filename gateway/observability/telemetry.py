@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from gateway.providers.catalogue import ModelSpec
+from contracts.errors import DomainError
 from gateway.edge.errors import GatewayError
 from gateway.request.flight import Flight
 from gateway.ledger.records import LedgerRecord
@@ -132,7 +133,7 @@ class Telemetry:
                                       attributes=attributes)
         try:
             yield span
-        except GatewayError as error:
+        except (GatewayError, DomainError) as error:
             span.set_attribute("error.type", error.code)
             span.set_status(Status(StatusCode.ERROR, error.code))
             raise

@@ -27,7 +27,8 @@ from gateway.identity.auth import Principal
 from gateway.budgets.gate import BudgetGate, format_micro
 from gateway.budgets.store import Amount
 from gateway.providers.catalogue import Catalogue, ModelSpec
-from gateway.edge.errors import GatewayError
+from contracts.errors import DomainError
+from gateway.edge.errors import GatewayError, as_refusal
 from gateway.request.flight import ChatRequest, Flight
 from gateway.ledger.records import usage_record
 from gateway.ledger.writer import LedgerWriter
@@ -132,7 +133,8 @@ class EmbeddingService:
                 flight.request_id, principal, decision_use_case,
                 Amount(spec.cost_micro_eur(estimate, 0), 0), flight.started_at
             )
-        except GatewayError as refused:
+        except (GatewayError, DomainError) as error:
+            refused = as_refusal(error)
             self.ledger.append(usage_record(flight, refused.code, refused.status, error=refused.code).row())
             raise
         try:
@@ -140,8 +142,9 @@ class EmbeddingService:
         except BaseException as failure:
             hold, flight.hold = flight.hold, None
             await self.budgets.release(hold, datetime.now(UTC))
-            code = failure.code if isinstance(failure, GatewayError) else "internal"
-            status = failure.status if isinstance(failure, GatewayError) else 500
+            known = as_refusal(failure) if isinstance(failure, (GatewayError, DomainError)) else None
+            code = known.code if known else "internal"
+            status = known.status if known else 500
             self.ledger.append(usage_record(flight, code, status, error=code).row())
             raise
         usage = answer.get("usage") or {}

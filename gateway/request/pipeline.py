@@ -26,7 +26,8 @@ from gateway.budgets.gate import BudgetGate, format_micro
 from gateway.budgets.store import Amount
 from gateway.providers.catalogue import Catalogue, ModelSpec
 from gateway.request.content_log import ContentLog, completion_text
-from gateway.edge.errors import GatewayError
+from contracts.errors import DomainError
+from gateway.edge.errors import GatewayError, as_refusal
 from gateway.request.flight import ChatRequest, Flight, Outcome
 from gateway.i18n import translate
 from gateway.ledger.records import LedgerRecord, usage_record
@@ -187,7 +188,7 @@ class ChatPipeline:
         try:
             self.inventory.check(decision.use_case)
             return decision
-        except GatewayError as blocked:
+        except DomainError as blocked:
             defaults = self.policy.policy.defaults
             if defaults.blocked_use_case != "general" or decision.use_case == defaults.general_use_case:
                 raise
@@ -337,8 +338,9 @@ class ChatPipeline:
             await self.limit_rate(flight)
             with self.telemetry.stage(flight, "sobria.budget.reserve"):
                 await self.reserve(flight)
-        except GatewayError as error:
-            self.record(flight, error.code, error.status, error=error.code)
+        except (GatewayError, DomainError) as error:
+            refusal = as_refusal(error)
+            self.record(flight, refusal.code, refusal.status, error=refusal.code)
             raise
 
     async def complete(self, flight: Flight) -> tuple[dict[str, Any], Outcome]:
@@ -412,8 +414,9 @@ class ChatPipeline:
         """Release the reservation and record the failure (shielded from cancellation)."""
         with anyio.CancelScope(shield=True):
             await self.release(flight)
-            if isinstance(error, GatewayError):
-                self.record(flight, error.code, error.status, error=error.code)
+            if isinstance(error, (GatewayError, DomainError)):
+                refusal = as_refusal(error)
+                self.record(flight, refusal.code, refusal.status, error=refusal.code)
             else:
                 self.record(flight, "internal", 500, error=type(error).__name__)
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from contracts.errors import Conflict, DomainError, Incomplete
-from gateway.edge.errors import GatewayError, from_domain
+from contracts.errors import Conflict, DomainError, Incomplete, Refused
+from gateway.edge.errors import from_domain
 from gateway.inventory import exchange
 from gateway.inventory.classification import Answers
 from gateway.inventory.drift import drift
@@ -169,7 +169,8 @@ async def test_the_status_gate_refuses_unapproved_and_unknown_use_cases_with_the
     await register.create(record(), "alice")
     await gate.refresh()
     for use_case, code in (("cv-screening", "use_case_not_approved"), ("nowhere", "use_case_unregistered")):
-        with pytest.raises(GatewayError) as refused:
+        with pytest.raises(Refused) as refused:
             gate.check(use_case)
-        assert refused.value.status == 403 and refused.value.code == code
-        assert use_case in refused.value.message("fr")
+        answered = from_domain(refused.value)
+        assert answered.status == 403 and answered.code == code
+        assert use_case in answered.message("fr")

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from gateway.budgets.ratelimit import InProcessRateLimiter, Limits, RedisRateLimiter
-from gateway.edge.errors import GatewayError
+from contracts.errors import OverLimit
+from gateway.edge.errors import from_domain
 from tests.processes import catalogue_for, start_gateway, start_mock_upstream, stop
 
 HEADERS = {"X-Sobria-Use-Case": "translation"}
@@ -97,10 +98,11 @@ async def test_tokens_per_minute_count_prompt_and_allowed_output():
     limiter = InProcessRateLimiter(Limits(tokens_per_minute=1000), clock=lambda: 120.0)
     await limiter.admit("k", 600)
 
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(OverLimit) as refused:
         await limiter.admit("k", 600)
 
-    assert refused.value.code == "rate_limited" and refused.value.headers["Retry-After"] == "60"
+    answered = from_domain(refused.value)
+    assert answered.status == 429 and answered.code == "rate_limited" and answered.headers["Retry-After"] == "60"
 
 
 async def test_a_new_minute_resets_the_counts():
@@ -120,7 +122,7 @@ async def test_redis_limits_are_shared_by_every_replica(redis_url, key_prefix):
     try:
         await replicas[0].admit("k", 1)
         await replicas[1].admit("k", 1)
-        with pytest.raises(GatewayError):
+        with pytest.raises(OverLimit):
             await replicas[0].admit("k", 1)
     finally:
         keys = [k async for k in clients[0].scan_iter(match=key_prefix + "*")]
