@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from gateway.i18n import formatting
 from admin_ui.session import COOKIE_NAME, Session, SessionCodec
 from gateway.identity.auth import Principal
-from gateway.i18n import negotiate, translate
+from gateway.i18n import negotiate, say, translate
 from gateway.edge.dependencies import services
 from gateway.identity.keys import ROLES, KeyRecord
 
@@ -181,6 +181,7 @@ def render(request: Request, visitor: Visitor, template: str, status_code: int =
         lang=lang,
         csrf=visitor.session.csrf,
         t=partial(translate, language=lang),
+        say=partial(say, language=lang),
         fmt=_Formatter(lang),
         path=request.url.path,
         **context,

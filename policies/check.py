@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from contracts.catalogue import Catalogue
+from policies.messages import Message, say
 from policies.schema import TIERS, WEEKDAYS, Conditions, Policy
 
 Path_ = tuple[str | int, ...]
@@ -82,22 +85,43 @@ def check_text(text: str, catalogue: Catalogue) -> CheckReport:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        return CheckReport(None, [Issue(mark.line + 1 if mark else 0, f"invalid YAML: {exc}")])
+        return CheckReport(None, [Issue(mark.line + 1 if mark else 0, say("policy.check.yaml_invalid", detail=str(getattr(exc, 'problem', None) or exc)))])
     except ValueError as exc:  # a scalar YAML resolves but cannot build, such as the date 2026-13-45
-        return CheckReport(None, [Issue(0, f"invalid YAML value: {exc}")])
+        return CheckReport(None, [Issue(0, say("policy.check.yaml_value_invalid", detail=str(exc)))])
     where = _Locator(text)
     if not isinstance(data, dict):
-        return CheckReport(None, [Issue(1, "a policy is a YAML mapping")])
+        return CheckReport(None, [Issue(1, say("policy.check.not_a_mapping"))])
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        issues = [
-            where.issue(tuple(err["loc"]), err["msg"].removeprefix("Value error, ")) for err in exc.errors()
-        ]
+        issues = [where.issue(tuple(err["loc"]), schema_message(err)) for err in exc.errors()]
         return CheckReport(None, issues)
     issues = [where.issue(path, message) for path, message in semantic_errors(policy, catalogue)]
     warnings = [replace(where.issue(path, message), severity="warning") for path, message in example_warnings(policy)]
     return CheckReport(policy, sorted(issues, key=lambda i: i.line), sorted(warnings, key=lambda i: i.line))
+
+
+_BOUNDS = {"greater_than_equal": ("policy.check.at_least", "ge"), "less_than_equal": ("policy.check.at_most", "le"),
+           "greater_than": ("policy.check.above", "gt"), "less_than": ("policy.check.below", "lt")}
+
+
+def schema_message(error: ErrorDetails) -> str:
+    """A schema error as a check message the pages can translate (pydantic's own text otherwise)."""
+    kind, context = error["type"], error.get("ctx") or {}
+    raised = context.get("error")
+    if isinstance(raised, ValueError) and raised.args and isinstance(raised.args[0], Message):
+        return raised.args[0]
+    if kind == "missing":
+        return say("policy.check.missing")
+    if kind == "extra_forbidden":
+        return say("policy.check.unknown_field")
+    if kind == "literal_error":
+        listed = str(context.get("expected", ""))  # pydantic's English list: "'a', 'b' or 'c'"
+        return say("policy.check.not_one_of", expected=", ".join(re.findall(r"'([^']*)'", listed)) or listed)
+    if kind in _BOUNDS:
+        key, bound = _BOUNDS[kind]
+        return say(key, limit=context.get(bound, ""))
+    return say("policy.check.invalid_value", detail=error["msg"].removeprefix("Value error, "))
 
 
 #: Fewer examples than this per use case and the classifier learns little from them.
@@ -111,13 +135,10 @@ def example_warnings(policy: Policy) -> Iterator[tuple[Path_, str]]:
             continue
         if len(uc.examples) < MIN_EXAMPLES:
             yield ("use_cases", i, "examples"), (
-                f"use case {uc.id!r} has {len(uc.examples)} example prompts; give at least {MIN_EXAMPLES}"
+                say("policy.check.few_examples", use_case=uc.id, count=len(uc.examples), minimum=MIN_EXAMPLES)
             )
         if all("\n" not in e.strip() for e in uc.examples):
-            yield ("use_cases", i, "examples"), (
-                f"use case {uc.id!r} has only one-line examples; add some as employees send them "
-                "(an instruction with pasted text, several paragraphs)"
-            )
+            yield ("use_cases", i, "examples"), say("policy.check.one_line_examples", use_case=uc.id)
 
 
 def semantic_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
@@ -129,38 +150,38 @@ def semantic_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path
     try:
         ZoneInfo(policy.defaults.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        yield ("defaults", "timezone"), f"unknown time zone {policy.defaults.timezone!r}"
+        yield ("defaults", "timezone"), say("policy.check.tz_unknown", zone=policy.defaults.timezone)
 
 
 def _use_case_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
     seen: set[str] = set()
     for i, uc in enumerate(policy.use_cases):
         if uc.id in seen:
-            yield ("use_cases", i, "id"), f"duplicate use case id {uc.id!r}"
+            yield ("use_cases", i, "id"), say("policy.check.use_case_duplicate", use_case=uc.id)
         seen.add(uc.id)
         if not uc.examples:
-            yield ("use_cases", i), f"use case {uc.id!r} has no example prompts"
+            yield ("use_cases", i), say("policy.check.use_case_no_examples", use_case=uc.id)
         if not catalogue.in_tier(uc.tier):
-            yield ("use_cases", i, "tier"), f"no model of tier {uc.tier!r} in the catalogue"
+            yield ("use_cases", i, "tier"), say("policy.check.tier_empty", tier=uc.tier)
         for j, name in enumerate(uc.allowed_models):
             if name not in catalogue:
-                yield ("use_cases", i, "allowed_models", j), f"unknown model {name!r}"
+                yield ("use_cases", i, "allowed_models", j), say("policy.check.model_unknown", model=name)
     fallback = policy.classifier.default_use_case
     if fallback is not None and policy.use_case(fallback) is None:
-        yield ("classifier", "default_use_case"), f"low-confidence default use case {fallback!r} is not declared"
+        yield ("classifier", "default_use_case"), say("policy.check.default_use_case_undeclared", use_case=fallback)
     general = policy.use_case(policy.defaults.general_use_case)
     if general is None:
-        yield ("defaults", "general_use_case"), f"general use case {policy.defaults.general_use_case!r} is not declared"
+        yield ("defaults", "general_use_case"), say("policy.check.general_undeclared", use_case=policy.defaults.general_use_case)
     elif general.status not in ("active", "pilot"):
-        yield ("defaults", "general_use_case"), f"general use case {general.id!r} is {general.status}"
+        yield ("defaults", "general_use_case"), say("policy.check.general_inactive", use_case=general.id, state=general.status)
 
 
 def _alias_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
     for alias, target in policy.aliases.items():
         if alias in catalogue or alias == "auto":
-            yield ("aliases", alias), f"alias {alias!r} hides a model of the same name"
+            yield ("aliases", alias), say("policy.check.alias_hides_model", alias=alias)
         if target != "auto" and target not in TIERS and target not in catalogue:
-            yield ("aliases", alias), f"alias {alias!r} maps to unknown model {target!r}"
+            yield ("aliases", alias), say("policy.check.alias_unknown_model", alias=alias, model=target)
 
 
 def _rule_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, str]]:
@@ -169,25 +190,25 @@ def _rule_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Path_, 
     seen: dict[str, int] = {}
     for i, rule in enumerate(policy.rules):
         if rule.id in seen:
-            yield ("rules", i, "id"), f"duplicate rule id {rule.id!r}"
+            yield ("rules", i, "id"), say("policy.check.rule_duplicate", rule=rule.id)
         seen.setdefault(rule.id, i)
         for j, uc in enumerate(rule.when.use_case or ()):
             if uc not in use_case_ids:
-                yield ("rules", i, "when", "use_case", j), f"rule {rule.id!r} names unknown use case {uc!r}"
+                yield ("rules", i, "when", "use_case", j), say("policy.check.rule_unknown_use_case", rule=rule.id, use_case=uc)
         for j, name in enumerate(rule.when.requested_model or ()):
             if name not in callable_names:
-                yield ("rules", i, "when", "requested_model", j), f"rule {rule.id!r} names unknown model {name!r}"
+                yield ("rules", i, "when", "requested_model", j), say("policy.check.rule_unknown_model", rule=rule.id, model=name)
         if rule.route and rule.route.model and rule.route.model not in catalogue:
-            yield ("rules", i, "route", "model"), f"rule {rule.id!r} routes to unknown model {rule.route.model!r}"
+            yield ("rules", i, "route", "model"), say("policy.check.rule_routes_unknown_model", rule=rule.id, model=rule.route.model)
         if rule.route and rule.route.tier and not catalogue.in_tier(rule.route.tier):
-            yield ("rules", i, "route", "tier"), f"rule {rule.id!r} routes to tier {rule.route.tier!r}, which has no model"
+            yield ("rules", i, "route", "tier"), say("policy.check.rule_routes_empty_tier", rule=rule.id, tier=rule.route.tier)
         if rule.when.time and not _minutes(rule.when):
-            yield ("rules", i, "when", "time"), f"rule {rule.id!r} has an empty time window"
+            yield ("rules", i, "when", "time"), say("policy.check.rule_empty_window", rule=rule.id)
         for k, earlier in enumerate(policy.rules[:i]):
             if covers(earlier.when, rule.when):
                 yield (
                     ("rules", i),
-                    f"rule {rule.id!r} is unreachable: rule {earlier.id!r} (rule #{k + 1}) matches every request it matches",
+                    say("policy.check.rule_unreachable", rule=rule.id, earlier=earlier.id, position=k + 1),
                 )
                 break
 
@@ -197,12 +218,12 @@ def _fallback_errors(policy: Policy, catalogue: Catalogue) -> Iterator[tuple[Pat
         for j, entry in enumerate(chain):
             if entry.startswith("tier:"):
                 if entry[5:] not in TIERS:
-                    yield ("fallbacks", tier, j), f"unknown tier {entry[5:]!r}"
+                    yield ("fallbacks", tier, j), say("policy.check.tier_unknown", tier=entry[5:])
             elif entry not in catalogue:
-                yield ("fallbacks", tier, j), f"unknown model {entry!r}"
+                yield ("fallbacks", tier, j), say("policy.check.model_unknown", model=entry)
     cycle = fallback_cycle(policy)
     if cycle:
-        yield ("fallbacks", cycle[0]), "cycle in fallbacks: " + " -> ".join(cycle)
+        yield ("fallbacks", cycle[0]), say("policy.check.fallback_cycle", cycle=" -> ".join(cycle))
 
 
 def fallback_cycle(policy: Policy) -> list[str]:

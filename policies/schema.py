@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from policies.messages import say
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Tier = Literal["small", "medium", "large"]
@@ -72,7 +73,7 @@ class TimeWindow(_Strict):
     @classmethod
     def _clock(cls, value: str) -> str:
         if value != "24:00" and not _CLOCK.match(value):
-            raise ValueError("expected HH:MM (00:00 to 24:00)")
+            raise ValueError(say("policy.check.clock_format"))
         return value
 
     def minutes(self) -> tuple[int, int]:
@@ -101,7 +102,7 @@ class Conditions(_Strict):
     def _token_range(self) -> "Conditions":
         low, high = self.min_prompt_tokens, self.max_prompt_tokens
         if low is not None and high is not None and low > high:
-            raise ValueError("min_prompt_tokens is larger than max_prompt_tokens")
+            raise ValueError(say("policy.check.prompt_tokens_order"))
         return self
 
 
@@ -114,7 +115,7 @@ class RouteTarget(_Strict):
     @model_validator(mode="after")
     def _exactly_one(self) -> "RouteTarget":
         if (self.tier is None) == (self.model is None):
-            raise ValueError("route needs exactly one of 'tier' or 'model'")
+            raise ValueError(say("policy.check.route_target"))
         return self
 
 
@@ -138,9 +139,9 @@ class Rule(_Strict):
     @model_validator(mode="after")
     def _actions(self) -> "Rule":
         if self.deny is not None and (self.route or self.cap or self.allow_explicit):
-            raise ValueError("a 'deny' rule cannot also route, cap or allow_explicit")
+            raise ValueError(say("policy.check.deny_alone"))
         if self.deny is None and self.route is None and self.cap is None and not self.allow_explicit:
-            raise ValueError("a rule needs an action: route, deny, cap or allow_explicit")
+            raise ValueError(say("policy.check.rule_action"))
         return self
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from policies.messages import ENGLISH as POLICY_MESSAGES
+
 LANGUAGES = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
 _DIR = Path(__file__).parent
@@ -18,7 +20,18 @@ _DIR = Path(__file__).parent
 
 @lru_cache(maxsize=None)
 def catalogue(language: str) -> dict[str, str]:
-    return yaml.safe_load((_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
+    messages: dict[str, str] = yaml.safe_load((_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
+    if language == DEFAULT_LANGUAGE:  # the policy check's English lives with its code
+        messages = {**POLICY_MESSAGES, **messages}
+    return messages
+
+
+def say(text: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """`text` in `language` when it carries its catalogue key (a policy check message); other text as it is."""
+    key = getattr(text, "key", None)
+    if key is None:
+        return text
+    return translate(key, language, **getattr(text, "params", {}))
 
 
 def negotiate(accept_language: str | None) -> str:

@@ -35,7 +35,7 @@ def test_semantic_errors_are_reported_with_their_lines(catalogue):
 
 def test_schema_errors_are_reported_with_their_lines(catalogue):
     text = "use_cases:\n  - id: general\n    name: G\n    tier: huge\n    examples: [hi]\n"
-    assert _issues(catalogue, text) == [(4, "Input should be 'small', 'medium' or 'large'")]
+    assert _issues(catalogue, text) == [(4, "must be one of small, medium, large")]
 
 
 def test_rule_without_action_is_a_schema_error(catalogue):
@@ -122,3 +122,48 @@ def test_cli_check_prints_the_example_warnings_and_still_exits_zero(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning" in result.output and "has 3 example prompts; give at least 10" in result.output
     assert "'translation' has only one-line examples" in result.output
+
+
+def test_every_check_message_has_a_french_text_with_the_same_parameters():
+    import string
+
+    from gateway.i18n import catalogue
+    from policies.messages import ENGLISH
+
+    french = catalogue("fr")
+    missing = [key for key in ENGLISH if key not in french]
+    assert missing == []
+    for key, english in ENGLISH.items():
+        fields = {name for _, name, _, _ in string.Formatter().parse(english) if name}
+        translated = {name for _, name, _, _ in string.Formatter().parse(french[key]) if name}
+        assert translated <= fields, key
+
+
+BROKEN_POLICIES = {
+    "syntax": "use_cases:\n  - id: [general\n",
+    "impossible date": "valid_from: 2026-13-45\n",
+    "not a mapping": "- a\n- b\n",
+    "schema": "version_label: x\nuse_cases:\n  - id: general\n    tier: huge\n    colour: blue\nrules:\n  - id: r\n    when: {time: {after: '25:00'}}\n",
+}
+
+
+def test_a_broken_policy_is_explained_in_french_on_a_french_page(catalogue):
+    from gateway.i18n import say
+
+    for name, text in BROKEN_POLICIES.items():
+        report = check_text(text, catalogue)
+        assert report.issues, name
+        for issue in report.issues:
+            french = say(issue.message, "fr")
+            assert getattr(issue.message, "key", "").startswith("policy.check."), (name, issue.message)
+            assert french != issue.message and "{" not in french, (name, french)
+
+
+def test_semantic_errors_are_explained_in_french(catalogue):
+    from gateway.i18n import say
+
+    report = check_text(BAD.read_text(), catalogue)
+    assert len(report.issues) >= 3
+    for issue in report.issues:
+        french = say(issue.message, "fr")
+        assert french != issue.message and "{" not in french, french
