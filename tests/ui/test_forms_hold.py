@@ -102,3 +102,16 @@ def test_a_successful_action_answers_with_a_redirect(gateway, keys):
         answer = post(committee, "/ui/committee/use-cases/prg-case", "/ui/committee/use-cases/prg-case/classify",
                       {"domain": "none"})
         assert answer.status_code == 303 and "classified=1" in answer.headers["location"]
+
+
+def test_a_broken_policy_is_explained_in_french_on_the_french_policy_page(gateway, keys):
+    broken = "version_label: x\nuse_cases:\n  - id: general\n    tier: huge\n    colour: blue\n"
+    with session(gateway, keys.admin) as admin:
+        admin.headers["Accept-Language"] = "fr-FR"
+        answer = post(admin, "/ui/admin/policy", "/ui/admin/policy", {"text": broken, "action": "dry_run"})
+
+    assert answer.status_code == 422
+    alert = answer.text[answer.text.index('role="alert"'):]
+    assert "doit être l&#39;une des valeurs small, medium, large" in alert or "doit être l'une des valeurs small, medium, large" in alert
+    assert "champ inconnu" in alert
+    assert "must be one of" not in alert and "Input should" not in alert and "unknown field" not in alert
