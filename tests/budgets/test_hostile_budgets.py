@@ -319,7 +319,9 @@ def test_a_nul_in_the_model_a_path_or_a_prompt_never_stops_the_ledger(cluster):
                               headers={"Authorization": "Bearer sk-sobria-nope"})
         assert trace.status_code == 401
     nul_prompt = {"model": "honest-a", "max_tokens": 20, "messages": [{"role": "user", "content": "a\u0000b"}]}
-    answers = asyncio.run(fire(cluster.urls, key, [nul_prompt, *[chat("honest-a")] * 49]))
+    served = asyncio.run(fire(cluster.urls, key, [nul_prompt]))
+    assert served[0].status == 200, served[0].body[:200]
+    answers = [*served, *asyncio.run(fire(cluster.urls, key, [chat("honest-a")] * 49))]
     rows = assert_budget_held("model 'x\\u0000', prompt with NUL (PostgreSQL ledger)", cluster, department,
                               [*refused, *answers])
     assert [r["requested_model"] for r in rows if r["http_status"] == 404] == ["x"]
@@ -337,7 +339,7 @@ def test_a_nul_in_the_model_a_path_or_a_prompt_never_stops_the_ledger(cluster):
         assert "/admin/budgets/employee:x" in paths
         letters = client.get(f"{cluster.urls[0]}/admin/ledger/dead-letters", headers=admin)
         assert letters.status_code == 200
-    content = asyncio.run(_content_rows(cluster.database_url, [a.request_id for a in answers[:1]]))
+    content = asyncio.run(_content_rows(cluster.database_url, [served[0].request_id]))
     assert content and "\x00" not in content[0]["prompt"]
 
 
