@@ -12,9 +12,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal, select, text
 
 from gateway.ledger import db, rollups
+from gateway.ledger import presence as presence_rollup
 from gateway.ledger.spool import Spool
 from gateway.ledger.tables import (
     NO_MODEL,
@@ -99,6 +100,16 @@ async def assert_rollups_match_raw_rows(engine) -> None:
             .distinct().subquery()))).scalar()
         presence = (await conn.execute(select(func.count()).select_from(MonthlyPresence))).scalar()
         assert presence == raw_users
+        for grouping, kept in (*presence_rollup.COARSER, (presence_rollup.CELL, presence_rollup.DIMENSIONS)):
+            raw_columns = {"use_case": UsageRecord.use_case, "department": UsageRecord.department, "model": model}
+            keys = [month, *(raw_columns[d] if d in kept else literal("") for d in presence_rollup.DIMENSIONS)]
+            raw_counts = {tuple(r[:-1]): r[-1] for r in (await conn.execute(
+                select(*keys, func.count(func.distinct(UsageRecord.employee_pseudonym))).group_by(*keys))).all()}
+            counts = presence_rollup.COUNTS
+            kept_counts = {tuple(r[:-1]): r[-1] for r in (await conn.execute(
+                select(counts.c.month, counts.c.use_case, counts.c.department, counts.c.served_model, counts.c.users)
+                .where(counts.c.grouping == grouping))).all()}
+            assert kept_counts == raw_counts, grouping
 
 
 async def test_concurrent_writers_and_duplicates_keep_the_rollups_exact(database_url):

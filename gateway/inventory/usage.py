@@ -3,8 +3,8 @@
 The only figures ever computed come from one fixed cube: month x use case x
 department x served model, each cell a sum of the ledger's daily roll-up
 (`usage_daily`, never a raw row, never prompt text); distinct employees come from the
-monthly presence roll-up (`usage_presence_monthly`), one COUNT(DISTINCT) per question,
-never one query per group. A cell covering fewer than k distinct employees is suppressed
+counts the ledger keeps per month, grouping and group (`usage_presence_counts`), one
+indexed read per question, never one query per group. A cell covering fewer than k distinct employees is suppressed
 (primary suppression). Because a total minus the published cells would give back a
 suppressed cell, suppression goes on (secondary suppression, smallest cells first)
 until all suppressed cells of the month together cover at least k distinct employees.
@@ -21,12 +21,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, not_, select, tuple_
+from sqlalchemy import Row, and_, case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.ledger import presence as presence_rollup
 from gateway.ledger.figures import Figures as Figures  # the shared sum type, re-exported for the views
-from gateway.ledger.tables import DailyUsage, MonthlyPresence
+from gateway.ledger.tables import DailyUsage, MonthlyPresence, PresenceCount
 
 DIMENSIONS = ("use_case", "department", "model")
 _PRESENCE_COLUMNS = {"use_case": MonthlyPresence.use_case, "department": MonthlyPresence.department,
@@ -130,34 +131,55 @@ def _cell_key() -> ColumnElement:
     return tuple_(MonthlyPresence.use_case, MonthlyPresence.department, MonthlyPresence.served_model)
 
 
+_IN_CHUNK = 1000
+"""Pseudonyms per IN list when reading the cells of hidden cells' employees."""
+_CELL_COLUMNS = (MonthlyPresence.use_case, MonthlyPresence.department, MonthlyPresence.served_model)
+
+
+@dataclass(frozen=True, slots=True)
+class _Suppressed:
+    """What one computation of a month published and hid, and who is behind the hidden."""
+
+    published: frozenset[tuple[str, str, str]]
+    hidden: frozenset[tuple[str, str, str]]
+    hidden_users: frozenset[str]
+
+
+async def _counts(conn: AsyncConnection, month: str, grouping: str) -> dict[tuple[str, str, str], int]:
+    """The maintained distinct-employee counts of one grouping's groups in a month."""
+    counts = PresenceCount
+    query = select(counts.use_case, counts.department, counts.served_model, counts.users).where(
+        counts.month == month, counts.grouping == grouping)
+    return {(u, d, m): int(n) for u, d, m, n in (await conn.execute(query)).all()}
+
+
 class UsageAggregator:
     """Computes the k-anonymous cube of a month from the ledger's roll-ups."""
 
     def __init__(self, engine: AsyncEngine, k: int):
         self._engine = engine
         self.k = k
-        self._last_month: dict[str, tuple[set[tuple[str, str, str]], set[tuple[str, str, str]]]] = {}
-        """Per month, the published and the suppressed cells last computed: a row-value IN
-        over thousands of published cells is slow on PostgreSQL, NOT IN the few hidden is not."""
+        self._last_month: dict[str, _Suppressed] = {}
+        """Per month, what the last `month()` published and hid: the distinct users of the
+        published cells are then the maintained counts less the few employees seen only in
+        hidden cells."""
 
     async def month(self, month: str) -> MonthUsage:
         start, end = month_range(month)
         in_month = (DailyUsage.day >= start.date(), DailyUsage.day < end.date())
-        presence = MonthlyPresence.month == month
         keys = (DailyUsage.use_case, DailyUsage.department, DailyUsage.served_model)
-        cell_users = (select(MonthlyPresence.use_case, MonthlyPresence.department, MonthlyPresence.served_model,
-                             func.count()).where(presence)
-                      .group_by(MonthlyPresence.use_case, MonthlyPresence.department, MonthlyPresence.served_model))
         async with self._engine.connect() as conn:
-            users = {(u, d, m): int(n) for u, d, m, n in (await conn.execute(cell_users)).all()}
+            users = await _counts(conn, month, presence_rollup.CELL)
             grouped = select(*keys, *_sums()).where(*in_month).group_by(*keys)
             cells = [Cell(month, r.use_case, r.department, r.served_model, _figures(r),
                           users.get((r.use_case, r.department, r.served_model), 0))
                      for r in (await conn.execute(grouped)).all()]
-            total_users = await self._distinct(conn, month, None)
-            cells, remainder_users = await self._suppress(conn, month, cells)
+            total_users = sum((await _counts(conn, month, presence_rollup.ALL)).values())
+            cells, hidden_users = await self._suppress(conn, month, cells)
             hidden = [c.key for c in cells if c.suppressed]
-        self._last_month[month] = ({c.key for c in cells if not c.suppressed}, set(hidden))
+        self._last_month[month] = _Suppressed(frozenset(c.key for c in cells if not c.suppressed), frozenset(hidden),
+                                              frozenset(hidden_users))
+        remainder_users = len(hidden_users)
         remainder = Figures.total(c.figures for c in cells if c.suppressed)
         total = Figures.total(c.figures for c in cells)
         cells.sort(key=lambda c: (c.use_case, c.department, c.model))
@@ -172,26 +194,51 @@ class UsageAggregator:
             return await self._distinct(conn, month, keys)
 
     async def distinct_users_by(self, month: str, cells: Sequence[Cell], by: Sequence[str]) -> dict[tuple[str, ...], int]:
-        """Distinct employees of every group of published cells by some dimensions, in one query."""
+        """Distinct employees of every group of published cells by some dimensions, in one query.
+
+        For the cells the last `month()` published, the grouping's maintained counts less,
+        per group, the employees whose every cell of that group is hidden (only employees
+        of hidden cells can be, so only their cells are read); otherwise one COUNT(DISTINCT)."""
         published = {c.key for c in cells if not c.suppressed}
         if not published:
             return {}
+        known = self._last_month.get(month)
+        if known is not None and known.published == published:
+            return await self._published_counts(month, by, known)
         columns = [_PRESENCE_COLUMNS[dim] for dim in by]
         query = (select(*columns, func.count(func.distinct(MonthlyPresence.employee_pseudonym)))
-                 .where(MonthlyPresence.month == month).group_by(*columns))
-        known = self._last_month.get(month)
-        if known is not None and known[0] == published:  # the month's published cells: leave out the few hidden
-            if known[1]:
-                query = query.where(not_(_cell_key().in_(sorted(known[1]))))
-        else:
-            query = query.where(_cell_key().in_(sorted(published)))
+                 .where(MonthlyPresence.month == month, _cell_key().in_(sorted(published))).group_by(*columns))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {tuple(row[:-1]): int(row[-1]) for row in rows}
 
-    async def _suppress(self, conn: AsyncConnection, month: str, cells: list[Cell]) -> tuple[list[Cell], int]:
-        """Primary then secondary suppression; returns the cells and the distinct
-        employees of all suppressed cells together. The pseudonyms of the small cells
+    async def _published_counts(self, month: str, by: Sequence[str], known: _Suppressed) -> dict[tuple[str, ...], int]:
+        position = {"use_case": 0, "department": 1, "model": 2}
+
+        def group(key: tuple[str, str, str]) -> tuple[str, ...]:
+            return tuple(key[position[dim]] for dim in by)
+
+        async with self._engine.connect() as conn:
+            counted = await _counts(conn, month, presence_rollup.grouping_name(by))
+            seen: dict[str, set[tuple[str, str, str]]] = {}
+            people = sorted(known.hidden_users)
+            for first in range(0, len(people), _IN_CHUNK):
+                query = select(MonthlyPresence.employee_pseudonym, *_CELL_COLUMNS).where(
+                    MonthlyPresence.month == month,
+                    MonthlyPresence.employee_pseudonym.in_(people[first:first + _IN_CHUNK]))
+                for pseudonym, use_case, department, model in (await conn.execute(query)).all():
+                    seen.setdefault(pseudonym, set()).add((use_case, department, model))
+        full = {tuple(group_key[position[dim]] for dim in by): n for group_key, n in counted.items()}
+        for used in seen.values():
+            hidden_groups = {group(k) for k in used if k in known.hidden}
+            shown_groups = {group(k) for k in used if k not in known.hidden}
+            for key in hidden_groups - shown_groups:
+                full[key] = full.get(key, 0) - 1
+        return {key: n for key, n in full.items() if n > 0}
+
+    async def _suppress(self, conn: AsyncConnection, month: str, cells: list[Cell]) -> tuple[list[Cell], set[str]]:
+        """Primary then secondary suppression; returns the cells and the employees of
+        all suppressed cells together (pseudonyms, kept in this process only). The pseudonyms of the small cells
         are fetched by size (cells of at most N employees, one query), never the whole month."""
         cells = [replace(c, suppressed=True, suppression="primary") if c.distinct_users < self.k else c
                  for c in cells]
@@ -201,8 +248,9 @@ class UsageAggregator:
 
         async def fetch_up_to(users: int) -> None:
             """Pseudonyms of every cell of at most `users` employees, in one query."""
-            small = select(*cell).where(presence.month == month).group_by(*cell).having(
-                func.count() <= users).subquery()
+            counts = PresenceCount
+            small = select(counts.use_case, counts.department, counts.served_model).where(
+                counts.month == month, counts.grouping == presence_rollup.CELL, counts.users <= users).subquery()
             query = select(*cell, presence.employee_pseudonym).join(small, and_(
                 presence.use_case == small.c.use_case, presence.department == small.c.department,
                 presence.served_model == small.c.served_model)).where(presence.month == month)
@@ -221,9 +269,9 @@ class UsageAggregator:
             secondary.add(smallest.key)
             hidden_users |= members.get(smallest.key, set())
         if not any(c.suppressed for c in cells):
-            return cells, 0
+            return cells, set()
         cells = [replace(c, suppressed=True, suppression="secondary") if c.key in secondary else c for c in cells]
-        return cells, len(hidden_users)
+        return cells, hidden_users
 
     @staticmethod
     async def _distinct(conn: AsyncConnection, month: str, keys: Sequence[tuple[str, str, str]] | None) -> int:

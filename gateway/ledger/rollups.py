@@ -7,7 +7,8 @@ number of requests:
 - `usage_daily`: every summable figure per day x use case x department x served model
   x status x impact method (committee views, pages, `sobria report`);
 - `usage_employee_daily`: one employee's figures per day x served model (`/v1/me/usage`);
-- `usage_presence_monthly`: month x cell x employee pseudonym (distinct users).
+- `usage_presence_monthly`: month x cell x employee pseudonym, with the coarser
+  presence and the distinct-user counts kept beside it (`gateway.ledger.presence`).
 
 `apply` adds the rows a batch actually inserted (the writer passes what the database
 returned, so a replayed or duplicate record never counts twice). The batch is folded
@@ -49,6 +50,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.ledger import presence as presence_rollup
 from gateway.ledger.tables import (
     NO_MODEL,
     DailyUsage,
@@ -63,7 +65,8 @@ SPEND: Table = SpendBucket.__table__  # type: ignore[assignment]
 DAILY: Table = DailyUsage.__table__  # type: ignore[assignment]
 EMPLOYEE: Table = EmployeeDailyUsage.__table__  # type: ignore[assignment]
 PRESENCE: Table = MonthlyPresence.__table__  # type: ignore[assignment]
-SUMMARY_TABLES: tuple[Table, ...] = (SPEND, DAILY, EMPLOYEE, PRESENCE)
+SUMMARY_TABLES: tuple[Table, ...] = (SPEND, DAILY, EMPLOYEE, PRESENCE, presence_rollup.GROUPED,
+                                     presence_rollup.COUNTS)
 
 _DAILY_KEY = ("day", "use_case", "department", "served_model", "status", "impact_method", "factor_set_version")
 _DAILY_SUMS = (
@@ -195,11 +198,21 @@ def _pg_upsert_sql(table: Table) -> tuple[tuple[str, ...], str]:
     names = tuple(c.name for c in table.columns)
     keys = [c.name for c in table.primary_key.columns]
     target = ", ".join(map(_quoted, keys))
-    if table is PRESENCE:
-        return names, unnest_insert_sql(table, names, f"ON CONFLICT ({target}) DO NOTHING")
     summed = ", ".join(f"{_quoted(n)} = {_quoted(table.name)}.{_quoted(n)} + EXCLUDED.{_quoted(n)}"
                        for n in names if n not in keys)
     return names, unnest_insert_sql(table, names, f"ON CONFLICT ({target}) DO UPDATE SET {summed}")
+
+
+def _pg_presence_sql(table: Table, returning: tuple[str, ...], grouping: str | None) -> str:
+    names = tuple(c.name for c in table.columns)
+    return presence_rollup.counting_insert_sql(
+        unnest_insert_sql(table, names, "ON CONFLICT DO NOTHING", returning), grouping)
+
+
+_PG_CELL_PRESENCE = _pg_presence_sql(PRESENCE, ("month", "use_case", "department", "served_model"),
+                                     presence_rollup.CELL)
+_PG_GROUPED_PRESENCE = _pg_presence_sql(presence_rollup.GROUPED,
+                                        ("month", "grouping", "use_case", "department", "served_model"), None)
 
 
 async def apply(connection: AsyncConnection, rows: Sequence[Mapping[Any, Any]]) -> None:
@@ -207,9 +220,14 @@ async def apply(connection: AsyncConnection, rows: Sequence[Mapping[Any, Any]]) 
     if not rows:
         return
     spend, daily, employee, presence = _fold(rows)
+    grouped = presence_rollup.grouped_entries(presence)
     if connection.dialect.name == "postgresql":
-        for table, entries in ((SPEND, spend), (DAILY, daily), (EMPLOYEE, employee), (PRESENCE, presence)):
+        for table, entries in ((SPEND, spend), (DAILY, daily), (EMPLOYEE, employee)):
             names, sql = _pg_upsert_sql(table)
+            await connection.exec_driver_sql(sql, column_arrays(table, names, entries))
+        for table, entries, sql in ((PRESENCE, presence, _PG_CELL_PRESENCE),
+                                    (presence_rollup.GROUPED, grouped, _PG_GROUPED_PRESENCE)):
+            names = tuple(c.name for c in table.columns)
             await connection.exec_driver_sql(sql, column_arrays(table, names, entries))
         return
     insert = _insert(connection)
@@ -219,7 +237,7 @@ async def apply(connection: AsyncConnection, rows: Sequence[Mapping[Any, Any]]) 
         keys = [c.name for c in table.primary_key.columns]
         summed = {c.name: c + statement.excluded[c.name] for c in table.columns if c.name not in keys}
         await connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=summed), entries)
-    await connection.execute(insert(PRESENCE).on_conflict_do_nothing(), presence)
+    await presence_rollup.add_by_recount(connection, presence, grouped)
 
 
 # Rebuilding from raw rows -------------------------------------------------------------
@@ -318,6 +336,9 @@ async def rebuild_day(connection: AsyncConnection, day: date) -> None:
         await connection.execute(statement)
     for statement in rebuild_statements(dialect, start, end):
         await connection.execute(statement)
+    month = [f"{day.year:04d}-{day.month:02d}"]
+    for statement in (*presence_rollup.grouped_from_cells(dialect, month), *presence_rollup.recount_statements(month)):
+        await connection.execute(statement)
 
 
 async def clear_presence_months(connection: AsyncConnection, first: date, end: date) -> list[str]:
@@ -330,7 +351,8 @@ async def clear_presence_months(connection: AsyncConnection, first: date, end: d
         months.append(f"{cursor.year:04d}-{cursor.month:02d}")
         cursor = _next_month(cursor)
     if months:
-        await connection.execute(delete(PRESENCE).where(MonthlyPresence.month.in_(months)))
+        for table in (PRESENCE, presence_rollup.GROUPED, presence_rollup.COUNTS):
+            await connection.execute(delete(table).where(table.c.month.in_(months)))
     return months
 
 

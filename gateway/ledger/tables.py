@@ -171,12 +171,46 @@ class MonthlyPresence(Base):
     month: distinct users of any grouping are one COUNT(DISTINCT) over it."""
 
     __tablename__ = "usage_presence_monthly"
+    __table_args__ = (Index("ix_presence_month_employee", "month", "employee_pseudonym"),)
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
     department: Mapped[str] = mapped_column(String(64), primary_key=True)
     served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
     employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class GroupPresence(Base):
+    """Which employee pseudonyms used each group of a coarser grouping in a month.
+
+    `grouping` names the dimensions kept (`PresenceGrouping`: "use_case",
+    "use_case+model", "all", ...); a dimension the grouping drops is stored as "". With
+    it, the distinct users of every group of a committee grouping are counted from a
+    table about as large as that grouping times its employees, not the month's cells."""
+
+    __tablename__ = "usage_presence_grouped"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    grouping: Mapped[str] = mapped_column(String(40), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class PresenceCount(Base):
+    """Distinct employees per month x grouping x group, maintained with the presence:
+    a pseudonym new to a group adds one, in the transaction that writes it. Cells are the
+    grouping "use_case+department+model" (counted from `usage_presence_monthly`)."""
+
+    __tablename__ = "usage_presence_counts"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    grouping: Mapped[str] = mapped_column(String(40), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    users: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ImpactRestatement(Base):

@@ -96,3 +96,40 @@ async def test_report_totals_and_rows_equal_the_ledger_sums(october, engine, reg
     assert report.growing[0].use_case == "summarisation"
     markdown = render_markdown(report, "fr")
     assert "Rapport RSE Sobria, 2026-10" in markdown and "p-leg0" not in markdown
+
+
+def spread_ledger(seed_value: int) -> list[dict]:
+    """120 employees in 4 departments over 4 use cases and 3 models: many cells, some of
+    them tiny (suppressed), and employees who used both hidden and published cells."""
+    import random
+
+    rng = random.Random(seed_value)
+    rows = []
+    for n in range(120):
+        department = f"dept{n % 4}"
+        for _ in range(rng.randint(1, 6)):
+            use_case = rng.choice(["translation", "drafting", "code", "summarisation"])
+            model = rng.choices(["small", "medium", "large"], weights=[8, 3, 1])[0]
+            rows.append(usage_row(f"e{n}", use_case, department, model, OCT))
+    return rows
+
+
+@pytest.mark.parametrize("dims", [["use_case"], ["department"], ["model"], ["use_case", "department"],
+                                  ["model", "use_case"], ["department", "model"], ["model", "department", "use_case"],
+                                  []], ids=lambda d: "+".join(d) or "all")
+async def test_distinct_users_of_every_grouping_are_those_of_its_published_cells(engine, dims):
+    rows = spread_ledger(4)
+    await seed(engine, rows)
+    usage = await UsageAggregator(engine, k=5).month("2026-10")
+    hidden = {c.key for c in usage.cells if c.suppressed}
+    assert hidden and usage.published, "the ledger must exercise suppression"
+    position = {"use_case": 0, "department": 1, "model": 2}
+    expected: dict[tuple, set[str]] = {}
+    for row in rows:
+        key = (row["use_case"], row["department"], row["served_model"])
+        if key not in hidden:
+            expected.setdefault(tuple(key[position[d]] for d in dims), set()).add(row["employee_pseudonym"])
+    aggregator = UsageAggregator(engine, k=5)
+    maintained = await aggregator.distinct_users_by("2026-10", (await aggregator.month("2026-10")).published, dims)
+    counted_afresh = await UsageAggregator(engine, k=5).distinct_users_by("2026-10", usage.published, dims)
+    assert maintained == counted_afresh == {key: len(people) for key, people in expected.items()}
