@@ -370,7 +370,7 @@ class RedisBudgetStore:
                 counter_ttl_s(limit, now_s),
                 limit.unit,
             ]
-        rebuilds, waits = 0, 0
+        rebuilds, waited_s = 0, 0.0
         while True:
             reply = await self._scripts["reserve"](keys=keys, args=args)
             code = int(reply[0])
@@ -381,10 +381,11 @@ class RedisBudgetStore:
                 await self._rebuild([limits[int(i) - 1] for i in reply[1:]], now)
                 continue
             if code == 4:  # counters just rebuilt: replicas are re-applying their holds
-                waits += 1
-                if waits * self._watch_interval > 5 * max(self._grace_s, self._watch_interval):
+                pause_s = min(max(int(reply[1]) / 1000, 0.001), self._grace_s + self._watch_interval)
+                waited_s += pause_s
+                if waited_s > 5 * max(self._grace_s, self._watch_interval):
                     break
-                await asyncio.sleep(self._watch_interval)
+                await asyncio.sleep(pause_s)
                 continue
             if code == 2:
                 index = int(reply[1]) - 1

@@ -5,7 +5,8 @@
 -- Expiry is on Redis's clock: a reservation expires `ttl` seconds after Redis's TIME.
 -- Reply: {0, missing indexes...} | {1, t1, R1, ..., e1, ...} granted | {2, i, {t1, R1, ...}, flat hash i}
 --        refused by budget i | {3, t1, R1, ..., e1, ...} already reserved under this id |
---        {4} a counter was rebuilt an instant ago: replicas are re-applying their holds, retry.
+--        {4, ms} a counter was rebuilt an instant ago: replicas are re-applying their holds, retry
+--        in `ms` milliseconds (when the latest such counter opens).
 local id, record_ttl, n = ARGV[1], ARGV[4], tonumber(ARGV[5])
 local missing = missing_counters(2, 2, n)
 if #missing > 0 then
@@ -13,11 +14,15 @@ if #missing > 0 then
 end
 local now = redis_now()
 local expires_at = now + tonumber(ARGV[3])
+local opens = 0
 for i = 1, n do
-  local w = redis.call('HGET', KEYS[2 * i], 'w')
-  if w and now < tonumber(w) then
-    return {4}
+  local w = tonumber(redis.call('HGET', KEYS[2 * i], 'w'))
+  if w and now < w and w > opens then
+    opens = w
   end
+end
+if opens > 0 then
+  return {4, math.ceil((opens - now) * 1000)}
 end
 local already = redis.call('EXISTS', KEYS[1]) == 1
 local totals = {}
