@@ -413,9 +413,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     department = "dept-07"
     staff = [f"p{n:06d}" for n in range(7, EMPLOYEES, DEPARTMENTS)][:64]
+    after_bursts = []
+    for _ in range(3):  # before the baseline's burst, whose two minutes of raw scans load the machine
+        burst = await rebuild_burst(engine, LedgerRebuildSource(engine), staff, department)
+        after_bursts.append({**burst, "load_avg_1m": os.getloadavg()[0]})
     results["rebuild after FLUSHALL, 64 concurrent"] = {
+        "after": max(after_bursts, key=lambda b: b["slowest_s"]),
+        "after_runs": after_bursts,
         "before": await rebuild_burst(engine, source_before.LedgerRebuildSource(engine), staff, department),
-        "after": await rebuild_burst(engine, LedgerRebuildSource(engine), staff, department),
     }
     results["rebuild after FLUSHALL, 64 concurrent"]["load_avg_1m"] = os.getloadavg()[0]
     print("rebuild", results["rebuild after FLUSHALL, 64 concurrent"], flush=True)
