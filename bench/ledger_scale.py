@@ -55,7 +55,7 @@ from gateway.providers.catalogue import Catalogue
 from gateway.inventory import report as report_after
 from gateway.inventory.register import Register
 from gateway.inventory.usage import UsageAggregator, roll_up
-from gateway.ledger import db, rollups
+from gateway.ledger import db, presence, rollups
 from gateway.ledger.writer import LedgerWriter
 from gateway.ledger.own_usage import own_usage
 
@@ -325,6 +325,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await sa.exec_driver_sql("SET LOCAL work_mem = '256MB'")
                 for statement in rollups.rebuild_statements("postgresql", now - timedelta(days=DAYS + 1),
                                                              now + timedelta(days=1)):
+                    await sa.execute(statement)
+                for statement in (*presence.grouped_from_cells("postgresql"), *presence.recount_statements()):
                     await sa.execute(statement)
             await engine.dispose()
             out["rollups_build_s"] = time.perf_counter() - began

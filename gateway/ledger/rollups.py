@@ -271,8 +271,10 @@ def _sum(column: Any) -> ColumnElement[Any]:
 
 
 def rebuild_statements(dialect: str, start: datetime, end: datetime) -> list[Any]:
-    """INSERT ... SELECT statements recomputing spend, daily and employee summaries of
-    the raw rows in [start, end) (the caller deletes the old figures first)."""
+    """INSERT ... SELECT statements recomputing spend, daily and employee summaries and
+    the cell presence of the raw rows in [start, end) (the caller deletes the old figures
+    first; the coarser presence and the counts follow from the cells:
+    `presence.grouped_from_cells`, then `presence.recount_statements`)."""
     in_range = (UsageRecord.started_at >= start, UsageRecord.started_at < end)
     hour = sql_hour(dialect).label("hour_s")
     scoped = [
