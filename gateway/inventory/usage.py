@@ -145,11 +145,15 @@ class _Suppressed:
     hidden_users: frozenset[str]
 
 
+def group_of(cell_key: tuple[str, str, str], by: Sequence[str]) -> tuple[str, ...]:
+    """A cell's (use case, department, model) key cut down to the dimensions `by` keeps."""
+    return tuple(cell_key[presence_rollup.DIMENSIONS.index(dim)] for dim in by)
+
+
 async def _counts(conn: AsyncConnection, month: str, grouping: str) -> dict[tuple[str, str, str], int]:
     """The maintained distinct-employee counts of one grouping's groups in a month."""
-    counts = PresenceCount
-    query = select(counts.use_case, counts.department, counts.served_model, counts.users).where(
-        counts.month == month, counts.grouping == grouping)
+    query = select(PresenceCount.use_case, PresenceCount.department, PresenceCount.served_model,
+                   PresenceCount.users).where(PresenceCount.month == month, PresenceCount.grouping == grouping)
     return {(u, d, m): int(n) for u, d, m, n in (await conn.execute(query)).all()}
 
 
@@ -213,11 +217,6 @@ class UsageAggregator:
         return {tuple(row[:-1]): int(row[-1]) for row in rows}
 
     async def _published_counts(self, month: str, by: Sequence[str], known: _Suppressed) -> dict[tuple[str, ...], int]:
-        position = {"use_case": 0, "department": 1, "model": 2}
-
-        def group(key: tuple[str, str, str]) -> tuple[str, ...]:
-            return tuple(key[position[dim]] for dim in by)
-
         async with self._engine.connect() as conn:
             counted = await _counts(conn, month, presence_rollup.grouping_name(by))
             seen: dict[str, set[tuple[str, str, str]]] = {}
@@ -228,10 +227,10 @@ class UsageAggregator:
                     MonthlyPresence.employee_pseudonym.in_(people[first:first + _IN_CHUNK]))
                 for pseudonym, use_case, department, model in (await conn.execute(query)).all():
                     seen.setdefault(pseudonym, set()).add((use_case, department, model))
-        full = {tuple(group_key[position[dim]] for dim in by): n for group_key, n in counted.items()}
+        full = {group_of(group_key, by): n for group_key, n in counted.items()}
         for used in seen.values():
-            hidden_groups = {group(k) for k in used if k in known.hidden}
-            shown_groups = {group(k) for k in used if k not in known.hidden}
+            hidden_groups = {group_of(k, by) for k in used if k in known.hidden}
+            shown_groups = {group_of(k, by) for k in used if k not in known.hidden}
             for key in hidden_groups - shown_groups:
                 full[key] = full.get(key, 0) - 1
         return {key: n for key, n in full.items() if n > 0}
@@ -244,14 +243,13 @@ class UsageAggregator:
                  for c in cells]
         members: dict[tuple[str, str, str], set[str]] = {}
         presence = MonthlyPresence
-        cell = (presence.use_case, presence.department, presence.served_model)
 
         async def fetch_up_to(users: int) -> None:
             """Pseudonyms of every cell of at most `users` employees, in one query."""
-            counts = PresenceCount
-            small = select(counts.use_case, counts.department, counts.served_model).where(
-                counts.month == month, counts.grouping == presence_rollup.CELL, counts.users <= users).subquery()
-            query = select(*cell, presence.employee_pseudonym).join(small, and_(
+            small = select(PresenceCount.use_case, PresenceCount.department, PresenceCount.served_model).where(
+                PresenceCount.month == month, PresenceCount.grouping == presence_rollup.CELL,
+                PresenceCount.users <= users).subquery()
+            query = select(*_CELL_COLUMNS, presence.employee_pseudonym).join(small, and_(
                 presence.use_case == small.c.use_case, presence.department == small.c.department,
                 presence.served_model == small.c.served_model)).where(presence.month == month)
             for use_case, department, model, pseudonym in (await conn.execute(query)).all():

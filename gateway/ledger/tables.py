@@ -166,7 +166,17 @@ class EmployeeDailyUsage(Base):
     water_ml: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class MonthlyPresence(Base):
+class _GroupKey:
+    """The use case, department and served model that key every presence table, placed
+    after the table's own leading key columns (their `sort_order` is 0, the columns that
+    follow the group take 1)."""
+
+    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class MonthlyPresence(_GroupKey, Base):
     """Which employee pseudonyms used each cell (use case x department x model) in a
     month: distinct users of any grouping are one COUNT(DISTINCT) over it."""
 
@@ -174,13 +184,10 @@ class MonthlyPresence(Base):
     __table_args__ = (Index("ix_presence_month_employee", "month", "employee_pseudonym"),)
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
-    department: Mapped[str] = mapped_column(String(64), primary_key=True)
-    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
-    employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True, sort_order=1)
 
 
-class GroupPresence(Base):
+class GroupPresence(_GroupKey, Base):
     """Which employee pseudonyms used each group of a coarser grouping in a month.
 
     `grouping` names the dimensions kept (`PresenceGrouping`: "use_case",
@@ -192,13 +199,10 @@ class GroupPresence(Base):
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     grouping: Mapped[str] = mapped_column(String(40), primary_key=True)
-    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
-    department: Mapped[str] = mapped_column(String(64), primary_key=True)
-    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
-    employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True, sort_order=1)
 
 
-class PresenceCount(Base):
+class PresenceCount(_GroupKey, Base):
     """Distinct employees per month x grouping x group, maintained with the presence:
     a pseudonym new to a group adds one, in the transaction that writes it. Cells are the
     grouping "use_case+department+model" (counted from `usage_presence_monthly`)."""
@@ -207,10 +211,7 @@ class PresenceCount(Base):
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     grouping: Mapped[str] = mapped_column(String(40), primary_key=True)
-    use_case: Mapped[str] = mapped_column(String(64), primary_key=True)
-    department: Mapped[str] = mapped_column(String(64), primary_key=True)
-    served_model: Mapped[str] = mapped_column(String(128), primary_key=True)
-    users: Mapped[int] = mapped_column(BigInteger, default=0)
+    users: Mapped[int] = mapped_column(BigInteger, default=0, sort_order=1)
 
 
 class ImpactRestatement(Base):
