@@ -55,6 +55,7 @@ class Flight:
     input_tokens_estimate: int
     input_tokens_bound: int = 0
     choices: int = 1
+    prediction_tokens_bound: int = 0  # output a `prediction` may add (rejected predicted tokens are billed)
     usage_source: str | None = None
     decision: RoutingDecision | None = None
     spec: ModelSpec | None = None
@@ -65,3 +66,8 @@ class Flight:
     bound: Amount | None = None
     bound_energy_wh: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_tokens_bound(self) -> int:
+        """The most output tokens this request may be billed: every choice at its cap, plus a prediction."""
+        return (self.max_tokens or 0) * self.choices + self.prediction_tokens_bound

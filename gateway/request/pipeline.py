@@ -45,6 +45,7 @@ from gateway.request.tokens import (
     completion_output_tokens,
     input_bound,
     message_text,
+    prediction_bound,
     text_tokens,
 )
 from gateway.providers.upstream import PASSTHROUGH, Upstream, UpstreamCall
@@ -214,7 +215,7 @@ class ChatPipeline:
         every token it is allowed to, for every choice (computed once per flight)."""
         if flight.bound is None:
             assert flight.max_tokens is not None
-            input_tokens, output_tokens = flight.input_tokens_bound, flight.max_tokens * flight.choices
+            input_tokens, output_tokens = flight.input_tokens_bound, flight.output_tokens_bound
             cost, gwp_ug, energy = 0, 0, 0.0
             for spec in self.deployments(flight):
                 impacts = self.estimator.estimate(spec.impact, input_tokens, output_tokens)
@@ -322,6 +323,7 @@ class ChatPipeline:
             started=time.perf_counter(),
             input_tokens_estimate=bound.estimate,
             input_tokens_bound=bound.worst,
+            prediction_tokens_bound=prediction_bound(request.params),
         )
         self.telemetry.begin(flight)
         return flight
@@ -386,7 +388,7 @@ class ChatPipeline:
             flight.input_tokens_estimate,
             counted_output,
             flight.input_tokens_bound,
-            (flight.max_tokens or 0) * flight.choices,
+            flight.output_tokens_bound,
             flight.request_id,
             trust_provider=not spec.is_demo,
         )
@@ -550,7 +552,7 @@ class ChatPipeline:
     ) -> None:
         """The client left, or the provider broke off, mid-stream: settle what was generated."""
         with anyio.CancelScope(shield=True):
-            output_tokens = min(text_tokens("".join(generated)), (flight.max_tokens or 0) * flight.choices)
+            output_tokens = min(text_tokens("".join(generated)), flight.output_tokens_bound)
             flight.usage_source = "counted"
             latency_s = None if spec.is_demo else time.perf_counter() - flight.started
             impacts = self.estimate(spec, flight.input_tokens_estimate, output_tokens, latency_s)

@@ -126,6 +126,18 @@ def input_bound(messages: list[dict[str, Any]], params: dict[str, Any]) -> Input
     return InputBound(estimate=estimate, worst=size + framing + images_tokens, images=images)
 
 
+def prediction_bound(params: dict[str, Any]) -> int:
+    """Upper bound of the output tokens a `prediction` (Predicted Outputs) may add: the
+    provider bills the predicted tokens it rejects as output, so one token per byte of it."""
+    prediction = params.get("prediction")
+    if not isinstance(prediction, dict):
+        return 0
+    content = prediction.get("content")
+    if isinstance(content, str):
+        return len(content.encode("utf-8", "surrogatepass"))
+    return _json_bytes(content) if content is not None else 0
+
+
 def choices_asked(params: dict[str, Any]) -> int:
     """How many choices (`n`) the request asks for; ValueError when it is not 1..128."""
     n = params.get("n", 1)

@@ -8,8 +8,11 @@ reserved. With a budget one micro-euro short, the 429 names exactly that figure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import orjson
+import pytest
 
 from gateway.request.tokens import input_bound
 from tests.processes import mock_model, policy_for, start_gateway, stop
@@ -56,19 +59,38 @@ def test_the_input_figures_of_the_worked_example():
     assert (bound.worst, bound.estimate, bound.images) == (9665, 3508, 1)
 
 
-def test_the_worked_example_reserves_0_070825_eur_at_the_fallbacks_price(tmp_path):
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """(gateway URL, an employee's key) with a budget one micro-euro short of the worked example."""
     gateway = start_gateway(
-        tmp_path, CATALOGUE,
+        tmp_path_factory.mktemp("worked"), CATALOGUE,
         {"SOBRIA_BUDGETS__EMPLOYEE__EUR": "0.070824", "SOBRIA_BUDGETS__EMPLOYEE__GCO2E_G": "1000000"},
         policy_yaml=policy_for(POLICY_FALLBACKS),
     )
     try:
-        key = gateway.create_key("worked-example", "finance")
-        refused = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=worked_example(), timeout=30,
-                             headers={"Authorization": f"Bearer {key}", "X-Sobria-Use-Case": "translation"})
-        assert refused.status_code == 429, refused.text
-        error = refused.json()["error"]
-        assert error["code"] == "budget_exceeded"
-        assert "0.070825" in error["message"] and "0.070824" in error["message"], error["message"]
+        yield gateway.base_url, gateway.create_key("worked-example", "finance")
     finally:
         stop(gateway.process)
+
+
+def refusal(refusing: tuple[str, str], body: dict) -> str:
+    url, key = refusing
+    refused = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30,
+                         headers={"Authorization": f"Bearer {key}", "X-Sobria-Use-Case": "translation"})
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "budget_exceeded"
+    return error["message"]
+
+
+def test_the_worked_example_reserves_0_070825_eur_at_the_fallbacks_price(refusing):
+    message = refusal(refusing, worked_example())
+    assert "0.070825" in message and "0.070824" in message, message
+
+
+def test_a_prediction_is_reserved_for_as_output_one_token_per_byte(refusing):
+    """Predicted Outputs: the provider bills the predicted tokens it rejects as output."""
+    body = {"model": "example-primary", "max_tokens": 100, "messages": [{"role": "user", "content": "Bonjour"}],
+            "prediction": {"type": "content", "content": "p" * 100_000}}
+    # input 7 + 4 bytes + 4 + 2 = 17 tokens; output 100 + 100,000; at the fallback 17 x 5 + 100,100 x 15
+    assert "1.501585" in refusal(refusing, body)
