@@ -230,3 +230,16 @@ def test_a_configured_audience_is_required_and_checked():
         with pytest.raises(FrontendRefused) as refused:
             authenticator._verified(mint(claims), SECRET)
         assert refused.value.reason == reason
+
+
+def test_cli_finds_the_gateway_through_its_settings_file_from_another_folder(plain, tmp_path):
+    gateway, _ = plain
+    settings = tmp_path / "sobria.yaml"
+    settings.write_text(f"data_dir: {gateway.data_dir}\n", encoding="utf-8")
+    env = {**{k: v for k, v in gateway.env.items() if k != "SOBRIA_DATA_DIR"}, "SOBRIA_CONFIG": str(settings)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listed = subprocess.run([str(SOBRIA), "keys", "list"], env=env, cwd=elsewhere, capture_output=True, text=True,
+                            check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert "frontend:open-webui" in listed.stdout and not (elsewhere / "sobria-data").exists()
