@@ -215,9 +215,10 @@ class ChatPipeline:
         every token it is allowed to, for every choice (computed once per flight)."""
         if flight.bound is None:
             assert flight.max_tokens is not None
-            input_tokens, output_tokens = flight.input_tokens_bound, flight.output_tokens_bound
+            output_tokens = flight.output_tokens_bound
             cost, gwp_ug, energy = 0, 0, 0.0
             for spec in self.deployments(flight):
+                input_tokens = flight.input_tokens_bound_for(spec.max_image_tokens)
                 impacts = self.estimator.estimate(spec.impact, input_tokens, output_tokens)
                 cost = max(cost, spec.cost_micro_eur(input_tokens, output_tokens))
                 gwp_ug = max(gwp_ug, impacts.reservation_bound_gwp_ug())  # the documented bound (METHODOLOGY.md)
@@ -323,6 +324,8 @@ class ChatPipeline:
             started=time.perf_counter(),
             input_tokens_estimate=bound.estimate,
             input_tokens_bound=bound.worst,
+            images=bound.images,
+            image_tokens=bound.image_tokens,
             prediction_tokens_bound=prediction_bound(request.params),
         )
         self.telemetry.begin(flight)
@@ -387,7 +390,7 @@ class ChatPipeline:
             usage,
             flight.input_tokens_estimate,
             counted_output,
-            flight.input_tokens_bound,
+            flight.input_tokens_bound_for(spec.max_image_tokens),
             flight.output_tokens_bound,
             flight.request_id,
             trust_provider=not spec.is_demo,

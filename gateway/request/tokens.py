@@ -78,6 +78,7 @@ class InputBound:
     estimate: int
     worst: int
     images: int = 0
+    image_tokens: int = 0  # of `worst`, the images' share at the tile rule
 
 
 def _json_bytes(value: Any) -> int:
@@ -123,7 +124,8 @@ def input_bound(messages: list[dict[str, Any]], params: dict[str, Any]) -> Input
             size += _json_bytes(params[name])
     framing = len(messages) * MESSAGE_OVERHEAD_TOKENS + REPLY_PRIMING_TOKENS
     estimate = (size + BYTES_PER_TOKEN - 1) // BYTES_PER_TOKEN + framing + images_tokens
-    return InputBound(estimate=estimate, worst=size + framing + images_tokens, images=images)
+    return InputBound(estimate=estimate, worst=size + framing + images_tokens, images=images,
+                      image_tokens=images_tokens)
 
 
 def prediction_bound(params: dict[str, Any]) -> int:

@@ -22,6 +22,8 @@ CATALOGUE = (
     "version: worked-example\nmodels:"
     + mock_model("example-primary", "small", UPSTREAM, "2.50", "10.00", max_output_tokens=4096)
     + mock_model("example-fallback", "small", UPSTREAM, "5.00", "15.00", max_output_tokens=4096)
+    + mock_model("example-vision", "small", UPSTREAM, "1", "1").replace(
+        "    max_output_tokens:", "    max_image_tokens: 48169\n    max_output_tokens:")
     + mock_model("example-medium", "medium", UPSTREAM, "1", "1")  # the policy needs every tier
     + mock_model("example-large", "large", UPSTREAM, "1", "1")
     + "\nfallbacks:\n  example-primary: [example-fallback]\n"
@@ -94,3 +96,12 @@ def test_a_prediction_is_reserved_for_as_output_one_token_per_byte(refusing):
             "prediction": {"type": "content", "content": "p" * 100_000}}
     # input 7 + 4 bytes + 4 + 2 = 17 tokens; output 100 + 100,000; at the fallback 17 x 5 + 100,100 x 15
     assert "1.501585" in refusal(refusing, body)
+
+
+def test_an_image_is_reserved_at_the_deployments_own_per_image_maximum(refusing):
+    """A deployment declaring `max_image_tokens` (gpt-4o-mini's rule: 2,833 + 8 x 5,667) is reserved at it."""
+    image = {"type": "image_url", "image_url": {"url": "https://example.org/scan.png"}}
+    body = {"model": "example-vision", "max_tokens": 10,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 6}, image, image]}]}
+    # input 4 + 6 bytes + 4 + 2 framing + 2 x 48,169 = 96,354 tokens; output 10; at 1 EUR per million tokens
+    assert "0.096364" in refusal(refusing, body)
