@@ -377,7 +377,8 @@ async def usage_csv(request: Request, month: str = "", by: str = "use_case", who
 
     def line(name: str, f: Figures, users: int | str) -> None:
         writer.writerow([month, name, f.requests, users, f.input_tokens, f.output_tokens, f"{f.cost_eur:.6f}",
-                         f"{f.energy_wh:.6f}", f"{f.gco2e:.6f}", f"{f.gco2e_market:.6f}", f"{f.water_ml:.6f}"])
+                         f"{f.energy_wh:.6f}", f"{f.gco2e:.6f}",
+                         "" if f.gco2e_market is None else f"{f.gco2e_market:.6f}", f"{f.water_ml:.6f}"])
 
     for row in view.rows:
         line(row.key, row.figures, row.users)

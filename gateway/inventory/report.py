@@ -128,22 +128,30 @@ def _n(value: float, digits: int = 3) -> str:
     return f"{value:,.{digits}f}".replace(",", " ")
 
 
-def _figure_cells(f: Figures) -> list[str]:
+def _market(f: Figures, na: str) -> str:
+    """Market-based kgCO2e, or `na` when a served request had no market-based factor."""
+    return na if f.gco2e_market is None else _n(f.gco2e_market / 1000, 4)
+
+
+def _figure_cells(f: Figures, na: str) -> list[str]:
     return [str(f.requests), str(f.input_tokens + f.output_tokens), _n(f.cost_eur, 4), _n(f.energy_wh / 1000, 4),
-            _n(f.gco2e / 1000, 4), _n(f.gco2e_market / 1000, 4), _n(f.water_ml / 1000, 3)]
+            _n(f.gco2e / 1000, 4), _market(f, na), _n(f.water_ml / 1000, 3)]
 
 
 def render_markdown(report: Report, language: str = "en") -> str:
     """The report as Markdown, in English or French."""
     t = lambda key, **p: translate(f"report.{key}", language, **p)  # noqa: E731
     u = report.usage
+    na = t("market_na")
     lines = [f"# {t('title', month=report.month)}", "", t("intro", k=u.k), ""]
     lines += [f"## {t('totals')}", ""]
     if u.totals_publishable:
         f = u.total
         rows = [("requests", str(f.requests)), ("tokens", f"{f.input_tokens:,} / {f.output_tokens:,}".replace(",", " ")),
                 ("cost", _n(f.cost_eur, 4)), ("energy", _n(f.energy_wh / 1000, 4)),
-                ("gco2e_location", _n(f.gco2e / 1000, 4)), ("gco2e_market", _n(f.gco2e_market / 1000, 4)),
+                ("gco2e_location", _n(f.gco2e / 1000, 4)),
+                ("gco2e_market", _market(f, na) if f.market_available else
+                 f"{na} ({t('market_missing', count=f.market_missing_requests - f.refused)})"),
                 ("water", _n(f.water_ml / 1000, 3)), ("distinct_users", str(u.total_users))]
         lines += [f"| {t('metric')} | {t('value')} |", "|---|---:|"]
         lines += [f"| {t(key)} | {value} |" for key, value in rows]
@@ -156,9 +164,9 @@ def render_markdown(report: Report, language: str = "en") -> str:
     lines += ["", f"## {t('by_use_case')}", "", "| " + " | ".join(header) + " |",
               "|---|" + "---:|" * (len(header) - 1)]
     for use_case, f in sorted(report.by_use_case.items()):
-        lines.append("| " + " | ".join([use_case, *_figure_cells(f)]) + " |")
+        lines.append("| " + " | ".join([use_case, *_figure_cells(f, na)]) + " |")
     if u.suppressed_cells and u.totals_publishable:
-        lines.append("| " + " | ".join([t("suppressed_row", cells=u.suppressed_cells), *_figure_cells(u.remainder)]) + " |")
+        lines.append("| " + " | ".join([t("suppressed_row", cells=u.suppressed_cells), *_figure_cells(u.remainder, na)]) + " |")
     lines += ["", t("suppression_note", k=u.k), "", f"## {t('method')}", ""]
     lines += [f"- {t('method_line', method=m, version=v, requests=n)}" for m, v, n in report.methods] or ["-"]
     lines += ["", f"## {t('savings')}", ""]
@@ -186,6 +194,11 @@ def render_markdown(report: Report, language: str = "en") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _csv_market(f: Figures) -> str:
+    """Market-based gCO2e for a CSV cell: empty when not available."""
+    return "" if f.gco2e_market is None else f"{f.gco2e_market:.6f}"
+
+
 def render_csv(report: Report) -> str:
     """One row per use case (published cells), the suppressed remainder and the month total."""
     out = io.StringIO()
@@ -195,7 +208,7 @@ def render_csv(report: Report) -> str:
 
     def row(name: str, f: Figures) -> None:
         writer.writerow([report.month, name, f.requests, f.input_tokens, f.output_tokens, f"{f.cost_eur:.6f}",
-                         f"{f.energy_wh:.6f}", f"{f.gco2e:.6f}", f"{f.gco2e_market:.6f}", f"{f.water_ml:.6f}"])
+                         f"{f.energy_wh:.6f}", f"{f.gco2e:.6f}", _csv_market(f), f"{f.water_ml:.6f}"])
 
     for use_case, figures in sorted(report.by_use_case.items()):
         row(use_case, figures)

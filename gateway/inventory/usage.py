@@ -75,7 +75,7 @@ class MonthUsage:
         return self.suppressed_cells == 0 or self.remainder_users >= self.k
 
 
-def figures_json(figures: Figures) -> dict[str, float | int]:
+def figures_json(figures: Figures) -> dict[str, float | int | None]:
     """Figures in the units people read: EUR, Wh, gCO2e (location and market based), mL."""
     return {
         "requests": figures.requests,
@@ -86,7 +86,7 @@ def figures_json(figures: Figures) -> dict[str, float | int]:
         "cost_eur": round(figures.cost_eur, 6),
         "energy_wh": round(figures.energy_wh, 6),
         "gco2e_location": round(figures.gco2e, 6),
-        "gco2e_market": round(figures.gco2e_market, 6),
+        "gco2e_market": None if figures.gco2e_market is None else round(figures.gco2e_market, 6),
         "water_ml": round(figures.water_ml, 6),
         "gco2e_market_missing_requests": figures.market_missing_requests,
     }

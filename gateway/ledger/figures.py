@@ -52,5 +52,14 @@ class Figures:
         return self.gwp_ug / MICRO_PER_UNIT
 
     @property
-    def gco2e_market(self) -> float:
-        return self.gwp_market_ug / MICRO_PER_UNIT
+    def market_available(self) -> bool:
+        """Whether the market-based sum covers every served request. Refused requests carry
+        no footprint, hence no factor; more requests without one than refusals means some
+        answered request had none (with some models declaring a factor and others not, a
+        cut stream of a declared model can hide one: the count is given beside it)."""
+        return self.market_missing_requests <= self.refused
+
+    @property
+    def gco2e_market(self) -> float | None:
+        """Market-based CO2e, or None ("not available") when a served request had no factor."""
+        return self.gwp_market_ug / MICRO_PER_UNIT if self.market_available else None

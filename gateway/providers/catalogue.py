@@ -115,6 +115,7 @@ class _Model(BaseModel):
     price_eur_per_mtok: _Price
     max_output_tokens: int = Field(default=4096, gt=0)
     context_window: int = Field(default=128_000, gt=0)
+    max_image_tokens: int | None = Field(default=None, gt=0)
     impact: _Impact
     description: str = ""
     kind: Literal["chat", "embedding"] = "chat"
@@ -159,6 +160,8 @@ class ModelSpec:
     mode: Literal["provider", "local", "demo"]
     provenance: str
     kind: Literal["chat", "embedding"] = "chat"  # embedding models serve /v1/embeddings only
+    #: The most input tokens the provider bills for one image; None: OpenAI's tile rule (1,445).
+    max_image_tokens: int | None = None
 
     @property
     def is_demo(self) -> bool:
@@ -259,6 +262,7 @@ class Catalogue:
                     mode=mode,  # type: ignore[arg-type]
                     provenance=provenance,
                     kind=raw.kind,
+                    max_image_tokens=raw.max_image_tokens,
                 )
             )
         return cls(specs, parsed.fallbacks, parsed.version)

@@ -54,7 +54,10 @@ class Flight:
     started: float
     input_tokens_estimate: int
     input_tokens_bound: int = 0
+    images: int = 0  # image parts, and their share of `input_tokens_bound` at the tile rule
+    image_tokens: int = 0
     choices: int = 1
+    prediction_tokens_bound: int = 0  # output a `prediction` may add (rejected predicted tokens are billed)
     usage_source: str | None = None
     decision: RoutingDecision | None = None
     spec: ModelSpec | None = None
@@ -65,3 +68,14 @@ class Flight:
     bound: Amount | None = None
     bound_energy_wh: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def input_tokens_bound_for(self, max_image_tokens: int | None) -> int:
+        """The input bound on a deployment that bills each image up to `max_image_tokens` (None: the tile rule)."""
+        if max_image_tokens is None:
+            return self.input_tokens_bound
+        return self.input_tokens_bound - self.image_tokens + self.images * max_image_tokens
+
+    @property
+    def output_tokens_bound(self) -> int:
+        """The most output tokens this request may be billed: every choice at its cap, plus a prediction."""
+        return (self.max_tokens or 0) * self.choices + self.prediction_tokens_bound

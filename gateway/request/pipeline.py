@@ -45,6 +45,7 @@ from gateway.request.tokens import (
     completion_output_tokens,
     input_bound,
     message_text,
+    prediction_bound,
     text_tokens,
 )
 from gateway.providers.upstream import PASSTHROUGH, Upstream, UpstreamCall
@@ -214,9 +215,10 @@ class ChatPipeline:
         every token it is allowed to, for every choice (computed once per flight)."""
         if flight.bound is None:
             assert flight.max_tokens is not None
-            input_tokens, output_tokens = flight.input_tokens_bound, flight.max_tokens * flight.choices
+            output_tokens = flight.output_tokens_bound
             cost, gwp_ug, energy = 0, 0, 0.0
             for spec in self.deployments(flight):
+                input_tokens = flight.input_tokens_bound_for(spec.max_image_tokens)
                 impacts = self.estimator.estimate(spec.impact, input_tokens, output_tokens)
                 cost = max(cost, spec.cost_micro_eur(input_tokens, output_tokens))
                 gwp_ug = max(gwp_ug, impacts.reservation_bound_gwp_ug())  # the documented bound (METHODOLOGY.md)
@@ -322,6 +324,9 @@ class ChatPipeline:
             started=time.perf_counter(),
             input_tokens_estimate=bound.estimate,
             input_tokens_bound=bound.worst,
+            images=bound.images,
+            image_tokens=bound.image_tokens,
+            prediction_tokens_bound=prediction_bound(request.params),
         )
         self.telemetry.begin(flight)
         return flight
@@ -385,8 +390,8 @@ class ChatPipeline:
             usage,
             flight.input_tokens_estimate,
             counted_output,
-            flight.input_tokens_bound,
-            (flight.max_tokens or 0) * flight.choices,
+            flight.input_tokens_bound_for(spec.max_image_tokens),
+            flight.output_tokens_bound,
             flight.request_id,
             trust_provider=not spec.is_demo,
         )
@@ -550,7 +555,7 @@ class ChatPipeline:
     ) -> None:
         """The client left, or the provider broke off, mid-stream: settle what was generated."""
         with anyio.CancelScope(shield=True):
-            output_tokens = min(text_tokens("".join(generated)), (flight.max_tokens or 0) * flight.choices)
+            output_tokens = min(text_tokens("".join(generated)), flight.output_tokens_bound)
             flight.usage_source = "counted"
             latency_s = None if spec.is_demo else time.perf_counter() - flight.started
             impacts = self.estimate(spec, flight.input_tokens_estimate, output_tokens, latency_s)

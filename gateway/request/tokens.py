@@ -78,6 +78,7 @@ class InputBound:
     estimate: int
     worst: int
     images: int = 0
+    image_tokens: int = 0  # of `worst`, the images' share at the tile rule
 
 
 def _json_bytes(value: Any) -> int:
@@ -123,7 +124,20 @@ def input_bound(messages: list[dict[str, Any]], params: dict[str, Any]) -> Input
             size += _json_bytes(params[name])
     framing = len(messages) * MESSAGE_OVERHEAD_TOKENS + REPLY_PRIMING_TOKENS
     estimate = (size + BYTES_PER_TOKEN - 1) // BYTES_PER_TOKEN + framing + images_tokens
-    return InputBound(estimate=estimate, worst=size + framing + images_tokens, images=images)
+    return InputBound(estimate=estimate, worst=size + framing + images_tokens, images=images,
+                      image_tokens=images_tokens)
+
+
+def prediction_bound(params: dict[str, Any]) -> int:
+    """Upper bound of the output tokens a `prediction` (Predicted Outputs) may add: the
+    provider bills the predicted tokens it rejects as output, so one token per byte of it."""
+    prediction = params.get("prediction")
+    if not isinstance(prediction, dict):
+        return 0
+    content = prediction.get("content")
+    if isinstance(content, str):
+        return len(content.encode("utf-8", "surrogatepass"))
+    return _json_bytes(content) if content is not None else 0
 
 
 def choices_asked(params: dict[str, Any]) -> int:

@@ -49,6 +49,7 @@ MODELS = (  # name (the upstream behaviour), tier, EUR per million input tokens,
     ("negative-a", "small", "1", "100"),
     ("absurd-a", "small", "1", "100"),
     ("broken-primary", "small", "1", "10"),
+    ("broken-large", "large", "1", "10"),
     ("honest-pricey", "large", "10", "100"),
     ("slow-a", "small", "1", "100"),
     ("late-a", "small", "1", "100"),
@@ -60,7 +61,7 @@ def catalogue(upstream_url: str) -> str:
         mock_model(name, tier, upstream_url, price_in, price_out, max_output_tokens=64)
         for name, tier, price_in, price_out in MODELS
     )
-    return f"version: hostile\nmodels:{entries}\nfallbacks:\n  broken-primary: [honest-pricey]\n"
+    return f"version: hostile\nmodels:{entries}\nfallbacks:\n  broken-primary: [honest-pricey]\n  broken-large: [honest-pricey]\n"
 
 
 POLICY_FALLBACKS = {"small": ["honest-tools"], "medium": ["honest-medium"], "large": ["honest-pricey"]}
@@ -156,9 +157,10 @@ def employee(cluster: Cluster, label: str) -> tuple[str, str]:
     return created.json()["key"], department
 
 
-async def fire(urls: list[str], key: str, bodies: list[dict], leave_after_headers: bool = False) -> list[Answer]:
+async def fire(urls: list[str], key: str, bodies: list[dict], leave_after_headers: bool = False,
+               use_case: str = "translation") -> list[Answer]:
     """Send every body at once, round-robin over the replicas; streams are read to the end."""
-    headers = {"Authorization": f"Bearer {key}", "X-Sobria-Use-Case": "translation"}
+    headers = {"Authorization": f"Bearer {key}", "X-Sobria-Use-Case": use_case}
     async with httpx.AsyncClient(timeout=60) as client:
         async def one(i: int, body: dict) -> Answer:
             url = f"{urls[i % len(urls)]}/v1/chat/completions"
@@ -175,7 +177,8 @@ async def _ledger_rows(database_url: str, department: str) -> list[asyncpg.Recor
     connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         return await connection.fetch(
-            "SELECT request_id, status, http_status, cost_micro_eur, output_tokens, usage_source, requested_model"
+            "SELECT request_id, status, http_status, cost_micro_eur, output_tokens, usage_source, requested_model,"
+            " served_model"
             " FROM usage_records WHERE department = $1",
             department,
         )
@@ -251,9 +254,12 @@ def test_an_upstream_without_usage_is_charged_what_the_gateway_counts(cluster):
 
 
 def test_a_fallback_ten_times_dearer_is_reserved_at_its_own_price(cluster):
+    """`broken-large` fails; the policy's large chain and the catalogue both fall back to
+    `honest-pricey`, ten times its price, which then serves every answer."""
     key, department = employee(cluster, "fallback")
-    answers = asyncio.run(fire(cluster.urls, key, [chat("broken-primary") for _ in range(50)]))
-    assert_budget_held("fallback 10x pricier than the primary", cluster, department, answers)
+    answers = asyncio.run(fire(cluster.urls, key, [chat("broken-large") for _ in range(50)], use_case="analysis"))
+    rows = assert_budget_held("fallback 10x pricier than the primary", cluster, department, answers)
+    assert {r["served_model"] for r in rows if r["status"] == "ok"} == {"honest-pricey"}
 
 
 def test_impossible_provider_figures_are_clamped_not_a_500(cluster):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from gateway.ledger import db
 from gateway.ledger.dead_letter import DeadLetter
@@ -87,3 +87,76 @@ def test_readyz_fails_while_ledger_writes_keep_failing_and_recovers_with_nothing
         assert asyncio.run(sql("SELECT count(*) FROM ledger_dead_letters")) == 0
     finally:
         stop(gateway.process)
+
+
+async def test_the_refusal_trace_and_the_content_log_set_refused_rows_aside_and_go_on(postgres_database):
+    from gateway.ledger.batched import BatchedInserter
+    from gateway.ledger.trace_tables import AccessRefusal, ContentRecord
+
+    await db.upgrade(postgres_database)
+    engine = db.make_engine(postgres_database)
+    now = datetime.now(UTC)
+    trace = BatchedInserter(engine, AccessRefusal, "access-trace")
+    content = BatchedInserter(engine, ContentRecord, "content-log")
+    try:
+        trace.add({"at": now, "status": 401, "method": "GET", "path": "/admin/x\x00" + "p" * 1000, "reason": "r"})
+        trace.add({"at": now, "status": "not a number", "method": "GET", "path": "/bad"})
+        for i in range(5):
+            trace.add({"at": now, "status": 401, "method": "GET", "path": f"/good{i}"})
+        turn = {"created_at": now, "employee_pseudonym": "p", "completion": "c"}
+        content.add({"request_id": "twice", "prompt": "a\x00b", **turn})
+        content.add({"request_id": "twice", "prompt": "again", **turn})  # the primary key refuses it
+        content.add({"request_id": "after", "prompt": "p", **turn})
+        await trace.flush()
+        await content.flush()
+        async with engine.connect() as connection:
+            paths = (await connection.execute(select(AccessRefusal.path))).scalars().all()
+            prompts = dict((await connection.execute(select(ContentRecord.request_id, ContentRecord.prompt))).all())
+            letters = (await connection.execute(select(DeadLetter.source, DeadLetter.request_id, DeadLetter.row))).all()
+        assert len(paths) == 6 and "/bad" not in paths
+        assert ("/admin/x" + "p" * 248) in paths  # NUL removed, cut to the column's 256 characters
+        assert prompts == {"twice": "ab", "after": "p"}
+        assert sorted((letter.source, letter.request_id) for letter in letters) == [
+            ("access_refusals", None), ("content_log", "twice")]
+        assert all("again" not in (letter.row or "") for letter in letters)  # no prompt text in a dead letter
+        assert (trace.pending, content.pending) == (0, 0)
+        assert trace.dead_letters.counts == {"access_refusals": 1}
+        assert content.dead_letters.counts == {"content_log": 1}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_trace_whose_writes_keep_failing_is_counted_for_readyz_and_loses_nothing(postgres_database):
+    import asyncio
+
+    from gateway.ledger.batched import BatchedInserter
+    from gateway.ledger.trace_tables import AccessRefusal
+
+    await db.upgrade(postgres_database)
+    engine = db.make_engine(postgres_database)
+    trace = BatchedInserter(engine, AccessRefusal, "access-trace", flush_interval_s=0.05)
+
+    async def until(condition) -> None:
+        for _ in range(400):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE access_refusals RENAME TO access_refusals_away"))
+        await trace.start()
+        for i in range(3):
+            trace.add({"at": datetime.now(UTC), "status": 401, "method": "GET", "path": f"/p{i}"})
+        await until(lambda: trace.consecutive_failures >= 3)
+        assert trace.consecutive_failures >= 3 and trace.pending == 3  # what /readyz reads; nothing set aside
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE access_refusals_away RENAME TO access_refusals"))
+        await until(lambda: trace.pending == 0 and trace.consecutive_failures == 0)
+        async with engine.connect() as connection:
+            written = (await connection.execute(select(func.count()).select_from(AccessRefusal))).scalar_one()
+            letters = (await connection.execute(select(func.count()).select_from(DeadLetter))).scalar_one()
+        assert (written, letters, trace.consecutive_failures) == (3, 0, 0)
+    finally:
+        await trace.stop()
+        await engine.dispose()

@@ -13,6 +13,7 @@ from gateway.request.tokens import (
     choices_asked,
     completion_output_tokens,
     input_bound,
+    prediction_bound,
 )
 
 
@@ -61,3 +62,10 @@ def test_missing_usage_is_counted_and_impossible_figures_are_clamped():
     assert (absurd.output_tokens, absurd.source) == (50, "clamped")
     honest = charged_usage({"prompt_tokens": 10, "completion_tokens": 40}, 12, 30, 100, 50)
     assert (honest.input_tokens, honest.output_tokens, honest.source) == (10, 40, "provider")
+
+
+def test_a_prediction_bounds_extra_output_one_token_per_byte():
+    assert prediction_bound({}) == 0
+    assert prediction_bound({"prediction": {"type": "content", "content": "é" * 10}}) == 20
+    parts = [{"type": "text", "text": "abc"}]
+    assert prediction_bound({"prediction": {"type": "content", "content": parts}}) == len(json.dumps(parts, separators=(",", ":")))

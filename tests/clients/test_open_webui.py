@@ -198,3 +198,48 @@ def test_cli_refuses_to_create_an_empty_gateway_elsewhere(plain, tmp_path):
     pointed = subprocess.run([str(SOBRIA), "--data-dir", str(gateway.data_dir), "keys", "list"], env=env,
                              cwd=tmp_path, capture_output=True, text=True, check=False)
     assert pointed.returncode == 0 and "frontend:open-webui" in pointed.stdout
+
+
+PLAIN_ALICE = {"X-OpenWebUI-User-Name": quote("Alice Martin", safe=" "), "X-OpenWebUI-User-Id": "u-1",
+               "X-OpenWebUI-User-Email": "alice@example.fr", "X-OpenWebUI-User-Role": "user"}
+
+
+@pytest.mark.parametrize("body", [CHAT, STREAM, TITLE, TAGS], ids=["chat", "stream", "title", "tags"])
+def test_plain_header_open_webui_requests_charge_the_directory_employee(plain, body):
+    gateway, key = plain
+    response = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body,
+                          headers=owui_headers(key, PLAIN_ALICE), timeout=60)
+    assert response.status_code == 200, response.text
+    assert charged(gateway, response.headers["X-Request-Id"]) == ("E-ALICE", "finance")
+
+
+def test_model_listing_works_with_and_without_plain_identity_headers(plain):
+    gateway, key = plain
+    for identity in ({}, PLAIN_ALICE):
+        listed = httpx.get(f"{gateway.base_url}/v1/models", headers=owui_headers(key, identity))
+        assert listed.status_code == 200 and "tool-small" in [m["id"] for m in listed.json()["data"]]
+
+
+def test_a_configured_audience_is_required_and_checked():
+    from gateway.identity.auth import Authenticator, Directory, FrontendPolicy, FrontendRefused
+
+    policy = FrontendPolicy(jwt_secret=SECRET, jwt_max_lifetime_s=600, jwt_audience="sobria")
+    authenticator = Authenticator(None, b"k", Directory.load(None), policy)  # type: ignore[arg-type]
+    assert authenticator._verified(mint({"aud": "sobria"}), SECRET).email == "alice@example.fr"
+    for claims, reason in (({"aud": "another-service"}, "jwt_wrong_audience"), ({}, "jwt_missing_aud")):
+        with pytest.raises(FrontendRefused) as refused:
+            authenticator._verified(mint(claims), SECRET)
+        assert refused.value.reason == reason
+
+
+def test_cli_finds_the_gateway_through_its_settings_file_from_another_folder(plain, tmp_path):
+    gateway, _ = plain
+    settings = tmp_path / "sobria.yaml"
+    settings.write_text(f"data_dir: {gateway.data_dir}\n", encoding="utf-8")
+    env = {**{k: v for k, v in gateway.env.items() if k != "SOBRIA_DATA_DIR"}, "SOBRIA_CONFIG": str(settings)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listed = subprocess.run([str(SOBRIA), "keys", "list"], env=env, cwd=elsewhere, capture_output=True, text=True,
+                            check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert "frontend:open-webui" in listed.stdout and not (elsewhere / "sobria-data").exists()

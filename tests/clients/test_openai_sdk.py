@@ -204,3 +204,13 @@ def test_models_retrieve_and_unknown_paths(client, client_gateway, employee_key)
     assert missing.status_code == 404
     error = missing.json()["error"]
     assert error["code"] == "unknown_endpoint" and "/v1/responses" in error["message"]
+
+
+def test_json_schema_reaches_an_anthropic_deployment_through_litellm(client, loopback):
+    schema = {"type": "object", "properties": {"verdict_unique_field": {"type": "string"}},
+              "required": ["verdict_unique_field"]}
+    form = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}
+    client.chat.completions.create(model="tool-claude", messages=[{"role": "user", "content": "x"}],
+                                   response_format=form)
+    sent = loopback.last("/anthropic/v1/messages")
+    assert "verdict_unique_field" in json.dumps(sent), sent

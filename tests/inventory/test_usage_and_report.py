@@ -133,3 +133,37 @@ async def test_distinct_users_of_every_grouping_are_those_of_its_published_cells
     maintained = await aggregator.distinct_users_by("2026-10", (await aggregator.month("2026-10")).published, dims)
     counted_afresh = await UsageAggregator(engine, k=5).distinct_users_by("2026-10", usage.published, dims)
     assert maintained == counted_afresh == {key: len(people) for key, people in expected.items()}
+
+
+async def test_market_based_is_not_available_in_the_report_and_api_when_answered_requests_had_no_factor(
+    engine, register
+):
+    from gateway.inventory.usage import figures_json
+
+    rows = [usage_row(f"e{i}", "translation", "finance", "mistral-small", OCT) for i in range(6)]
+    for row in rows[:2]:
+        row["gwp_market_ug"] = None  # no market-based factor declared for what served them
+    refused = {**usage_row("e0", "translation", "finance", None, OCT), "status": "budget_exceeded",
+               "http_status": 429, "gwp_ug": 0, "gwp_market_ug": None}
+    await seed(engine, [*rows, refused])
+    report = await build_report(engine, register, UsageAggregator(engine, 5), Catalogue.load(None), "2026-10")
+    total = report.usage.total
+    assert (total.refused, total.market_missing_requests, total.gco2e_market) == (1, 3, None)
+    assert figures_json(total)["gco2e_market"] is None and figures_json(total)["gco2e_location"] > 0
+    english, french = render_markdown(report, "en"), render_markdown(report, "fr")
+    assert "| kgCO2e (market-based) | n/a (2 answered requests had no market-based factor) |" in english
+    assert "n.d. (2 requêtes servies sans facteur market-based)" in french
+    csv_total = next(line.split(",") for line in render_csv(report).splitlines() if ",(total)," in line)
+    assert csv_total[8] == "" and float(csv_total[7]) > 0
+
+
+async def test_market_based_is_given_when_every_answered_request_had_a_factor(engine, register):
+    rows = [usage_row(f"e{i}", "translation", "finance", "mistral-small", OCT) for i in range(6)]
+    refused = {**usage_row("e0", "translation", "finance", None, OCT), "status": "budget_exceeded",
+               "http_status": 429, "gwp_ug": 0, "gwp_market_ug": None}
+    await seed(engine, [*rows, refused])
+    report = await build_report(engine, register, UsageAggregator(engine, 5), Catalogue.load(None), "2026-10")
+    assert report.usage.total.gco2e_market == pytest.approx(6 * 1000 / 1e6)
+    assert "n/a" not in render_markdown(report, "en")
+    csv_total = next(line.split(",") for line in render_csv(report).splitlines() if ",(total)," in line)
+    assert float(csv_total[8]) == pytest.approx(0.006)
