@@ -50,6 +50,12 @@ def quantity(value: float | Decimal, lang: str, significant: int = 3) -> str:
     return number(value, lang, min(6, significant_digits(value, significant)))
 
 
+def tick(value: float | Decimal, lang: str) -> str:
+    """A round axis value with no trailing zeros: '0.25', '1', '2,500' (or '0,25', '1', '2 500')."""
+    exact = Decimal(str(value)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP).normalize()
+    return number(exact, lang, max(0, -int(exact.as_tuple().exponent)))
+
+
 def eur(micro_eur: int, lang: str, digits: int = 2) -> str:
     """Micro-euros as money: '€1,234.56' or '1 234,56 €'."""
     amount = number(Decimal(micro_eur) / MICRO, lang, digits)

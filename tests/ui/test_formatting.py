@@ -28,6 +28,13 @@ def test_chart_scale_rounds_up_to_a_readable_value():
     assert [nice_ceiling(v) for v in (0.0, 0.7, 3.2, 18, 501)] == [1.0, 1.0, 5.0, 20.0, 1000.0]
 
 
+def test_axis_ticks_read_as_round_numbers_in_each_language():
+    chart = stacked_bars(["a"], {"x": [0.0]}, lambda v: formatting.quantity(v, "fr"), floor=1.0,
+                         axis_label=lambda v: formatting.tick(v, "fr"))
+    assert [t.label for t in chart.y_ticks] == ["0", "0,25", "0,5", "0,75", "1"]
+    assert [formatting.tick(v, "en") for v in (2500.0, 0.000015, 3.0000000000000004)] == ["2,500", "0.000015", "3"]
+
+
 def test_stacked_bars_stay_inside_the_plot():
     chart = stacked_bars(["a", "b"], {"x": [1.0, 3.0], "y": [2.0, 0.0]}, str)
     assert len(chart.bars) == 3
