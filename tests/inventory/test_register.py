@@ -212,3 +212,13 @@ def test_a_deployers_high_risk_credit_use_case_needs_its_fundamental_rights_asse
     assert missing_for_approval(credit) == ["data.fria_reference"]
     assert missing_for_approval(with_section(credit, "data", fria_reference="FRIA-2026-2")) == []
     assert missing_for_approval(with_section(credit, "identity", ai_act_role="provider")) == []
+
+
+def test_drift_says_each_status_in_the_readers_words():
+    policy = [SimpleNamespace(id="code", status="active"), SimpleNamespace(id="old", status="retired"),
+              SimpleNamespace(id="seeded", status="active")]
+    register = {"code": ("suspended", "leak", False), "old": ("approved", "", False), "seeded": ("draft", "", True)}
+    french = {d.use_case: d.render("fr") for d in drift(policy, register)}
+    assert "« Suspendu »" in french["code"] and "« retiré »" in french["old"] and "« Brouillon »" in french["seeded"]
+    english = {d.use_case: d.render("en") for d in drift(policy, register)}
+    assert "'Suspended'" in english["code"] and "'retired'" in english["old"] and "'Draft'" in english["seeded"]
