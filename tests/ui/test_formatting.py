@@ -41,6 +41,13 @@ def test_stacked_bars_stay_inside_the_plot():
     assert min(bar.y for bar in chart.bars) >= 0 and max(bar.y + bar.height for bar in chart.bars) <= chart.plot_bottom + 0.01
 
 
+def test_a_hidden_figure_is_drawn_as_hidden_not_as_zero():
+    chart = stacked_bars(["Jun", "Jul"], {"g": [0.0, 2.0]}, str, hidden=[True, False], hidden_title="fewer than 5 people")
+    [slot] = chart.hidden
+    assert slot.title == "Jun · fewer than 5 people" and slot.height == chart.plot_bottom - 18  # the whole plot
+    assert [bar.title for bar in chart.bars] == ["Jul · g: 2.0"]
+
+
 def test_every_comparison_has_a_named_source():
     assert all(e.source and e.per_unit > 0 for e in equivalents())
     car = next(c for c in compare(218.0, 0.0, 0.0) if c.equivalent.id == "car_km")
