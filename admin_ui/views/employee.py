@@ -57,7 +57,7 @@ async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Respons
         return formatting.quantity(micro / 1_000_000, lang)
 
     def axis(micro: float) -> str:
-        return formatting.tick(micro / 1_000_000, lang)
+        return formatting.plain(micro / 1_000_000, lang)
 
     day_chart = stacked_bars(
         [formatting.short_day(d, lang) for d in days],
