@@ -77,12 +77,14 @@ def stacked_bars(
     hidden_title: str = "",
     unit: str = "",
     floor: float = 0.0,
+    axis_label: Callable[[float], str] | None = None,
 ) -> Chart:
     """One bar per category, stacked by series (e.g. days by model); `label` formats values.
 
     Categories flagged in `hidden` get an outlined full-height slot titled `hidden_title`,
     so a withheld figure never reads as zero. `unit` is printed above the y axis; `floor`
-    is the smallest top of the axis (an empty chart reads 0 to `floor`, not in millionths)."""
+    is the smallest top of the axis (an empty chart reads 0 to `floor`, not in millionths);
+    `axis_label` formats the y-axis ticks (default: `label`)."""
     left, bottom, top = 72, height - 28, 18
     chart = Chart(width, height, left, bottom, legend=list(series), unit=unit)
     totals = [sum(values[i] for values in series.values()) for i in range(len(categories))]
@@ -90,7 +92,7 @@ def stacked_bars(
     scale = (bottom - top) / ceiling
     for step in range(5):
         value = ceiling * step / 4
-        chart.y_ticks.append(Tick(bottom - value * scale, label(value)))
+        chart.y_ticks.append(Tick(bottom - value * scale, (axis_label or label)(value)))
     if not categories:
         return chart
     slot = (width - left - 8) / len(categories)

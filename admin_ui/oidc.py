@@ -26,7 +26,8 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -35,40 +36,32 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.jose.errors import JoseError
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.identity.auth import Authenticator, DirectoryEntry, ForwardedUser
-from gateway.identity.keys import ROLES
+from gateway.settings import Settings
 
 FLOW_COOKIE = "sobria_oidc"
 FLOW_MAX_AGE_S = 600
 
 
-class OidcSettings(BaseSettings):
-    """`SOBRIA_OIDC_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET`, `_CLAIM`, `_SCOPE`, `_ROLES_CLAIM`, `_ROLE_MAP`:
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """The `oidc_*` fields of the gateway's one `Settings` (`SOBRIA_OIDC_ISSUER`, `_CLIENT_ID`, ...):
     sign-in is offered when the issuer is set."""
 
-    model_config = SettingsConfigDict(env_prefix="SOBRIA_OIDC_", extra="ignore")
-
-    issuer: str | None = Field(None, description="The identity provider's issuer URL")
+    issuer: str | None = None
     client_id: str = "sobria"
     client_secret: str | None = None
-    claim: str = Field("email", description="The ID-token claim that names the employee (as in the directory)")
+    claim: str = "email"
     scope: str = "openid email"
-    roles_claim: str = Field("groups", description="The claim listing the user's groups or roles at the provider")
-    role_map: dict[str, str] = Field(
-        default_factory=dict,
-        description='Provider group or role -> Sobria role, e.g. {"sobria-ethics": "committee", "it-admins": "admin"}')
+    roles_claim: str = "groups"
+    role_map: Mapping[str, str] = field(default_factory=dict)
 
-    @field_validator("role_map")
     @classmethod
-    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value.values()) - set(ROLES))
-        if unknown:
-            raise ValueError(f"SOBRIA_OIDC_ROLE_MAP maps to unknown roles {', '.join(unknown)}; roles are "
-                             f"{', '.join(ROLES)}")
-        return value
+    def of(cls, settings: Settings) -> OidcSettings:
+        """The sign-in settings of `settings` (the role map already checked there)."""
+        return cls(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret, settings.oidc_claim,
+                   settings.oidc_scope, settings.oidc_roles_claim, dict(settings.oidc_role_map))
 
     def roles_of(self, claims: Any) -> frozenset[str]:
         """The Sobria roles the provider's claims grant: employee, plus each mapped group's role."""

@@ -36,6 +36,6 @@ def install(app: FastAPI) -> None:
     """Mount the pages and their static files; the session codec is built at start-up."""
     settings = app.state.settings
     app.state.ui_sessions = SessionCodec(settings.effective_session_secret())
-    app.state.ui_oidc = OidcClient(OidcSettings(), settings.effective_session_secret())
+    app.state.ui_oidc = OidcClient(OidcSettings.of(settings), settings.effective_session_secret())
     app.mount("/ui/static", ImmutableStatic(directory=STATIC), name="ui-static")
     app.include_router(router)

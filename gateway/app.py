@@ -43,7 +43,7 @@ from gateway.ledger.audit import AuditLog, export_checkpoints
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
 from gateway.services.policy_publishing import PolicyPublishing
-from gateway.services.pseudonyms import Pseudonyms
+from gateway.services.pseudonyms import PseudonymLinks, Pseudonyms
 from gateway.services.registry import Services
 from gateway.inventory.service import Inventory
 from gateway.edge.routes import committee
@@ -175,7 +175,8 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     _background(stack, export_checkpoints(audit, settings.effective_audit_checkpoint_path,
                                           settings.audit_checkpoint_interval_s), "sobria-audit-checkpoints")
     state = app.state
-    state.services = Services(KeyService(keys, audit, pseudonyms), overrides, publishing, pseudonyms, audit)
+    state.services = Services(KeyService(keys, audit, pseudonyms), overrides, publishing, pseudonyms, audit,
+                              PseudonymLinks(pseudonyms, audit))
     state.engine, state.catalogue, state.keys, state.ledger = engine, catalogue, keys, ledger
     state.budgets, state.policy_engine, state.audit, state.inventory = budgets, policy, audit, inventory
     state.authenticator, state.metrics, state.footprint, state.pipeline = authenticator, metrics, footprint, pipeline

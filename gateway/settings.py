@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from gateway.budgets.config import BudgetsConfig
+from gateway.identity.keys import ROLES
 
 MIN_K_ANONYMITY = 5
 
@@ -160,12 +161,35 @@ class Settings(BaseSettings):
         default=None, description="Where signed audit checkpoints are appended (default: data_dir/audit-checkpoints.jsonl)"
     )
     audit_checkpoint_interval_s: float = Field(default=300, gt=0, description="How often a checkpoint is exported")
+    oidc_issuer: str | None = Field(
+        default=None, description="The identity provider's issuer URL; the pages offer sign-in with it when set"
+    )
+    oidc_client_id: str = Field(default="sobria", description="This gateway's client id at the identity provider")
+    oidc_client_secret: str | None = Field(default=None, description="This gateway's client secret there")
+    oidc_claim: str = Field(default="email", description="The ID-token claim naming the employee (as in the directory)")
+    oidc_scope: str = Field(default="openid email", description="Scopes asked of the identity provider")
+    oidc_roles_claim: str = Field(
+        default="groups", description="The claim listing the user's groups or roles (a dotted path reaches a nested one)"
+    )
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Provider group or role -> Sobria role, e.g. {"sobria-ethics": "committee", "it-admins": "admin"}',
+    )
 
     @field_validator("k_anonymity")
     @classmethod
     def _k_not_below_minimum(cls, value: int) -> int:
         if value < MIN_K_ANONYMITY:
             raise ValueError(f"k_anonymity may only be raised: it must be at least {MIN_K_ANONYMITY}")
+        return value
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - set(ROLES))
+        if unknown:
+            raise ValueError(f"SOBRIA_OIDC_ROLE_MAP maps to unknown roles {', '.join(unknown)}; roles are "
+                             f"{', '.join(ROLES)}")
         return value
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
 
@@ -49,6 +50,23 @@ def test_employee_over_budget_gets_429_budget_exceeded_with_retry_after(gateway)
     assert error["code"] == "budget_exceeded" and error["type"] == "rate_limit_error"
     assert "employee" in error["message"] and "carol" not in error["message"]
     assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_the_french_429_says_the_wait_and_the_amounts_as_a_french_reader_writes_them(gateway):
+    key = gateway.create_key("chloe", "sales")
+    while (refused := ask(gateway, key)).status_code == 200:
+        pass
+    french = httpx.post(
+        f"{gateway.base_url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}", "X-Sobria-Use-Case": "translation", "Accept-Language": "fr-FR"},
+        json={"model": "auto", "messages": [{"role": "user", "content": "Bonjour"}]}, timeout=30,
+    )
+    assert refused.status_code == french.status_code == 429
+    wait = int(french.headers["Retry-After"])
+    message = french.json()["error"]["message"]
+    assert message.startswith("Budget dépassé") and f"{wait} s" not in message
+    assert re.search(r"Réessayez dans \d+\u00a0(?:s|min|h|jours?)\.$", message), message
+    assert re.search(r"il reste \d+(?:,\d+)? sur", message) and not re.search(r"\d\.\d", message), message
 
 
 def test_remaining_budget_header_decreases_with_spending(gateway):

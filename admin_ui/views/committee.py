@@ -155,6 +155,7 @@ async def _use_case_page(request: Request, who: Visitor, use_case_id: str, error
         [formatting.month(m, lang) for m, _, _ in trend], {"gCO2e": [f.gwp_ug if f else 0 for _, f, _ in trend]},
         grams, height=180, hidden=[f is None for _, f, _ in trend],
         hidden_title=translate("ui.hidden.chart", lang, k=inventory.usage.k), unit=translate("ui.unit.gco2e", lang),
+        axis_label=lambda micro: formatting.plain(micro / 1_000_000, lang),
     )
     record = stored.record
     return render(
@@ -358,7 +359,8 @@ async def usage_page(request: Request, month: str = "", by: str = "use_case", wh
         return formatting.quantity(micro / 1_000_000, lang)
 
     chart = stacked_bars([r.key for r in view.rows], {"gCO2e": [r.figures.gwp_ug for r in view.rows]}, grams,
-                         height=200, unit=translate("ui.unit.gco2e", lang))
+                         height=200, unit=translate("ui.unit.gco2e", lang),
+                         axis_label=lambda micro: formatting.plain(micro / 1_000_000, lang))
     hidden = [(h.key, _hidden_label(h, view.k, lang)) for h in view.hidden]
     return render(request, who, "committee/usage.html", month=month, by=by, dimensions=DIMENSIONS,
                   months=_months_back(12), view=view, hidden=hidden, chart=chart, k=view.k)

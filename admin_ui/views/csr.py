@@ -59,7 +59,8 @@ async def csr_page(request: Request, period: str = "", who: Visitor = Depends(vi
     chart = stacked_bars(trend.labels, {"gCO2e": [v * 1_000_000 if v else 0 for v in trend.values]},
                          lambda micro: formatting.quantity(micro / 1_000_000, lang), height=200,
                          hidden=[v is None for v in trend.values], hidden_title=translate("csr.hidden_short", lang),
-                         unit=translate("csr.unit_g", lang))
+                         unit=translate("csr.unit_g", lang),
+                         axis_label=lambda micro: formatting.plain(micro / 1_000_000, lang))
     now = datetime.now(UTC)
     return render(request, who, "csr.html", doc=doc, chart=chart, period=chosen, choices=_choices(now),
                   formats=list(FORMATS))

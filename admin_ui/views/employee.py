@@ -56,16 +56,19 @@ async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Respons
     def grams(micro: float) -> str:
         return formatting.quantity(micro / 1_000_000, lang)
 
+    def axis(micro: float) -> str:
+        return formatting.plain(micro / 1_000_000, lang)
+
     day_chart = stacked_bars(
         [formatting.short_day(d, lang) for d in days],
         {"gCO2e": [per_day.get(d.isoformat(), 0) for d in days]},
-        grams, unit=unit, floor=1_000_000,
+        grams, unit=unit, floor=1_000_000, axis_label=axis,
     )
     model_chart = stacked_bars(
         [row["model"] for row in usage["by_model"]],
         {"gCO2e": [_micro(row["gwp_g"]) for row in usage["by_model"]]},
         grams,
-        height=180, unit=unit, floor=1_000_000,
+        height=180, unit=unit, floor=1_000_000, axis_label=axis,
     )
     totals: dict[str, Any] = usage["totals"]
     comparisons = compare(float(totals["gwp_g"]), float(totals["energy_wh"]), float(totals["water_ml"]))

@@ -18,7 +18,7 @@ from gateway.budgets.service import BudgetExceeded, BudgetService, BudgetSnapsho
 from gateway.budgets.store import EUR, Amount, BudgetLimit, BudgetStoreUnavailable
 from contracts.errors import OverLimit, Unavailable
 
-from gateway.units import MICRO
+from gateway.units import MICRO, from_micro
 
 
 def format_micro(micro: int | None) -> str:
@@ -129,7 +129,6 @@ class BudgetGate:
 
 def _exceeded(refused: BudgetExceeded) -> OverLimit:
     limit = refused.refused_by
-    fmt = format_eur if limit.unit == EUR else format_g
     remaining = refused.status.remaining_micro if refused.status else 0
     retry = refused.retry_after_s or 3600
     return OverLimit(
@@ -138,7 +137,7 @@ def _exceeded(refused: BudgetExceeded) -> OverLimit:
         param=limit.scope.partition(":")[0],
         scope=_public_scope(limit),
         unit="EUR" if limit.unit == EUR else "gCO2e",
-        remaining=fmt(remaining),
-        needed=fmt(refused.needed_micro),
+        remaining=from_micro(remaining),
+        needed=from_micro(refused.needed_micro),
         retry_after=retry,
     )

@@ -33,10 +33,12 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Sobria, the frugal GenAI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Budget overrides per scope.", no_args_is_help=True)
+pseudonyms_app = typer.Typer(help="Link an employee to their pseudonym (audited).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 frontend_app = typer.Typer(help="Connect a chat front end (Open WebUI) that forwards its users.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(budgets_app, name="budgets")
+app.add_typer(pseudonyms_app, name="pseudonyms")
 app.add_typer(db_app, name="db")
 T = TypeVar("T")
 
@@ -261,6 +263,16 @@ def policy_publish(
             typer.secho(issue.render(str(file)), fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"{'published' if outcome.applied else 'checked'} {outcome.version}")
+
+
+@pseudonyms_app.command("link")
+def pseudonyms_link(
+    employee: Annotated[str, typer.Argument(help="The employee id")],
+    reason: Annotated[str, typer.Option(help="Why the link is needed (kept in the audit log)")],
+) -> None:
+    """Print the pseudonym that stands for an employee in the ledger; audited as pseudonym.link."""
+    _existing_gateway(False)
+    typer.echo(_run(lambda services: services.pseudonym_links.link(_cli_actor(), employee, reason)))
 
 
 @db_app.command("upgrade")

@@ -19,6 +19,7 @@ from gateway.observability.metrics import Metrics
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
 from gateway.services.policy_publishing import PolicyPublishing
+from gateway.services.pseudonyms import PseudonymLinks
 from gateway.services.registry import Services
 from gateway.settings import Settings
 
@@ -57,6 +58,7 @@ key_service = _service(lambda found: found.keys)
 budget_override_service = _service(lambda found: found.budget_overrides)
 policy_publishing = _service(lambda found: found.policy)
 audit_log = _service(lambda found: found.audit)
+pseudonym_links = _service(lambda found: found.pseudonym_links)
 
 
 SettingsDep = Annotated[Settings, Depends(settings)]
@@ -67,3 +69,4 @@ KeysDep = Annotated[KeyService, Depends(key_service)]
 OverridesDep = Annotated[BudgetOverrideService, Depends(budget_override_service)]
 PolicyDep = Annotated[PolicyPublishing, Depends(policy_publishing)]
 AuditDep = Annotated[AuditLog, Depends(audit_log)]
+PseudonymLinksDep = Annotated[PseudonymLinks, Depends(pseudonym_links)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from decimal import Decimal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.errors import Conflict, DomainError, Incomplete, InvalidInput, NotFound, OverLimit, Refused, Unavailable
-from gateway.i18n import negotiate, translate
+from gateway.i18n import formatting, negotiate, translate
 
 log = logging.getLogger("sobria.errors")
 
@@ -68,7 +69,13 @@ class GatewayError(Exception):
         self.params = params
 
     def message(self, language: str = "en") -> str:
-        return translate(self.message_key, language, **self.params)
+        """The message in `language`: amounts (Decimal) in its number format, `retry_after` seconds as a wait."""
+        params = {name: formatting.plain(value, language) if isinstance(value, Decimal) else value
+                  for name, value in self.params.items()}
+        wait = params.get("retry_after")
+        if isinstance(wait, int):
+            params["retry_after"] = formatting.duration(wait, language)
+        return translate(self.message_key, language, **params)
 
 
 _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (

@@ -7,6 +7,7 @@ after the amount (1 234,56 €); English uses commas and a leading sign (€1,23
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -48,6 +49,29 @@ def significant_digits(value: float | Decimal, significant: int = 3) -> int:
 def quantity(value: float | Decimal, lang: str, significant: int = 3) -> str:
     """A measured quantity shown with about three significant digits."""
     return number(value, lang, min(6, significant_digits(value, significant)))
+
+
+def plain(value: float | Decimal, lang: str) -> str:
+    """A number with the decimals it needs (at most 6), no trailing zeros: '0.25', '1', '2,500' (or '0,25', '2 500')."""
+    exact = Decimal(str(value)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP).normalize()
+    return number(exact, lang, max(0, -int(exact.as_tuple().exponent)))
+
+
+_DAYS = {"en": ("day", "days"), "fr": ("jour", "jours")}
+
+
+def duration(seconds: int, lang: str) -> str:
+    """A wait in the largest unit that reads well: '45 s', '12 min', '5 h', '30 days' ('30 jours')."""
+    if seconds < 120:
+        amount, unit = seconds, "s"
+    elif seconds < 2 * 3600:
+        amount, unit = math.ceil(seconds / 60), "min"
+    elif seconds < 48 * 3600:
+        amount, unit = math.ceil(seconds / 3600), "h"
+    else:
+        amount = math.ceil(seconds / 86_400)
+        unit = _DAYS.get(lang, _DAYS["en"])[amount != 1]
+    return f"{number(amount, lang)}\u00a0{unit}"
 
 
 def eur(micro_eur: int, lang: str, digits: int = 2) -> str:

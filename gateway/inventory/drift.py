@@ -22,7 +22,12 @@ class Drift:
     params: dict[str, str]
 
     def render(self, language: str = "en") -> str:
-        return translate(self.key, language, use_case=self.use_case, **self.params)
+        """The disagreement in `language`, statuses in words (the policy's or the register's)."""
+        params = dict(self.params)
+        if "status" in params:
+            kind = "drift.policy_status" if self.key == "drift.policy_off" else "ui.status"
+            params["status"] = translate(f"{kind}.{params['status']}", language)
+        return translate(self.key, language, use_case=self.use_case, **params)
 
 
 def drift(policy_use_cases: Iterable[Any], register: Mapping[str, tuple[str, str, bool]]) -> list[Drift]:

@@ -8,7 +8,7 @@ from gateway.ledger.audit import AuditLog
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
 from gateway.services.policy_publishing import PolicyPublishing
-from gateway.services.pseudonyms import Pseudonyms
+from gateway.services.pseudonyms import PseudonymLinks, Pseudonyms
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +20,4 @@ class Services:
     policy: PolicyPublishing
     pseudonyms: Pseudonyms
     audit: AuditLog
+    pseudonym_links: PseudonymLinks

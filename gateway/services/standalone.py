@@ -17,7 +17,7 @@ from gateway.identity.keys import KeyStore
 from gateway.ledger import db
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
-from gateway.services.pseudonyms import Pseudonyms
+from gateway.services.pseudonyms import PseudonymLinks, Pseudonyms
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class CliServices:
         self.pseudonyms = Pseudonyms(settings.effective_pseudonym_key())
         self.audit = AuditLog(engine, settings.effective_audit_key())
         self.keys = KeyService(KeyStore(engine), self.audit, self.pseudonyms)
+        self.pseudonym_links = PseudonymLinks(self.pseudonyms, self.audit)
         self._overrides: BudgetOverrideService | None = None
 
     @property

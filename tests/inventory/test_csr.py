@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from gateway.inventory.usage import UsageAggregator
 from gateway.inventory.views import CommitteeViews
 from tests.conftest import IN_CI
 from tests.inventory.conftest import seed, usage_row
+from tests.processes import SOBRIA
 
 MAR, JUL = datetime(2026, 3, 3, 9, 0, tzinfo=UTC), datetime(2026, 7, 8, 9, 0, tzinfo=UTC)
 
@@ -160,3 +163,20 @@ def test_a_cost_below_a_cent_is_not_printed_as_zero():
 
     assert _money(5150, "fr") == "0,00515\u00a0€" and _money(5150, "en") == "€0.00515"
     assert _money(12, "en") == "€0.000012" and _money(0, "en") == "€0.00" and _money(1_234_560_000, "en") == "€1,234.56"
+
+
+async def test_the_cli_writes_the_same_annual_report_as_the_page_in_each_format(engine, views, database_url, tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SOBRIA_")}
+    env |= {"SOBRIA_DATABASE_URL": database_url, "SOBRIA_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([str(SOBRIA), "csr-report", "--period", "2026", "--language", "fr", "--out", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = {Path(line).suffix: Path(line) for line in done.stdout.split()}
+    assert set(written) == {".pdf", ".md", ".csv"}
+    expected = await report(engine, views, "2026")
+    assert written[".md"].read_text(encoding="utf-8") == render_markdown(expected, "fr")
+    assert written[".csv"].read_bytes().decode("utf-8") == render_csv(expected)
+    assert written[".pdf"].read_bytes().startswith(b"%PDF-")
+    refused = subprocess.run([str(SOBRIA), "csr-report", "--period", "2026-13"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "YYYY" in refused.stderr and "Traceback" not in refused.stderr

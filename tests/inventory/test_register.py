@@ -174,3 +174,51 @@ async def test_the_status_gate_refuses_unapproved_and_unknown_use_cases_with_the
         answered = from_domain(refused.value)
         assert answered.status == 403 and answered.code == code
         assert use_case in answered.message("fr")
+
+
+def approvable(**risk: object) -> UseCaseRecord:
+    """A minimal-risk record that lacks nothing for approval, with `risk` fields replaced."""
+    base = record("meeting-notes")
+    return base.model_copy(update={
+        "risk": base.risk.model_copy(update={"ai_act_class": "minimal", "classified_by": "committee",
+                                             "rationale": "Internal notes, no decision about people", **risk}),
+        "lifecycle": base.lifecycle.model_copy(update={"next_review": REVIEW}),
+    })
+
+
+def with_section(found: UseCaseRecord, section: str, **fields: object) -> UseCaseRecord:
+    return found.model_copy(update={section: getattr(found, section).model_copy(update=fields)})
+
+
+def test_the_current_inventory_fields_each_hold_approval_back_until_filled():
+    assert missing_for_approval(approvable()) == []
+    in_production = with_section(approvable(), "identity", stage="production")
+    assert missing_for_approval(in_production) == ["identity.operational_date"]
+    assert missing_for_approval(with_section(in_production, "identity", operational_date=date(2026, 9, 1))) == []
+
+    annex_not_high = approvable(annex_iii_point="4(a)")
+    assert missing_for_approval(annex_not_high) == ["risk.article_6_3_justification"]
+    assert missing_for_approval(approvable(annex_iii_point="4(a)",
+                                           article_6_3_justification="Only formats CVs, no ranking")) == []
+
+    assert missing_for_approval(approvable(tier="standard_low_risk")) == []
+    assert missing_for_approval(approvable(tier="standard_low_risk", ai_act_class="high")).count("risk.tier") == 1
+    assert "risk.tier" in missing_for_approval(approvable(tier="standard_low_risk", profiling=True))
+
+
+def test_a_deployers_high_risk_credit_use_case_needs_its_fundamental_rights_assessment():
+    credit = with_section(with_section(approvable(ai_act_class="high", annex_iii_point="5(b)"), "data",
+                                       dpia_reference="AIPD-9"), "oversight", human_review="human_decides")
+    assert missing_for_approval(credit) == ["data.fria_reference"]
+    assert missing_for_approval(with_section(credit, "data", fria_reference="FRIA-2026-2")) == []
+    assert missing_for_approval(with_section(credit, "identity", ai_act_role="provider")) == []
+
+
+def test_drift_says_each_status_in_the_readers_words():
+    policy = [SimpleNamespace(id="code", status="active"), SimpleNamespace(id="old", status="retired"),
+              SimpleNamespace(id="seeded", status="active")]
+    register = {"code": ("suspended", "leak", False), "old": ("approved", "", False), "seeded": ("draft", "", True)}
+    french = {d.use_case: d.render("fr") for d in drift(policy, register)}
+    assert "« Suspendu »" in french["code"] and "« retiré »" in french["old"] and "« Brouillon »" in french["seeded"]
+    english = {d.use_case: d.render("en") for d in drift(policy, register)}
+    assert "'Suspended'" in english["code"] and "'retired'" in english["old"] and "'Draft'" in english["seeded"]

@@ -20,7 +20,7 @@ from gateway.ledger import db
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
 from gateway.services.policy_publishing import PolicyPublishing
-from gateway.services.pseudonyms import Pseudonyms
+from gateway.services.pseudonyms import PseudonymLinks, Pseudonyms
 from gateway.services.registry import Services
 from policies.engine import PolicyEngine
 from tests.processes import mock_model, policy_for
@@ -41,6 +41,7 @@ async def build_services(engine: AsyncEngine, url: str, policy_file: Path) -> Se
         PolicyPublishing(policy, engine, url, audit, policy_file),
         pseudonyms,
         audit,
+        PseudonymLinks(pseudonyms, audit),
     )
 
 

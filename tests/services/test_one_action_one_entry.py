@@ -191,6 +191,28 @@ def test_a_revoked_keys_page_session_ends(gateway):
     assert page.status_code == 303 and page.headers["location"].startswith("/ui/sign-in")
 
 
+def test_a_pseudonym_link_has_one_action_name_and_one_target_from_every_door(gateway):
+    start = len(audit_rows(gateway))
+    answer = api(gateway).post("/admin/pseudonyms", json={"employee_id": "noa", "reason": "GDPR access request 42"})
+    done = gateway.cli("pseudonyms", "link", "noa", "--reason", "GDPR access request 42")
+    assert answer.status_code == 200 and done.returncode == 0, done.stderr
+    pseudonym = answer.json()["pseudonym"]
+    assert done.stdout.strip() == pseudonym
+    rows = new_rows(gateway, start)
+    assert [(action, target) for _, action, target, _ in rows] == [("pseudonym.link", f"employee:{pseudonym}")] * 2
+    assert [json.loads(after) for *_, after in rows] == [{"reason": "GDPR access request 42"}] * 2
+    assert not any("noa" in target + (after or "") for _, _, target, after in rows)
+
+
+def test_a_pseudonym_link_without_a_reason_is_a_clear_error_at_every_door(gateway):
+    start = len(audit_rows(gateway))
+    done = gateway.cli("pseudonyms", "link", "noa", "--reason", "  ")
+    assert done.returncode == 2 and "reason" in done.stderr and "Traceback" not in done.stderr
+    response = api(gateway).post("/admin/pseudonyms", json={"employee_id": "noa", "reason": "no"})
+    assert response.status_code == 400
+    assert new_rows(gateway, start) == []
+
+
 def test_a_deleted_tail_is_caught_by_the_cli_and_the_audit_page_with_the_checkpoints(gateway, pages):
     """Last in this module: it tampers with the gateway's audit log."""
     written = gateway.cli("audit", "checkpoint")

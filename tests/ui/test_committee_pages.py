@@ -48,6 +48,30 @@ def test_a_suspension_without_comment_is_refused_inline(page, gateway, keys):
     assert page.get_by_label("Comment (recorded with the decision)").get_attribute("aria-invalid") == "true"
 
 
+def test_the_committee_rejects_a_use_case_with_its_reason_and_the_rejection_is_audited(browser, gateway, keys):
+    api = httpx.Client(base_url=gateway.base_url, headers={"Authorization": f"Bearer {keys.committee}"}, timeout=30)
+    record = {"id": "press-review", "identity": {"name": "Press review", "owner": "com@example.fr"},
+              "purpose": {"problem": "Reading the press takes a morning", "why_generative_ai": "Summaries of articles"}}
+    assert api.post("/committee/use-cases", json=record).status_code == 201
+    for status in ("submitted", "under_review"):
+        assert api.post("/committee/use-cases/press-review/transition", json={"status": status}).status_code == 200
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    try:
+        sign_in(page, gateway.base_url, keys.committee, "/ui/committee/use-cases/press-review")
+        decide(page, "rejected")
+        assert page.get_by_role("alert").inner_text().startswith("Moving to \u201cRejected\u201d needs a comment")
+        assert page.locator("h1 + p .badge").first.inner_text() == "Under review"
+        decide(page, "rejected", "Licensed press content may not be sent to a model provider")
+        assert page.locator("h1 + p .badge").first.inner_text() == "Rejected"
+        assert "Licensed press content" in page.locator("dl.facts").last.inner_text()
+        sign_in(page, gateway.base_url, keys.admin, "/ui/admin/audit")
+        entries = page.get_by_role("row", name=re.compile("use_case:press-review"))
+        assert entries.filter(has_text="use_case.transition").count() == 3  # submitted, under review, rejected
+    finally:
+        context.close()
+
+
 def test_a_suspended_use_case_is_refused_by_the_gateway(page, gateway, keys):
     assert chat(gateway, keys.colleague, "analysis").status_code == 200
     sign_in(page, gateway.base_url, keys.committee, "/ui/committee/use-cases/analysis")

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from admin_ui.oidc import OidcSettings
 from admin_ui.session import Session, SessionCodec
+from gateway.settings import Settings
 
 MAP = {"sobria-ethics": "committee", "sobria-csr": "csr", "it-admins": "admin"}
 
@@ -34,11 +35,24 @@ def test_a_nested_claim_is_reached_by_a_dotted_path():
 
 
 def test_the_map_is_read_from_the_environment_and_an_unknown_role_stops_the_start(monkeypatch):
+    monkeypatch.delenv("SOBRIA_CONFIG", raising=False)
     monkeypatch.setenv("SOBRIA_OIDC_ROLE_MAP", json.dumps({"it-admins": "admin"}))
-    assert OidcSettings().role_map == {"it-admins": "admin"}
+    assert OidcSettings.of(Settings()).role_map == {"it-admins": "admin"}
     monkeypatch.setenv("SOBRIA_OIDC_ROLE_MAP", json.dumps({"it-admins": "superuser"}))
     with pytest.raises(ValidationError, match="unknown roles superuser"):
-        OidcSettings()
+        Settings()
+
+
+def test_the_sign_in_settings_are_read_from_the_yaml_file_like_any_other(monkeypatch, tmp_path):
+    config = tmp_path / "sobria.yaml"
+    config.write_text("oidc_issuer: https://idp.example\noidc_client_id: gateway\noidc_scope: openid email groups\n"
+                      "oidc_role_map: {sobria-csr: csr}\n")
+    monkeypatch.setenv("SOBRIA_CONFIG", str(config))
+    for name in ("ISSUER", "CLIENT_ID", "SCOPE", "ROLE_MAP"):
+        monkeypatch.delenv(f"SOBRIA_OIDC_{name}", raising=False)
+    oidc = OidcSettings.of(Settings())
+    assert (oidc.issuer, oidc.client_id, oidc.scope) == ("https://idp.example", "gateway", "openid email groups")
+    assert oidc.roles_of({"groups": ["sobria-csr"]}) == {"employee", "csr"}
 
 
 def test_the_roles_travel_signed_in_the_session_and_cannot_be_added_by_hand():

@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from gateway.identity.auth import Principal, require_role
+from gateway.edge.dependencies import PseudonymLinksDep
 from gateway.edge.errors import GatewayError
 from gateway.i18n import negotiate
 from gateway.inventory import exchange
@@ -195,9 +196,6 @@ async def usage(
 
 
 @router.post("/admin/pseudonyms")
-async def link_pseudonym(body: LinkRequest, request: Request, admin: Principal = Admin) -> dict[str, str]:
+async def link_pseudonym(body: LinkRequest, links: PseudonymLinksDep, admin: Principal = Admin) -> dict[str, str]:
     """The pseudonym of one employee, for an admin who states why; the lookup is audited."""
-    pseudonym = request.app.state.authenticator.pseudonym(body.employee_id)
-    await request.app.state.audit.record(admin.employee_id, "pseudonym.link", f"employee:{pseudonym}",
-                                         None, {"reason": body.reason})
-    return {"employee_id": body.employee_id, "pseudonym": pseudonym}
+    return {"employee_id": body.employee_id, "pseudonym": await links.link(admin.employee_id, body.employee_id, body.reason)}
