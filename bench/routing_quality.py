@@ -1,6 +1,6 @@
 """Use-case recognition quality and cost, before and after, in one run.
 
-Run: python bench/routing_quality.py [--dolly PATH] [--seeds 5] [--baseline REV]
+Run: python bench/routing_quality.py [--dolly PATH] [--seeds 5] [--baseline REV] [--previous REV]
 
 1. The few-shot protocol on the Dolly development sample (issue 16): per seed, 20 random
    prompts per use case become the policy's examples, the rest is the test, every test
@@ -13,7 +13,10 @@ Run: python bench/routing_quality.py [--dolly PATH] [--seeds 5] [--baseline REV]
 "Before" is the classifier and default policy of the base revision (`--baseline`, read
 with `git show`, loaded from a temporary directory), decided the way that revision
 decided: below its threshold (0.45), the general use case (`qa` in the protocol).
-The Dolly sample is found as shared/data/dolly_dev/dolly_dev.jsonl beside the repository
+"Previous" is the classifier of `--previous` (by default the revision this work started
+from) swapped into this tree's engine, so it is decided exactly as "after" is: through
+`PolicyEngine.decide` with the same policy (its sibling modules, such as the intent cues,
+are this tree's). The Dolly sample is found as shared/data/dolly_dev/dolly_dev.jsonl beside the repository
 or one of its parent directories (CC BY-SA 3.0, Databricks).
 """
 
@@ -31,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest.mock import patch
 
 import yaml
 
@@ -39,11 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.providers.catalogue import Catalogue  # noqa: E402
 from policies.decision import RoutingRequest  # noqa: E402
+from policies import engine as engine_module  # noqa: E402
 from policies.engine import PolicyEngine  # noqa: E402
 from policies.evaluation import Evaluation, evaluate, evaluate_engine, few_shot_split, load_dolly, run_protocol  # noqa: E402
 from tests.policies.heldout import heldout_prompts  # noqa: E402
 
 BASELINE = "4027fa89180ab7cfca3e722fcb2cc8df747e7d0d"
+PREVIOUS = "6a4b6c4"
 DOLLY_RELATIVE = Path("shared") / "data" / "dolly_dev" / "dolly_dev.jsonl"
 BASELINE_THRESHOLD = 0.45
 PROTOCOL_GENERAL = "qa"
@@ -63,15 +69,21 @@ def _git_show(rev: str, path: str) -> str:
     ).stdout
 
 
-def load_baseline(rev: str, workdir: Path) -> tuple[ModuleType, dict[str, list[str]], str]:
-    """The base revision's classifier module, its default policy's examples and general use case."""
-    source = workdir / "baseline_classifier.py"
+def load_classifier_module(rev: str, workdir: Path, name: str) -> ModuleType:
+    """`policies/classifier.py` of a revision, imported as module `name`."""
+    source = workdir / f"{name}.py"
     source.write_text(_git_show(rev, "policies/classifier.py"), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("baseline_classifier", source)
+    spec = importlib.util.spec_from_file_location(name, source)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def load_baseline(rev: str, workdir: Path) -> tuple[ModuleType, dict[str, list[str]], str]:
+    """The base revision's classifier module, its default policy's examples and general use case."""
+    module = load_classifier_module(rev, workdir, "baseline_classifier")
     policy = yaml.safe_load(_git_show(rev, "policies/default_policy.yaml"))
     examples = {
         uc["id"]: list(uc.get("examples", []))
@@ -128,6 +140,7 @@ def main() -> None:
     parser.add_argument("--dolly", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the 'before' classifier")
+    parser.add_argument("--previous", default=PREVIOUS, help="git revision of the 'previous' classifier")
     parser.add_argument("--iterations", type=int, default=3_000)
     args = parser.parse_args()
     catalogue = Catalogue.load(env={})
@@ -136,6 +149,7 @@ def main() -> None:
     print(f"Dolly development sample: {dolly} ({sum(map(len, labelled.values()))} prompts)")
     with tempfile.TemporaryDirectory() as workdir:
         old, old_examples, old_general = load_baseline(args.baseline, Path(workdir))
+        previous = load_classifier_module(args.previous, Path(workdir), "previous_classifier")
 
         def before_protocol(seed: int) -> Evaluation:
             examples, test = few_shot_split(labelled, 20, seed)
@@ -143,31 +157,46 @@ def main() -> None:
 
         print(f"\n== before ({args.baseline[:12]}): few-shot protocol, 20 examples per use case")
         summarise("before", [before_protocol(seed) for seed in range(args.seeds)])
+        with patch.object(engine_module, "UseCaseClassifier", previous.UseCaseClassifier):
+            print(f"\n== previous ({args.previous[:12]}): few-shot protocol through PolicyEngine.decide")
+            summarise("previous", [run_protocol(labelled, catalogue, seed) for seed in range(args.seeds)])
+            previous_engine = PolicyEngine.load(None, catalogue)
         print("\n== after (this tree): few-shot protocol through PolicyEngine.decide")
         summarise("after", [run_protocol(labelled, catalogue, seed) for seed in range(args.seeds)])
 
         held = heldout_prompts()
         old_classifier = old.UseCaseClassifier(old_examples)
         before_held = evaluate(old_classifier, held, BASELINE_THRESHOLD, old_general)
+        previous_held = evaluate_engine(previous_engine, held)
         engine = PolicyEngine.load(None, catalogue)
         after_held = evaluate_engine(engine, held)
         print(f"\n== held-out FR/EN prompts ({after_held.total}), shipped default policy")
-        print(f"  before: accuracy {before_held.accuracy:.3f}, macro recall {before_held.macro_recall:.3f}")
-        print(f"  after:  accuracy {after_held.accuracy:.3f}, macro recall {after_held.macro_recall:.3f}")
+        for name, result in (("before", before_held), ("previous", previous_held), ("after", after_held)):
+            print(f"  {name + ':':<10}accuracy {result.accuracy:.3f}, macro recall {result.macro_recall:.3f}")
+        print("\n  previous, confusion matrix:\n" + previous_held.render())
         print("\n  after, confusion matrix:\n" + after_held.render())
 
         now = datetime.now(timezone.utc)
 
-        def after_decide(prompt: str) -> Any:
-            return engine.decide(RoutingRequest("auto", None, prompt, len(prompt) // 4, "bench", frozenset(), now))
+        def deciding(chosen: PolicyEngine) -> Callable[[str], Any]:
+            def decide(prompt: str) -> Any:
+                return chosen.decide(RoutingRequest("auto", None, prompt, len(prompt) // 4, "bench", frozenset(), now))
 
+            return decide
+
+        columns = (("before", old_classifier.predict), ("previous", deciding(previous_engine)), ("after", deciding(engine)))
         print("\n== CPU time per decision (µs, thread time), default policy")
-        print(f"  {'prompt':<8}{'before p50':>12}{'before p99':>12}{'after p50':>12}{'after p99':>12}")
-        for name, prompt in LATENCY_PROMPTS.items():
-            b50, b99 = cpu_times_us(old_classifier.predict, prompt, args.iterations)
-            a50, a99 = cpu_times_us(after_decide, prompt, args.iterations)
-            print(f"  {name:<8}{b50:>12.1f}{b99:>12.1f}{a50:>12.1f}{a99:>12.1f}")
-        print("  (before: the classifier alone; after: the whole PolicyEngine.decide. Target: p50 < 1000, p99 < 3000)")
+        print(f"  {'prompt':<8}" + "".join(f"{name + ' p50':>14}{name + ' p99':>14}" for name, _ in columns))
+        for size, prompt in LATENCY_PROMPTS.items():
+            cells = []
+            for _, decide in columns:
+                p50, p99 = cpu_times_us(decide, prompt, args.iterations)
+                cells.append(f"{p50:>14.1f}{p99:>14.1f}")
+            print(f"  {size:<8}" + "".join(cells))
+        print(
+            "  (before: the classifier alone; previous and after: the whole PolicyEngine.decide."
+            " Target: p50 < 1000, p99 < 3000)"
+        )
 
 
 if __name__ == "__main__":

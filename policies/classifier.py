@@ -7,8 +7,10 @@ feature per kind of pasted content (none, text, e-mail, code, quote, list, chat 
 So the confidence does not fall as a prompt grows, and appending pasted text changes
 the prediction only through the presence and kind of what was pasted.
 
-Features: word unigrams and bigrams and character 2- to 5-grams within words, TF-IDF
-weighted (sublinear counts) and L2-normalised per block. The model is scikit-learn's
+Features: word unigrams and bigrams and character 2- to 5-grams within words, and the
+words and cue families again crossed with whether anything was pasted ("Who is X?"
+over a passage and alone are different requests), TF-IDF weighted (sublinear counts)
+and L2-normalised per block. The model is scikit-learn's
 multinomial logistic regression with balanced class weights (Newton-CG: the same
 weights as L-BFGS, trained several times faster on these sparse features); its coefficients are then
 kept as a dense matrix so that one decision is a dictionary lookup per feature and one
@@ -33,7 +35,7 @@ CHAR_SIZES = (2, 3, 4, 5)
 #: Regularisation strength of the logistic regression (scikit-learn's C).
 REGULARISATION_C = 20.0
 #: Weight of each feature block in the concatenated vector.
-BLOCK_WEIGHTS = {"w": 1.5, "c": 0.5, "p": 0.8, "k": 1.0}
+BLOCK_WEIGHTS = {"w": 1.5, "c": 0.5, "p": 0.8, "k": 1.0, "x": 1.0}
 PASTE_KINDS = ("text", "email", "code", "quote", "list", "history")
 _MARKS = re.compile(r"[\u0300-\u036f]")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -46,7 +48,8 @@ def normalise(text: str) -> str:
 
 
 def _blocks(parts: PromptParts) -> dict[str, Counter[str]]:
-    """Raw feature counts per block: words ("w"), characters ("c"), pasted content ("p")."""
+    """Raw feature counts per block: words ("w"), characters ("c"), pasted content ("p"),
+    cue families ("k"), and words and cues crossed with the presence of a paste ("x")."""
     norm = normalise(parts.instruction)
     words = norm.split()
     w: Counter[str] = Counter(words)
@@ -63,11 +66,13 @@ def _blocks(parts: PromptParts) -> dict[str, Counter[str]]:
     k: Counter[str] = Counter(cue_families(norm))
     if opens_with_question(norm):
         k["opens:question"] = 1
+    state = "pasted|" if parts.pasted_kinds else "alone|"
+    x: Counter[str] = Counter({state + f: n for f, n in (*w.items(), *k.items())})
     if parts.instruction.rstrip().endswith("?"):
         p["ends:question"] = 1
     elif parts.instruction.rstrip().endswith((":", "：")):
         p["ends:colon"] = 1
-    return {"w": w, "c": c, "p": p, "k": k}
+    return {"w": w, "c": c, "p": p, "k": k, "x": x}
 
 
 @dataclass(frozen=True, slots=True)
