@@ -39,3 +39,22 @@ def test_the_shipped_catalogue_widths_quoted_in_the_readme():
         energy = ESTIMATOR.estimate(catalogue.get(name).impact, 200, 400).energy_wh
         widths[name] = round(energy.max / energy.min, 1)
     assert widths == SHIPPED
+
+
+def test_the_reservation_bound_exceeds_the_displayed_max_by_the_stated_factors():
+    """METHODOLOGY.md section 4: 1.15-1.5x at 200/400 tokens, 1.04-1.9x over the grid below."""
+    chat = [spec for spec in Catalogue.load(None).all() if spec.kind == "chat"]
+
+    def ratios(prompts, outputs) -> list[float]:
+        found = []
+        for spec in chat:
+            for prompt in prompts:
+                for output in outputs:
+                    impacts = ESTIMATOR.estimate(spec.impact, prompt, output)
+                    found.append(impacts.reservation_gwp_g / impacts.gwp_g.max)
+        return found
+
+    at_200_400 = ratios([200], [400])
+    assert round(min(at_200_400), 2) >= 1.15 and round(max(at_200_400), 1) <= 1.5
+    grid = ratios([0, 10, 200, 2000, 20_000, 100_000], [1, 50, 400, 4000, 16_000])
+    assert round(min(grid), 2) >= 1.04 and round(max(grid), 1) <= 1.9
