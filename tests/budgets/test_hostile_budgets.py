@@ -372,6 +372,11 @@ def test_a_stream_abandoned_before_the_first_byte_is_client_disconnected(cluster
         ("client_disconnected", 499, 0)
     ] * len(opened)
     assert not [r for r in rows.values() if r["status"] == "ok"]
+    stats_url = cluster.upstream_url.removesuffix("/v1") + "/stats"
+    deadline = time.monotonic() + 10
+    while (stats := httpx.get(stats_url).json()).get("late-a:cancelled", 0) < len(opened) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stats.get("late-a:cancelled", 0) == len(opened) and "late-a:finished" not in stats  # cancelled upstream
     spent = sum(r["cost_micro_eur"] for r in rows.values())
     assert spent <= LIMIT_MICRO_EUR
     FIGURES.append(f"abandoned before first byte: limit {LIMIT_MICRO_EUR} uEUR, ledger {spent} uEUR, "

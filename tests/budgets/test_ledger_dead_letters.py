@@ -160,3 +160,26 @@ async def test_a_trace_whose_writes_keep_failing_is_counted_for_readyz_and_loses
     finally:
         await trace.stop()
         await engine.dispose()
+
+
+async def test_a_nul_row_left_in_the_spool_by_an_earlier_process_is_written_cleaned_on_restart(
+    postgres_database, tmp_path
+):
+    from gateway.ledger.spool import Spool
+
+    await db.upgrade(postgres_database)
+    left = Spool(tmp_path / "spool")
+    left.open()
+    left.append(record("spooled", requested_model="x\x00", error_message="e\x00"))  # as an older release spooled it
+    left.close()
+    engine = db.make_engine(postgres_database)
+    writer = LedgerWriter(engine, spool=Spool(tmp_path / "spool"))
+    try:
+        await writer.start()
+        writer.append(record("after"))
+        await writer.stop()
+        async with engine.connect() as connection:
+            written = dict((await connection.execute(select(UsageRecord.request_id, UsageRecord.requested_model))).all())
+        assert written == {"spooled": "x", "after": "m"} and writer.replayed == 1
+    finally:
+        await engine.dispose()

@@ -1,4 +1,4 @@
-"""The Responses and Messages APIs go through the chat pipeline: one ledger row per answer,
+"""The Responses, Messages and embeddings APIs go through the same pipeline: one ledger row per answer,
 charged what the headers say, and refused by the budget like chat completions."""
 
 from __future__ import annotations
@@ -68,6 +68,15 @@ def test_messages_create_is_reserved_settled_and_recorded_once(client_gateway, e
     assert (status, http_status, served, stream) == ("ok", 200, model, 1) and cost > 0
 
 
+def test_embeddings_are_reserved_settled_and_recorded_once(client_gateway, employee_key):
+    client = openai.OpenAI(base_url=f"{client_gateway.base_url}/v1", api_key=employee_key, max_retries=0,
+                           default_headers=USE_CASE)
+    raw = client.embeddings.with_raw_response.create(model="embed-small", input=["un", "deux", "trois"])
+    assert len(raw.parse().data) == 3
+    [(status, http_status, served, _, cost, stream)] = ledger_rows(client_gateway, raw.headers["X-Request-Id"])
+    assert (status, http_status, served, stream, cost) == ("ok", 200, "embed-small", 0, cost_micro(raw.headers))
+
+
 def test_an_exhausted_budget_refuses_responses_and_messages_before_the_call(client_gateway, loopback):
     key = client_gateway.create_key("e-broke", "rnd")
     admin = {"Authorization": f"Bearer {client_gateway.admin_key}"}
@@ -83,7 +92,10 @@ def test_an_exhausted_budget_refuses_responses_and_messages_before_the_call(clie
         client.responses.create(model="tool-small", input="Dis bonjour")
     with pytest.raises(anthropic.RateLimitError) as messages_refused:
         claude.messages.create(model="tool-claude", max_tokens=100, messages=[{"role": "user", "content": "x"}])
-    assert "budget" in str(responses_refused.value).lower() and "budget" in str(messages_refused.value).lower()
+    with pytest.raises(openai.RateLimitError) as embeddings_refused:
+        client.embeddings.create(model="embed-small", input="x" * 5000)
+    assert all("budget" in str(refused.value).lower()
+               for refused in (responses_refused, messages_refused, embeddings_refused))
     assert int(messages_refused.value.response.headers["Retry-After"]) > 0
     assert len(loopback.received()) == calls_before  # nothing was forwarded
     pseudonym = hmac.new((client_gateway.data_dir / "pseudonym.key").read_text().strip().encode(),
@@ -92,7 +104,7 @@ def test_an_exhausted_budget_refuses_responses_and_messages_before_the_call(clie
         with sqlite3.connect(client_gateway.data_dir / "ledger.db") as db:
             rows = db.execute("SELECT status, http_status, cost_micro_eur FROM usage_records"
                               " WHERE employee_pseudonym = ?", (pseudonym,)).fetchall()
-        if len(rows) >= 2:
+        if len(rows) >= 3:
             break
         time.sleep(0.1)
-    assert rows == [("budget_exceeded", 429, 0)] * 2
+    assert rows == [("budget_exceeded", 429, 0)] * 3

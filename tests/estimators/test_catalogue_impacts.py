@@ -97,3 +97,34 @@ def test_rows_record_the_catalogue_version_and_restatement_inputs():
     assert columns["impact_inputs"]["input_tokens"] == 0
     assert "input-tokens-negative-clamped" in columns["impact_warnings"]
     assert "inputs" not in columns["impacts_detail"]
+
+
+def test_a_factor_set_market_factor_applies_to_its_supplier_and_zone_only():
+    import uuid
+
+    import yaml
+
+    from estimators import factors
+    from estimators.factors import DATA_DIR
+    from estimators.hosted import HostedEstimator
+
+    version = f"sobria-factors-2099.{uuid.uuid4().hex[:12]}"
+    data = yaml.safe_load((DATA_DIR / f"{factors.CURRENT_VERSION}.yaml").read_text(encoding="utf-8"))
+    data["version"] = version
+    data["market_based"] = [{"supplier": "openai", "zone": "USA", "gwp_kg_per_kwh": 0.2, "instrument": "residual mix",
+                             "source": "AIB-style residual mix, test figure", "year": 2025}]
+    path = DATA_DIR / f"{version}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    try:
+        estimator = HostedEstimator(version)
+        catalogue = Catalogue.load(env={})
+        covered = estimator.estimate(catalogue.get("gpt-4o").impact, 200, 400)
+        assert covered.gwp_market_g is not None
+        assert covered.gwp_market_g.value == pytest.approx(
+            covered.usage.energy_wh.value * 0.2 + covered.embodied.gwp_g.value)
+        assert covered.extra["market_based"]["source"] == "residual mix: AIB-style residual mix, test figure (2025)"
+        other_zone = estimator.estimate(catalogue.get("mistral-small").impact, 200, 400)
+        assert other_zone.gwp_market_g is None and other_zone.extra["market_based"]["available"] is False
+    finally:
+        path.unlink()
+        factors.load_factor_set.cache_clear()

@@ -39,3 +39,43 @@ def test_the_shipped_catalogue_widths_quoted_in_the_readme():
         energy = ESTIMATOR.estimate(catalogue.get(name).impact, 200, 400).energy_wh
         widths[name] = round(energy.max / energy.min, 1)
     assert widths == SHIPPED
+
+
+def test_the_reservation_bound_exceeds_the_displayed_max_by_the_stated_factors():
+    """METHODOLOGY.md section 4: 1.15-1.5x at 200/400 tokens, 1.04-1.9x over the grid below."""
+    chat = [spec for spec in Catalogue.load(None).all() if spec.kind == "chat"]
+
+    def ratios(prompts, outputs) -> list[float]:
+        found = []
+        for spec in chat:
+            for prompt in prompts:
+                for output in outputs:
+                    impacts = ESTIMATOR.estimate(spec.impact, prompt, output)
+                    found.append(impacts.reservation_gwp_g / impacts.gwp_g.max)
+        return found
+
+    at_200_400 = ratios([200], [400])
+    assert round(min(at_200_400), 2) >= 1.15 and round(max(at_200_400), 1) <= 1.5
+    grid = ratios([0, 10, 200, 2000, 20_000, 100_000], [1, 50, 400, 4000, 16_000])
+    assert round(min(grid), 2) >= 1.04 and round(max(grid), 1) <= 1.9
+
+
+def test_methodology_section_14_is_what_the_estimator_gives():
+    """Every row of "Estimates: three models ... France vs. US grid", recomputed at 200/400 tokens."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "METHODOLOGY.md").read_text(encoding="utf-8")
+    section = text.split("## 14.", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| Model")]
+    providers = {"mistral-small-latest": "mistralai", "gpt-4o-mini": "openai", "gpt-4o": "openai"}
+
+    def shown(r) -> str:
+        return f"{r.value:.3g} [{r.min:.3g}–{r.max:.3g}]"
+
+    assert len(rows) == 6
+    for model, zone, energy, gwp, water in ([cell.strip() for cell in row] for row in rows):
+        provider = providers[model]
+        profile = ImpactProfile(provider=provider, ecologits_provider=provider, ecologits_model=model, zone=zone)
+        impacts = ESTIMATOR.estimate(profile, 200, 400)
+        assert (shown(impacts.energy_wh), shown(impacts.gwp_g), shown(impacts.water_ml)) == (energy, gwp, water)
