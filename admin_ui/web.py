@@ -103,14 +103,8 @@ async def principal_for_key_id(request: Request, key_id: str) -> Principal | Non
 
 
 def principal_for(request: Request, record: KeyRecord) -> Principal:
-    """The principal of a key just checked at sign-in."""
-    return Principal(
-        employee_id=record.employee_id,
-        pseudonym=services(request).pseudonyms.of(record.employee_id),
-        department=record.department,
-        roles=record.roles,
-        key_id=record.key_id,
-    )
+    """The principal of a key just checked at sign-in (built by the key service, as on every later page)."""
+    return services(request).keys.principal_of(record)
 
 
 def employee_principal(request: Request, employee_id: str, department: str,

@@ -1,6 +1,6 @@
 """Committee pages: the use-case inventory, one use case, lifecycle decisions, aggregated usage.
 
-Everything is read from the inventory service (`app.state.inventory`): the register
+Everything is read from the inventory service (the typed `InventoryDep`): the register
 for records and history, and its k-anonymous aggregator for usage, so a figure the
 JSON API would suppress is never shown here either.
 """
@@ -46,6 +46,7 @@ from gateway.inventory.model import STATUSES, StoredUseCase
 from gateway.inventory.service import Inventory
 from gateway.inventory.usage import DIMENSIONS, Figures, month_range, previous_month
 from gateway.inventory.views import HiddenGroup
+from gateway.edge.dependencies import InventoryDep, PolicyEngineDep
 
 router = APIRouter(prefix="/committee", route_class=UiRoute)
 RISK_CLASSES = ("prohibited", "high", "limited", "minimal", "unclassified")
@@ -62,9 +63,6 @@ PRACTICES: tuple[str, ...] = get_args(ProhibitedPractice)
 TREND_MONTHS = 6
 
 
-def _inventory(request: Request) -> Inventory:
-    return request.app.state.inventory
-
 
 def _this_month() -> str:
     return datetime.now(UTC).strftime("%Y-%m")
@@ -79,7 +77,7 @@ def _months_back(count: int) -> list[str]:
 
 @router.get("/use-cases")
 async def inventory_page(
-    request: Request,
+    request: Request, inventory: InventoryDep,
     status: str = "",
     risk: str = "",
     q: str = "",
@@ -87,7 +85,7 @@ async def inventory_page(
     who: Visitor = Depends(visitor),
 ) -> Response:
     who.require("committee")
-    found = await _inventory(request).register.list(
+    found = await inventory.register.list(
         status if status in STATUSES else None, None, risk if risk in RISK_CLASSES else None
     )
     needle = q.strip().lower()
@@ -104,10 +102,10 @@ async def inventory_page(
 
 
 @router.get("/use-cases.csv")
-async def register_csv(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def register_csv(request: Request, inventory: InventoryDep, who: Visitor = Depends(visitor)) -> Response:
     """The whole register as CSV, in the inventory's own exchange format."""
     who.require("committee")
-    records = [s.record for s in await _inventory(request).register.list()]
+    records = [s.record for s in await inventory.register.list()]
     headers = {**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="sobria-use-cases.csv"'}
     return PlainTextResponse(exchange.dump(records, "csv"), media_type="text/csv; charset=utf-8", headers=headers)
 
@@ -140,10 +138,9 @@ def _error_words(error: GatewayError, lang: str) -> tuple[str, list[str]]:
     return error.message(lang), []
 
 
-async def _use_case_page(request: Request, who: Visitor, use_case_id: str, error: str | None = None,
-                         status_code: int = 200, error_fields: list[str] | None = None,
+async def _use_case_page(request: Request, inventory: Inventory, who: Visitor, use_case_id: str,
+                         error: str | None = None, status_code: int = 200, error_fields: list[str] | None = None,
                          proposal: Proposal | None = None) -> Response:
-    inventory = _inventory(request)
     stored = await inventory.register.require(use_case_id)
     trend = await _trend(inventory, use_case_id)
     lang = who.lang
@@ -185,14 +182,14 @@ def _shown_proposal(record: Any, query: Any) -> Proposal | None:
 
 
 @router.get("/use-cases/{use_case_id}")
-async def use_case_page(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def use_case_page(use_case_id: str, request: Request, inventory: InventoryDep, who: Visitor = Depends(visitor)) -> Response:
     who.require("committee")
     try:
         if request.query_params.get("classified"):
-            stored = await _inventory(request).register.require(use_case_id)
+            stored = await inventory.register.require(use_case_id)
             shown = _shown_proposal(stored.record, request.query_params)
-            return await _use_case_page(request, who, use_case_id, proposal=shown)
-        return await _use_case_page(request, who, use_case_id)
+            return await _use_case_page(request, inventory, who, use_case_id, proposal=shown)
+        return await _use_case_page(request, inventory, who, use_case_id)
     except (GatewayError, DomainError) as caught:
         error = caught if isinstance(caught, GatewayError) else from_domain(caught)
         return not_found(request, who) if error.status == 404 else render(
@@ -214,14 +211,13 @@ async def new_use_case_page(request: Request, who: Visitor = Depends(visitor)) -
 
 
 @router.post("/use-cases-new")
-async def create_use_case(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def create_use_case(request: Request, inventory: InventoryDep, who: Visitor = Depends(visitor)) -> Response:
     principal = who.require("committee")
     form = await form_data(request, who)
     use_case_id = form.get("id", "").strip()
     values = {path: form.get(spec.name, "") for path, spec in register_form.FIELDS.items()}
     try:
         record = register_form.record_from_form(form, use_case_id, None)
-        inventory = _inventory(request)
         await inventory.register.create(record, principal.employee_id)
     except register_form.FormErrors as errors:
         return _form_page(request, who, None, values, use_case_id, errors.paths, status_code=422)
@@ -234,19 +230,18 @@ async def create_use_case(request: Request, who: Visitor = Depends(visitor)) -> 
 
 
 @router.get("/use-cases/{use_case_id}/edit")
-async def edit_use_case_page(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def edit_use_case_page(use_case_id: str, request: Request, inventory: InventoryDep, who: Visitor = Depends(visitor)) -> Response:
     who.require("committee")
-    stored = await _inventory(request).register.get(use_case_id)
+    stored = await inventory.register.get(use_case_id)
     if stored is None:
         return not_found(request, who)
     return _form_page(request, who, stored, register_form.values_of(stored.record), use_case_id)
 
 
 @router.post("/use-cases/{use_case_id}/edit")
-async def edit_use_case(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def edit_use_case(use_case_id: str, request: Request, inventory: InventoryDep, who: Visitor = Depends(visitor)) -> Response:
     principal = who.require("committee")
     form = await form_data(request, who)
-    inventory = _inventory(request)
     stored = await inventory.register.get(use_case_id)
     if stored is None:
         return not_found(request, who)
@@ -265,11 +260,10 @@ async def edit_use_case(use_case_id: str, request: Request, who: Visitor = Depen
 
 
 @router.post("/use-cases/{use_case_id}/classify")
-async def classify(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def classify(use_case_id: str, request: Request, inventory: InventoryDep, who: Visitor = Depends(visitor)) -> Response:
     """Run the guided classification; with a confirmed class and rationale, record the committee's decision."""
     principal = who.require("committee")
     form = await form_data(request, who)
-    inventory = _inventory(request)
     try:
         answers = Answers.model_validate({
             "domain": form.get("domain", "none") if form.get("domain") in DOMAINS else "none",
@@ -288,25 +282,24 @@ async def classify(use_case_id: str, request: Request, who: Visitor = Depends(vi
         if error.status == 404:
             return not_found(request, who)
         message, fields = _error_words(error, who.lang)
-        return await _use_case_page(request, who, use_case_id, message, error.status, fields)
+        return await _use_case_page(request, inventory, who, use_case_id, message, error.status, fields)
     query = urlencode({"classified": "1", "point": proposal.annex_iii_point or "", "practices": ",".join(answers.practices)})
     return redirect(request, who, f"/ui/committee/use-cases/{use_case_id}?{query}#proposal")
 
 
 @router.post("/use-cases/{use_case_id}/decision")
-async def decide(use_case_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def decide(use_case_id: str, request: Request, inventory: InventoryDep, who: Visitor = Depends(visitor)) -> Response:
     """Move the use case to another status, with a decision text, conditions and a review date."""
     principal = who.require("committee")
     form = await form_data(request, who)
     target = form.get("target", "")
-    inventory = _inventory(request)
     if target not in STATUSES:
-        return await _use_case_page(request, who, use_case_id, translate("ui.decision.unknown", who.lang), 422)
+        return await _use_case_page(request, inventory, who, use_case_id, translate("ui.decision.unknown", who.lang), 422)
     conditions = [line.strip() for line in form.get("conditions", "").splitlines() if line.strip()]
     try:
         review = date.fromisoformat(form["next_review"]) if form.get("next_review") else None
     except ValueError:
-        return await _use_case_page(request, who, use_case_id, translate("ui.uc.bad_date", who.lang), 422)
+        return await _use_case_page(request, inventory, who, use_case_id, translate("ui.uc.bad_date", who.lang), 422)
     try:
         version = int(form["version"]) if form.get("version", "").isdigit() else None
         await inventory.register.transition(use_case_id, target, principal.employee_id, form.get("comment", "").strip(),
@@ -316,16 +309,16 @@ async def decide(use_case_id: str, request: Request, who: Visitor = Depends(visi
         if error.status == 404:
             return not_found(request, who)
         message, fields = _error_words(error, who.lang)
-        return await _use_case_page(request, who, use_case_id, message, error.status, fields)
+        return await _use_case_page(request, inventory, who, use_case_id, message, error.status, fields)
     await inventory.changed()
     return redirect(request, who, f"/ui/committee/use-cases/{use_case_id}")
 
 
 @router.get("/drift")
-async def drift_page(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def drift_page(request: Request, inventory: InventoryDep, policy_engine: PolicyEngineDep, who: Visitor = Depends(visitor)) -> Response:
     """Where the routing policy and the register disagree, in words."""
     who.require("committee")
-    found = drift(request.app.state.policy_engine.policy.use_cases, await _inventory(request).register.statuses())
+    found = drift(policy_engine.policy.use_cases, await inventory.register.statuses())
     return render(request, who, "committee/drift.html", drift=[(d.use_case, d.render(who.lang)) for d in found])
 
 
@@ -348,10 +341,9 @@ def _hidden_label(hidden: HiddenGroup, k: int, lang: str) -> str:
 
 
 @router.get("/usage")
-async def usage_page(request: Request, month: str = "", by: str = "use_case", who: Visitor = Depends(visitor)) -> Response:
+async def usage_page(request: Request, inventory: InventoryDep, month: str = "", by: str = "use_case", who: Visitor = Depends(visitor)) -> Response:
     who.require("committee")
     month, by = _query(month or _this_month(), by)
-    inventory = _inventory(request)
     view = (await inventory.views.month(month))[by]
     lang = who.lang
 
@@ -367,11 +359,11 @@ async def usage_page(request: Request, month: str = "", by: str = "use_case", wh
 
 
 @router.get("/usage.csv")
-async def usage_csv(request: Request, month: str = "", by: str = "use_case", who: Visitor = Depends(visitor)) -> Response:
+async def usage_csv(request: Request, inventory: InventoryDep, month: str = "", by: str = "use_case", who: Visitor = Depends(visitor)) -> Response:
     """The same view as the page, as CSV (hidden groups only inside one remainder line, when it may be shown)."""
     who.require("committee")
     month, by = _query(month or _this_month(), by)
-    view = (await _inventory(request).views.month(month))[by]
+    view = (await inventory.views.month(month))[by]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["month", by, "requests", "distinct_users", "input_tokens", "output_tokens", "cost_eur",

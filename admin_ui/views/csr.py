@@ -9,11 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.i18n import formatting
 from admin_ui.charts import stacked_bars
 from admin_ui.web import SECURITY_HEADERS, UiRoute, Visitor, render, visitor
+from gateway.edge.dependencies import CatalogueDep, EngineDep, InventoryDep
 from gateway.i18n import translate
+from gateway.inventory.service import Inventory
+from gateway.providers.catalogue import Catalogue
 from gateway.inventory.csr import CsrReport, build_csr_report, months_of
 from gateway.inventory.csr_render import (
     Series,
@@ -43,16 +47,16 @@ def _choices(now: datetime) -> list[str]:
     return [str(now.year), str(now.year - 1), *months]
 
 
-async def _report(request: Request, period: str) -> CsrReport:
-    state = request.app.state
-    return await build_csr_report(state.engine, state.inventory.views, state.catalogue, period)
+async def _report(engine: AsyncEngine, inventory: Inventory, catalogue: Catalogue, period: str) -> CsrReport:
+    return await build_csr_report(engine, inventory.views, catalogue, period)
 
 
 @router.get("")
-async def csr_page(request: Request, period: str = "", who: Visitor = Depends(visitor)) -> Response:
+async def csr_page(request: Request, engine: EngineDep, inventory: InventoryDep, catalogue: CatalogueDep, period: str = "",
+                   who: Visitor = Depends(visitor)) -> Response:
     who.require("csr")
     chosen = _period(period or datetime.now(UTC).strftime("%Y-%m"))
-    report = await _report(request, chosen)
+    report = await _report(engine, inventory, catalogue, chosen)
     lang = who.lang
     doc = document(report, lang)
     trend = next(b for b in doc.blocks if isinstance(b, Series))
@@ -67,14 +71,15 @@ async def csr_page(request: Request, period: str = "", who: Visitor = Depends(vi
 
 
 @router.get("/report.{extension}")
-async def csr_download(extension: str, request: Request, period: str = "", who: Visitor = Depends(visitor)) -> Response:
+async def csr_download(extension: str, request: Request, engine: EngineDep, inventory: InventoryDep, catalogue: CatalogueDep,
+                       period: str = "", who: Visitor = Depends(visitor)) -> Response:
     who.require("csr")
     if extension not in FORMATS:
         from admin_ui.views.errors import not_found
 
         return not_found(request, who)
     chosen = _period(period or datetime.now(UTC).strftime("%Y-%m"))
-    report = await _report(request, chosen)
+    report = await _report(engine, inventory, catalogue, chosen)
     body = {"pdf": lambda: render_pdf(report, who.lang), "md": lambda: render_markdown(report, who.lang).encode(),
             "csv": lambda: render_csv(report).encode()}[extension]()
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="sobria-csr-{chosen}.{extension}"'}

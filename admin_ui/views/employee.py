@@ -15,6 +15,8 @@ from admin_ui.web import UiRoute, Visitor, render, visitor
 from gateway.i18n import translate
 from gateway.ledger.own_usage import own_usage
 from gateway.ledger.own_usage_ranges import own_ranges
+from gateway.edge.dependencies import BudgetsDep, EngineDep
+from gateway.budgets.service import BudgetService
 
 WARN_SHARE = 0.8
 KNOWN_STATUSES = frozenset({
@@ -35,19 +37,19 @@ def _days(window_days: int, now: datetime) -> list[date]:
     return [first + timedelta(days=i) for i in range(window_days)]
 
 
-def _window_days(request: Request) -> int:
-    rule = request.app.state.budgets.config.employee
+def _window_days(budgets: BudgetService) -> int:
+    rule = budgets.config.employee
     return rule.window_days if rule.window == "rolling" else 31
 
 
 @router.get("/me")
-async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Response:
+async def my_usage(request: Request, engine: EngineDep, budgets: BudgetsDep, who: Visitor = Depends(visitor)) -> Response:
     principal = who.require("employee")
     now = datetime.now(UTC)
-    window = _window_days(request)
-    usage = await own_usage(request.app.state.engine, principal.pseudonym, now, window)
-    statuses = await request.app.state.budgets.usage(principal, now)
-    ranges = await own_ranges(request.app.state.engine, principal.pseudonym, now, window)
+    window = _window_days(budgets)
+    usage = await own_usage(engine, principal.pseudonym, now, window)
+    statuses = await budgets.usage(principal, now)
+    ranges = await own_ranges(engine, principal.pseudonym, now, window)
     lang = who.lang
     unit = translate("ui.unit.gco2e", lang)
     per_day = {row["day"]: _micro(row["gwp_g"]) for row in usage["by_day"]}
@@ -91,5 +93,5 @@ async def my_usage(request: Request, who: Visitor = Depends(visitor)) -> Respons
         warnings=[s for s in statuses if s.limit.limit_micro and
                   (s.spent_micro + s.reserved_micro) >= WARN_SHARE * s.limit.limit_micro],
         frees_on=(ranges.oldest_served_at + timedelta(days=window)) if ranges.oldest_served_at and
-        request.app.state.budgets.config.employee.window == "rolling" else None,
+        budgets.config.employee.window == "rolling" else None,
     )

@@ -11,10 +11,15 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.ledger.audit import AuditLog
+from gateway.budgets.gate import BudgetGate
 from gateway.budgets.service import BudgetService
+from gateway.inventory.service import Inventory
 from gateway.providers.catalogue import Catalogue
+from gateway.request.embeddings import EmbeddingService
+from gateway.request.pipeline import ChatPipeline
 from gateway.observability.metrics import Metrics
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
@@ -22,6 +27,7 @@ from gateway.services.policy_publishing import PolicyPublishing
 from gateway.services.pseudonyms import PseudonymLinks
 from gateway.services.registry import Services
 from gateway.settings import Settings
+from policies.engine import PolicyEngine
 
 _T = TypeVar("_T")
 
@@ -43,6 +49,16 @@ settings = _state("settings", Settings)
 catalogue = _state("catalogue", Catalogue)
 metrics = _state("metrics", Metrics)
 budgets = _state("budgets", BudgetService)
+engine = _state("engine", AsyncEngine)
+inventory = _state("inventory", Inventory)
+policy_engine = _state("policy_engine", PolicyEngine)
+pipeline = _state("pipeline", ChatPipeline)
+embeddings = _state("embeddings", EmbeddingService)
+
+
+def budget_gate(found: Annotated[ChatPipeline, Depends(pipeline)]) -> BudgetGate:
+    """The request path's budget gate (reservations, and the caller's budgets as /v1/me/usage shows them)."""
+    return found.budgets
 
 
 def _service(pick: Callable[[Services], _T]) -> Callable[[Services], _T]:
@@ -65,6 +81,11 @@ SettingsDep = Annotated[Settings, Depends(settings)]
 CatalogueDep = Annotated[Catalogue, Depends(catalogue)]
 MetricsDep = Annotated[Metrics, Depends(metrics)]
 BudgetsDep = Annotated[BudgetService, Depends(budgets)]
+EngineDep = Annotated[AsyncEngine, Depends(engine)]
+InventoryDep = Annotated[Inventory, Depends(inventory)]
+PolicyEngineDep = Annotated[PolicyEngine, Depends(policy_engine)]
+BudgetGateDep = Annotated[BudgetGate, Depends(budget_gate)]
+EmbeddingsDep = Annotated[EmbeddingService, Depends(embeddings)]
 KeysDep = Annotated[KeyService, Depends(key_service)]
 OverridesDep = Annotated[BudgetOverrideService, Depends(budget_override_service)]
 PolicyDep = Annotated[PolicyPublishing, Depends(policy_publishing)]

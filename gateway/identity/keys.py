@@ -90,6 +90,8 @@ class KeyStore:
         if unknown or not roles:
             raise ValueError(f"roles must be among {', '.join(ROLES)}")
         secret = secrets.token_urlsafe(32)
+        while secret.startswith("-"):  # its first 8 characters are the key id, which a command line would read as an option
+            secret = secrets.token_urlsafe(32)
         key = f"{PREFIX}{secret}"
         key_id = secret[:8]
         row = ApiKey(

@@ -105,8 +105,10 @@ class KeyService:
     async def principal_for_key_id(self, key_id: str) -> Principal | None:
         """The principal of an active key (a web session's), through the store's cache and database-down mode."""
         record = await self._store.find_id(key_id)
-        if record is None:
-            return None
+        return None if record is None else self.principal_of(record)
+
+    def principal_of(self, record: KeyRecord) -> Principal:
+        """Who a key stands for: its employee (pseudonymised), department and roles."""
         return Principal(
             employee_id=record.employee_id,
             pseudonym=self._pseudonyms.of(record.employee_id),

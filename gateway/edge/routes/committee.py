@@ -15,15 +15,14 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from gateway.identity.auth import Principal, require_role
-from gateway.edge.dependencies import PseudonymLinksDep
 from gateway.edge.errors import GatewayError
 from gateway.i18n import negotiate
 from gateway.inventory import exchange
 from gateway.inventory.classification import Answers
 from gateway.inventory.drift import drift
 from gateway.inventory.model import RiskClass, Status, StoredUseCase, UseCaseRecord
-from gateway.inventory.service import Inventory
 from gateway.inventory.usage import DIMENSIONS, figures_json, month_range, roll_up
+from gateway.edge.dependencies import InventoryDep, PolicyEngineDep, PseudonymLinksDep
 
 router = APIRouter(tags=["committee"])
 Committee = Depends(require_role("committee"))
@@ -51,9 +50,6 @@ class LinkRequest(BaseModel):
     reason: str = Field(min_length=3, max_length=500, description="Why linking is needed (kept in the audit log)")
 
 
-def _inventory(request: Request) -> Inventory:
-    return request.app.state.inventory
-
 
 def _view(stored: StoredUseCase) -> dict[str, Any]:
     return {"version": stored.version, "updated_at": stored.updated_at.isoformat(), "updated_by": stored.updated_by,
@@ -62,71 +58,68 @@ def _view(stored: StoredUseCase) -> dict[str, Any]:
 
 @router.get("/committee/use-cases")
 async def list_use_cases(
-    request: Request,
+    request: Request, inventory: InventoryDep,
     status: Status | None = None,
     department: str | None = None,
     risk_class: RiskClass | None = None,
     _: Principal = Committee,
 ) -> dict[str, Any]:
     """The register, optionally filtered by status, department or AI Act class."""
-    found = await _inventory(request).register.list(status, department, risk_class)
+    found = await inventory.register.list(status, department, risk_class)
     return {"use_cases": [_view(s) for s in found]}
 
 
 @router.get("/committee/use-cases/export")
-async def export_use_cases(request: Request, format: exchange.Format = "yaml", _: Principal = Committee) -> Any:
+async def export_use_cases(request: Request, inventory: InventoryDep, format: exchange.Format = "yaml", _: Principal = Committee) -> Any:
     """The whole register as YAML, JSON or CSV."""
-    records = [s.record for s in await _inventory(request).register.list()]
+    records = [s.record for s in await inventory.register.list()]
     return PlainTextResponse(exchange.dump(records, format), media_type=_MEDIA[format])
 
 
 @router.post("/committee/use-cases/import")
-async def import_use_cases(request: Request, format: exchange.Format = "yaml",
+async def import_use_cases(request: Request, inventory: InventoryDep, format: exchange.Format = "yaml",
                            principal: Principal = Committee) -> dict[str, int]:
     """Create or replace records from a YAML, JSON or CSV body; each change is versioned and audited."""
     records = exchange.load((await request.body()).decode("utf-8"), format)
-    inventory = _inventory(request)
     counts = await inventory.register.import_records(records, principal.employee_id)
     await inventory.changed()
     return counts
 
 
 @router.get("/committee/use-cases/{use_case_id}")
-async def get_use_case(use_case_id: str, request: Request, _: Principal = Committee) -> dict[str, Any]:
-    return _view(await _inventory(request).register.require(use_case_id))
+async def get_use_case(use_case_id: str, request: Request, inventory: InventoryDep, _: Principal = Committee) -> dict[str, Any]:
+    return _view(await inventory.register.require(use_case_id))
 
 
 @router.get("/committee/use-cases/{use_case_id}/history")
-async def use_case_history(use_case_id: str, request: Request, _: Principal = Committee) -> dict[str, Any]:
+async def use_case_history(use_case_id: str, request: Request, inventory: InventoryDep, _: Principal = Committee) -> dict[str, Any]:
     """Every version: who changed what, when."""
-    register = _inventory(request).register
+    register = inventory.register
     await register.require(use_case_id)
     return {"id": use_case_id, "versions": await register.history(use_case_id)}
 
 
 @router.post("/committee/use-cases", status_code=201)
-async def create_use_case(record: UseCaseRecord, request: Request, principal: Principal = Committee) -> dict[str, Any]:
+async def create_use_case(record: UseCaseRecord, request: Request, inventory: InventoryDep, principal: Principal = Committee) -> dict[str, Any]:
     """Register a use case as a draft."""
-    inventory = _inventory(request)
     stored = await inventory.register.create(record, principal.employee_id)
     await inventory.changed()
     return _view(stored)
 
 
 @router.put("/committee/use-cases/{use_case_id}")
-async def update_use_case(use_case_id: str, record: UseCaseRecord, request: Request,
+async def update_use_case(use_case_id: str, record: UseCaseRecord, request: Request, inventory: InventoryDep,
                           version: int | None = Query(None, description="The version you read"),
                           principal: Principal = Committee) -> dict[str, Any]:
     """Change the descriptive sections (status and classification have their own endpoints)."""
-    stored = await _inventory(request).register.update(use_case_id, record, principal.employee_id, version)
+    stored = await inventory.register.update(use_case_id, record, principal.employee_id, version)
     return _view(stored)
 
 
 @router.post("/committee/use-cases/{use_case_id}/transition")
-async def transition_use_case(use_case_id: str, body: Transition, request: Request,
+async def transition_use_case(use_case_id: str, body: Transition, request: Request, inventory: InventoryDep,
                               principal: Principal = Committee) -> dict[str, Any]:
     """Change the lifecycle status; a suspension reaches every replica within seconds."""
-    inventory = _inventory(request)
     stored = await inventory.register.transition(use_case_id, body.status, principal.employee_id, body.decision,
                                                  body.conditions, body.next_review, body.version)
     await inventory.changed()
@@ -134,10 +127,10 @@ async def transition_use_case(use_case_id: str, body: Transition, request: Reque
 
 
 @router.post("/committee/use-cases/{use_case_id}/classify")
-async def classify_use_case(use_case_id: str, body: Classification, request: Request,
+async def classify_use_case(use_case_id: str, body: Classification, request: Request, inventory: InventoryDep,
                             principal: Principal = Committee) -> dict[str, Any]:
     """Propose an AI Act class from the guided answers; with `confirm_class`, record the committee's."""
-    stored, proposal = await _inventory(request).register.classify(
+    stored, proposal = await inventory.register.classify(
         use_case_id, body.answers, principal.employee_id, body.confirm_class, body.rationale, body.annex_iii_point)
     language = negotiate(request.headers.get("accept-language"))
     return {
@@ -152,17 +145,17 @@ async def classify_use_case(use_case_id: str, body: Classification, request: Req
 
 
 @router.get("/committee/drift")
-async def register_drift(request: Request, _: Principal = Committee) -> dict[str, Any]:
+async def register_drift(request: Request, inventory: InventoryDep, policy_engine: PolicyEngineDep, _: Principal = Committee) -> dict[str, Any]:
     """Use cases on which the routing policy and the register disagree."""
     language = negotiate(request.headers.get("accept-language"))
-    found = drift(request.app.state.policy_engine.policy.use_cases, await _inventory(request).register.statuses())
+    found = drift(policy_engine.policy.use_cases, await inventory.register.statuses())
     return {"drift": [{"use_case": d.use_case, "issue": d.key.split(".", 1)[1], "message": d.render(language)}
                       for d in found]}
 
 
 @router.get("/committee/usage")
 async def usage(
-    request: Request,
+    request: Request, inventory: InventoryDep,
     month: list[str] = Query(default_factory=list, description="YYYY-MM, repeatable; default: this month"),
     group_by: list[str] = Query(default_factory=lambda: ["use_case"], description="use_case, department, model"),
     _: Principal = Committee,
@@ -171,7 +164,7 @@ async def usage(
     dims = [d for d in group_by if d in DIMENSIONS]
     if len(dims) != len(group_by):
         raise GatewayError(400, "invalid_request", param="group_by", detail=f"group_by must be among {DIMENSIONS}")
-    aggregator = _inventory(request).usage
+    aggregator = inventory.usage
     months = month or [datetime.now(UTC).strftime("%Y-%m")]
     out = []
     for label in months:

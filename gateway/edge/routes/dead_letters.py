@@ -8,18 +8,19 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from gateway.identity.auth import require_role
 from gateway.ledger.dead_letter import recent
+from gateway.edge.dependencies import EngineDep
 
 router = APIRouter(prefix="/admin/ledger", tags=["admin"])
 
 
 @router.get("/dead-letters")
 async def dead_letters(
-    request: Request,
+    request: Request, engine: EngineDep,
     limit: int = Query(default=100, ge=1, le=1000),
     _: object = Depends(require_role("admin")),
 ) -> dict[str, Any]:
     """The newest rows set aside first, and how many this process set aside per table."""
-    rows = await recent(request.app.state.engine, limit)
+    rows = await recent(engine, limit)
     return {
         "data": [
             {

@@ -9,28 +9,29 @@ from fastapi import APIRouter, Depends, Query, Request
 from estimators.methodology import methodology
 from gateway.identity.auth import Principal, current_principal
 from gateway.observability.footprint import gateway_report
+from gateway.edge.dependencies import EngineDep
 
 router = APIRouter()
 
 
 @router.get("/v1/impacts/methodology")
-async def get_methodology(request: Request) -> dict[str, Any]:
+async def get_methodology(request: Request, engine: EngineDep) -> dict[str, Any]:
     """Method id, factor-set version, zone mixes in use and the formula in words; measured mode when on."""
     footprint = getattr(request.app.state, "footprint", None)
     if footprint is None:
         return methodology()
     measured = footprint.describe()
-    measured["gateway_footprint"] = (await gateway_report(request.app.state.engine, limit=1))["totals"]
+    measured["gateway_footprint"] = (await gateway_report(engine, limit=1))["totals"]
     return methodology(measured=measured)
 
 
 @router.get("/v1/impacts/gateway")
 async def get_gateway_footprint(
-    request: Request,
+    request: Request, engine: EngineDep,
     _: Principal = Depends(current_principal),
     windows: int = Query(default=12, ge=1, le=1000, description="how many of the last windows to list"),
 ) -> dict[str, Any]:
     """The gateway process's measured energy per request: its last windows and the totals."""
-    report = await gateway_report(request.app.state.engine, limit=windows)
+    report = await gateway_report(engine, limit=windows)
     report["measured_mode"] = getattr(request.app.state, "footprint", None) is not None
     return report

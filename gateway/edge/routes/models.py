@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from gateway.identity.auth import Principal, current_principal
 from gateway.providers.catalogue import ModelSpec
 from gateway.edge.errors import GatewayError
+from gateway.edge.dependencies import CatalogueDep
 
 router = APIRouter()
 
@@ -29,20 +30,19 @@ def model_card(spec: ModelSpec) -> dict[str, Any]:
 
 
 @router.get("/v1/models", tags=["openai"])
-async def list_models(request: Request, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+async def list_models(request: Request, catalogue: CatalogueDep, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     """Models this caller may use, plus `auto` (the policy decides)."""
-    catalogue = request.app.state.catalogue
     return {"object": "list", "data": [dict(_AUTO), *(model_card(spec) for spec in catalogue.all())]}
 
 
 @router.get("/v1/models/{model_id:path}", tags=["openai"])
 async def get_model(
-    model_id: str, request: Request, principal: Principal = Depends(current_principal)
+    model_id: str, request: Request, catalogue: CatalogueDep, principal: Principal = Depends(current_principal)
 ) -> dict[str, Any]:
     """One model of the catalogue (or `auto`); 404 `model_not_found` otherwise."""
     if model_id == "auto":
         return dict(_AUTO)
-    spec = request.app.state.catalogue.get(model_id)
+    spec = catalogue.get(model_id)
     if spec is None:
         raise GatewayError(404, "model_not_found", param="model", model=model_id[:128])
     return model_card(spec)
