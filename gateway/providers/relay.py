@@ -387,12 +387,14 @@ class _Template:
 class _Stream:
     """What the relay keeps per stream: the model rewrite and the last plain template."""
 
-    __slots__ = ("rewrite", "template", "fast")
+    __slots__ = ("rewrite", "template", "fast", "parsed")
 
     def __init__(self, rewrite: _ModelRewrite, fast: bool = True):
         self.rewrite = rewrite
         self.template: _Template | None = None
         self.fast = fast
+        self.parsed = 0
+        """Events read by the JSON parser (the others matched the template)."""
 
 
 def _data_of(event: bytes) -> bytes | None:
@@ -449,6 +451,7 @@ def _piece(events: list[bytes], stream: _Stream) -> StreamPiece | None:
         payload = _data_of(event)
         if not payload or payload == b"[DONE]":
             continue
+        stream.parsed += 1
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:
