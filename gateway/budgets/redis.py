@@ -54,6 +54,7 @@ from typing import Literal, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.budgets.loop_lag import LoopLag
@@ -82,6 +83,14 @@ T = TypeVar("T")
 #: How far apart this replica's estimate of Redis time and Redis's own may be; a write
 #: closer than this to a rebuild is re-applied (counted twice rather than lost).
 WRITE_CLOCK_MARGIN_S = 0.05
+
+
+def _pool_exhausted(error: BaseException | None) -> bool:
+    """No free connection in this worker's pool: redis-py's default pool raises
+    `MaxConnectionsError`, the blocking pool a `ConnectionError` from its wait's timeout."""
+    if isinstance(error, MaxConnectionsError):
+        return True
+    return isinstance(error, RedisConnectionError) and isinstance(error.__cause__, asyncio.TimeoutError)
 
 
 def _script_text(name: str) -> str:
@@ -344,17 +353,20 @@ class RedisBudgetStore:
             raise RedisConnectionError("Redis marked down after a recent failure")
 
     def _mark_down(self, error: BaseException | None = None) -> None:
-        """Treat Redis as down for `probe_interval_s`, unless `error` is a timeout the
-        event loop caused: late by half the timeout or more while the call (and its
-        retry) ran, the reply may well have been waiting unread. Such a call fails alone
-        (refused, fail-closed) and the next one tries Redis again; a timeout while the
-        loop was on time, and every connection error, still mark Redis down."""
-        if isinstance(error, RedisTimeoutError) and self._loop_lag.late_s(2 * self._timeout_s) >= self._timeout_s / 2:
+        """Treat Redis as down for `probe_interval_s`, unless `error` says this worker,
+        not Redis, is saturated: its connection pool was exhausted, or the call timed out
+        while the event loop ran late by half the timeout or more (the reply may well have
+        been waiting unread). Such a call fails alone (refused, fail-closed) and the next
+        one tries Redis again; a timeout while the loop was on time, and every other
+        connection error, still mark Redis down."""
+        if _pool_exhausted(error) or (
+            isinstance(error, RedisTimeoutError) and self._loop_lag.late_s(2 * self._timeout_s) >= self._timeout_s / 2
+        ):
             now = time.monotonic()
             if now - self._late_logged > 10:
                 self._late_logged = now
-                log.warning("a budget call to Redis timed out while the event loop ran late: that call failed, "
-                            "Redis is not marked down")
+                log.warning("a budget call to Redis failed while this worker was saturated (%s: %s): that call "
+                            "failed, Redis is not marked down", type(error).__name__, error)
             return
         now = time.monotonic()
         if now < self._down_until:
@@ -362,7 +374,7 @@ class RedisBudgetStore:
         self._down_until = now + self._probe_interval
         if not self._down:
             self._down = True
-            log.error("budget store (Redis) unreachable: %s", self._mode)
+            log.error("budget store (Redis) unreachable: %s (%s: %s)", self._mode, type(error).__name__, error)
 
     def _counter_key(self, limit: BudgetLimit) -> str:
         return f"{self._prefix}c:{limit.counter_id}"

@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from gateway.budgets.redis import RedisBudgetStore
+from gateway.budgets.redis_connection import redis_client
 from gateway.budgets.store import Amount, BudgetLimit, BudgetStoreUnavailable
 from tests.conftest import free_port
 
@@ -303,5 +304,31 @@ async def test_a_timeout_while_the_event_loop_is_on_time_still_marks_redis_down(
             own_redis_server.process.send_signal(signal.SIGCONT)
         with pytest.raises(BudgetStoreUnavailable):  # marked down: refused without trying
             await store.reserve("r3", [EUR_100], Amount(10, 0), T0)
+    finally:
+        await client.aclose()
+
+
+async def test_calls_beyond_the_pool_wait_for_a_connection_instead_of_failing(own_redis_server):
+    await own_redis_server.start()
+    client = redis_client(own_redis_server.url, 1.0, max_connections=2)
+    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
+                             rebuild_grace_s=0)
+    try:
+        granted = await asyncio.gather(*(store.reserve(f"r{i}", [EUR_100], Amount(1, 0), T0) for i in range(50)))
+        assert all(result.granted for result in granted)
+    finally:
+        await client.aclose()
+
+
+async def test_an_exhausted_pool_fails_those_calls_without_marking_redis_down(own_redis_server):
+    await own_redis_server.start()
+    client = aioredis.from_url(own_redis_server.url, socket_timeout=1.0, max_connections=2)  # raises when exhausted
+    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
+                             rebuild_grace_s=0)
+    try:
+        outcomes = await asyncio.gather(*(store.reserve(f"r{i}", [EUR_100], Amount(1, 0), T0) for i in range(50)),
+                                        return_exceptions=True)
+        assert any(isinstance(outcome, BudgetStoreUnavailable) for outcome in outcomes)
+        assert (await store.reserve("after", [EUR_100], Amount(1, 0), T0)).granted
     finally:
         await client.aclose()
