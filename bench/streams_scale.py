@@ -19,7 +19,13 @@ The gateway is pinned to core 0; the client, the mock and Redis to core 1. The o
 file limit is raised to the hard limit (each stream holds a socket in the client, two
 in the gateway and one in the mock).
 
+The gateway's CPU time over the steady window divided by the chunks it relayed in that
+window is its CPU cost per chunk (`cpu_us_per_chunk_steady`). `--previous REF` runs the
+same load through the gateway code of git revision REF (a temporary worktree) before
+this code, in the same run, so that before and after share the machine's load.
+
 Run: python bench/streams_scale.py [--streams 2000 --stream-s 30 --pace-ms 100 --ramp-s 10]
+       [--previous main]
 Writes bench/results/streams-scale.json.
 """
 
@@ -141,12 +147,20 @@ class Sampler(threading.Thread):
                 return
 
 
-async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Namespace) -> dict[str, Any]:
+async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Namespace,
+                pid: int | None = None) -> dict[str, Any]:
+    """Run the streams against `url`; with `pid`, also that process's CPU per chunk in the steady window."""
     body = json.dumps({"model": model, "stream": True, "stream_options": {"include_usage": True},
                        "messages": [{"role": "user", "content": "Résume ce paragraphe en trois phrases."}]}).encode()
     open_now = [0, 0]
+    cpu: list[float] = []
     began = time.time()
     timeout_s = args.stream_s * 4 + args.ramp_s + 60
+    if pid is not None:
+        window_cpu = [threading.Timer(began + args.ramp_s + 1.0 - time.time(), lambda: cpu.append(cpu_s(pid))),
+                      threading.Timer(began + args.stream_s - time.time(), lambda: cpu.append(cpu_s(pid)))]
+        for timer in window_cpu:
+            timer.start()
     streams = await asyncio.gather(*(
         one_stream(url, headers, body, args.ramp_s * i / args.streams, timeout_s, open_now)
         for i in range(args.streams)))
@@ -156,7 +170,8 @@ async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Na
     for seen in streams:
         if not seen.ok:
             errors[seen.error or "no [DONE]"] = errors.get(seen.error or "no [DONE]", 0) + 1
-    return {
+    steady_chunks = sum(1 for seen in streams for sent in seen.sent if window[0] <= sent <= window[1])
+    out: dict[str, Any] = {
         "streams": args.streams, "completed": sum(1 for s in streams if s.ok), "errors": errors,
         "peak_open_requests": open_now[1], "peak_flowing_streams": peak_flowing(streams), "wall_s": round(wall, 1),
         "chunks": sum(len(s.sent) for s in streams),
@@ -166,6 +181,11 @@ async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Na
         "transit_steady": summary(transit(streams, window)),
         "transit_whole_run": summary(transit(streams, None)),
     }
+    if len(cpu) == 2 and steady_chunks:
+        out["steady_chunks"] = steady_chunks
+        out["cpu_share_of_core_steady"] = round((cpu[1] - cpu[0]) / (window[1] - window[0]), 3)
+        out["cpu_us_per_chunk_steady"] = round((cpu[1] - cpu[0]) / steady_chunks * 1e6, 1)
+    return out
 
 
 def run_loop(coroutine: Any) -> Any:
@@ -177,7 +197,9 @@ def run_loop(coroutine: Any) -> Any:
     return uvloop.run(coroutine)
 
 
-def start_sobria(work: Path, upstream: str, redis_url: str, database: str) -> tuple[subprocess.Popen, str, dict]:
+def start_sobria(work: Path, upstream: str, redis_url: str, database: str,
+                 code: Path | None = None) -> tuple[subprocess.Popen, str, dict]:
+    """A gateway worker on core 0; `code`: a checkout whose `gateway` package it runs instead of this one."""
     sobria_files(work, upstream)
     catalogue = yaml.safe_load((work / "catalogue.yaml").read_text())
     for model in catalogue["models"]:
@@ -197,12 +219,14 @@ def start_sobria(work: Path, upstream: str, redis_url: str, database: str) -> tu
         "SOBRIA_PORT": str(port),
         "SOBRIA_UPSTREAM_RELAY": "on",
     }
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     created = subprocess.run([str(SOBRIA), "keys", "create", "--employee", "bench", "--department", "finance"],
-                             env=env, capture_output=True, text=True, timeout=120, check=True)
+                             env=env, capture_output=True, text=True, timeout=120, check=True, cwd=code)
     key = created.stdout.strip().splitlines()[-1]
     log = (work / "gateway.log").open("w")
     process = subprocess.Popen(["taskset", "-c", "0", str(SOBRIA), "serve"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, cwd=code)
     wait_up(f"http://127.0.0.1:{port}/healthz", process)
     return process, f"http://127.0.0.1:{port}/v1/chat/completions", {"Authorization": f"Bearer {key}"}
 
@@ -220,6 +244,54 @@ def high_water_mb(pid: int) -> float:
     return 0.0
 
 
+def measure_sobria(args: argparse.Namespace, upstream: str, redis_url: str, code: Path | None,
+                   log_to: Path) -> dict[str, Any]:
+    """One gateway worker (this code, or the checkout `code`) under the load; its figures."""
+    work = Path(tempfile.mkdtemp(prefix="sobria-streams-"))
+    database = f"sobria_bench_streams_{uuid.uuid4().hex[:8]}"
+    sobria: subprocess.Popen | None = None
+    try:
+        sobria, url, headers = start_sobria(work, upstream, redis_url, database, code)
+        sampler = Sampler(sobria.pid)
+        rss_idle = psutil.Process(sobria.pid).memory_info().rss / 2**20
+        cpu_before, began = cpu_s(sobria.pid), time.monotonic()
+        load_before = os.getloadavg()
+        sampler.start()
+        result = run_loop(drive(url, headers, "auto", args, sobria.pid))
+        sampler.done.set()
+        result["cpu_share_of_core"] = round((cpu_s(sobria.pid) - cpu_before) / (time.monotonic() - began), 3)
+        result["rss_idle_mb"] = round(rss_idle, 1)
+        result["rss_peak_sampled_mb"] = round(max(sampler.samples, default=0.0), 1)
+        result["rss_high_water_mb"] = round(high_water_mb(sobria.pid), 1)
+        result["load_avg_before"] = load_before
+        result["load_avg_after"] = os.getloadavg()
+        return result
+    finally:
+        stop(sobria)
+        pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if (work / "gateway.log").exists():
+            shutil.copy(work / "gateway.log", log_to)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def checkout(revision: str) -> Path:
+    """A temporary detached worktree of `revision` (removed by `drop_checkout`)."""
+    where = Path(tempfile.mkdtemp(prefix="sobria-streams-previous-"))
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), revision],
+                   check=True, capture_output=True)
+    return where
+
+
+def drop_checkout(where: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], capture_output=True)
+
+
+def added_by(result: dict[str, Any], direct: dict[str, Any]) -> dict[str, float]:
+    """Sobria's added inter-chunk delay: its figures minus those straight to the mock."""
+    return {f"{scope} {q}": round(result[f"added_inter_chunk_{scope}"][q] - direct[f"added_inter_chunk_{scope}"][q], 3)
+            for scope in ("steady", "whole_run") for q in ("p50_ms", "p99_ms")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=2000)
@@ -227,23 +299,23 @@ def main() -> None:
     parser.add_argument("--pace-ms", type=float, default=100.0)
     parser.add_argument("--ramp-s", type=float, default=10.0)
     parser.add_argument("--skip-direct", action="store_true")
+    parser.add_argument("--previous", default=None, help="also run the gateway of this git revision, first")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "streams-scale.json"))
     args = parser.parse_args()
     limits = raise_open_files()
     os.sched_setaffinity(0, {1})
-    work = Path(tempfile.mkdtemp(prefix="sobria-streams-"))
     mock_port, redis_port = free_port(), free_port()
     mock = subprocess.Popen([sys.executable, str(ROOT / "bench" / "paced_wire.py"), "--port", str(mock_port),
                              "--pace-ms", str(args.pace_ms), "--stream-s", str(args.stream_s)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    database = f"sobria_bench_streams_{uuid.uuid4().hex[:8]}"
-    sobria: subprocess.Popen | None = None
     out: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
                            "open_files_limit": {"was": limits[0], "raised_to": limits[1]},
                            "load": {"streams": args.streams, "stream_s": args.stream_s, "pace_ms": args.pace_ms,
                                     "ramp_s": args.ramp_s, "chunks_per_s": round(args.streams * 1000 / args.pace_ms)}}
+    previous = checkout(args.previous) if args.previous else None
+    log_to = Path(args.out).with_suffix(".gateway.log")
     try:
         upstream = f"http://127.0.0.1:{mock_port}/v1"
         time.sleep(1.0)
@@ -251,33 +323,25 @@ def main() -> None:
             out["load_avg_before_direct"] = os.getloadavg()
             out["direct"] = run_loop(drive(f"{upstream}/chat/completions", {}, "bench-small", args))
             print("direct", json.dumps(out["direct"]), flush=True)
-        sobria, url, headers = start_sobria(work, upstream, f"redis://127.0.0.1:{redis_port}/0", database)
-        sampler = Sampler(sobria.pid)
-        rss_idle = psutil.Process(sobria.pid).memory_info().rss / 2**20
-        cpu_before, began = cpu_s(sobria.pid), time.monotonic()
+        if previous is not None:
+            out["previous_revision"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.previous],
+                                                      capture_output=True, text=True, check=True).stdout.strip()
+            out["previous"] = measure_sobria(args, upstream, f"redis://127.0.0.1:{redis_port}/1", previous,
+                                             log_to.with_suffix(".previous.log"))
+            print("previous", json.dumps(out["previous"]), flush=True)
         out["load_avg_before_sobria"] = os.getloadavg()
-        sampler.start()
-        out["sobria"] = run_loop(drive(url, headers, "auto", args))
-        sampler.done.set()
-        out["sobria"]["cpu_share_of_core"] = round((cpu_s(sobria.pid) - cpu_before) / (time.monotonic() - began), 3)
-        out["sobria"]["rss_idle_mb"] = round(rss_idle, 1)
-        out["sobria"]["rss_peak_sampled_mb"] = round(max(sampler.samples, default=0.0), 1)
-        out["sobria"]["rss_high_water_mb"] = round(high_water_mb(sobria.pid), 1)
+        out["sobria"] = measure_sobria(args, upstream, f"redis://127.0.0.1:{redis_port}/0", None, log_to)
         out["load_avg_after"] = os.getloadavg()
         print("sobria", json.dumps(out["sobria"]), flush=True)
         if "direct" in out:
-            out["added_by_sobria"] = {
-                f"{scope} {q}": round(out["sobria"][f"added_inter_chunk_{scope}"][q]
-                                      - out["direct"][f"added_inter_chunk_{scope}"][q], 3)
-                for scope in ("steady", "whole_run") for q in ("p50_ms", "p99_ms")}
+            out["added_by_sobria"] = added_by(out["sobria"], out["direct"])
+            if "previous" in out:
+                out["added_by_previous"] = added_by(out["previous"], out["direct"])
     finally:
-        stop(sobria)
         stop(mock)
         stop(redis)
-        pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        if (work / "gateway.log").exists():
-            shutil.copy(work / "gateway.log", Path(args.out).with_suffix(".gateway.log"))
-        shutil.rmtree(work, ignore_errors=True)
+        if previous is not None:
+            drop_checkout(previous)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     )
     max_messages: int = 512
     upstream_timeout_s: float = 120.0
+    upstream_max_connections: int = Field(
+        default=10_000, ge=1,
+        description="upstream connections one worker opens at most (a request beyond them waits for one); "
+        "each open stream holds one for its whole length, so keep it above the streams a worker holds",
+    )
     upstream_retries: int = 1
     ledger_flush_interval_s: float = 0.2
     ledger_batch_size: int = 500

@@ -54,8 +54,10 @@ from typing import Literal, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway.budgets.loop_lag import LoopLag
 from gateway.budgets.store import (
     Amount,
     BudgetLimit,
@@ -81,6 +83,14 @@ T = TypeVar("T")
 #: How far apart this replica's estimate of Redis time and Redis's own may be; a write
 #: closer than this to a rebuild is re-applied (counted twice rather than lost).
 WRITE_CLOCK_MARGIN_S = 0.05
+
+
+def _pool_exhausted(error: BaseException | None) -> bool:
+    """No free connection in this worker's pool: redis-py's default pool raises
+    `MaxConnectionsError`, the blocking pool a `ConnectionError` from its wait's timeout."""
+    if isinstance(error, MaxConnectionsError):
+        return True
+    return isinstance(error, RedisConnectionError) and isinstance(error.__cause__, asyncio.TimeoutError)
 
 
 def _script_text(name: str) -> str:
@@ -145,6 +155,9 @@ class RedisBudgetStore:
         self._probe_interval = probe_interval_s
         self._down_until = 0.0
         self._down = False
+        self._timeout_s = float(client.connection_pool.connection_kwargs.get("socket_timeout") or 1.0)
+        self._loop_lag = LoopLag()
+        self._late_logged = 0.0
         self._scripts = {
             name: client.register_script(_script_text(name))
             for name in ("reserve", "settle", "release", "status", "rebuild", "apply", "renew", "hold", "reapply")
@@ -179,7 +192,7 @@ class RedisBudgetStore:
             await self._once_more(self._reconcile_pending)
             return await self._once_more(lambda: self._reserve(reservation_id, limits, amount, now))
         except UNREACHABLE as exc:
-            self._mark_down()
+            self._mark_down(exc)
             if self._mode == "fail_closed":
                 raise BudgetStoreUnavailable("budget counters (Redis) are unreachable") from exc
             return self._admit_locally(reservation_id, limits, amount, now)
@@ -228,8 +241,8 @@ class RedisBudgetStore:
             self._check_up()
             await self._once_more(self._reconcile_pending)
             totals, epochs = await self._once_more(lambda: self._settle(reservation_id, actual))
-        except UNREACHABLE:
-            self._mark_down()
+        except UNREACHABLE as exc:
+            self._mark_down(exc)
             self._pending.append(("settle", reservation_id, actual))
             return []
         if held is not None:
@@ -252,8 +265,8 @@ class RedisBudgetStore:
                     keys=[self._record_key(reservation_id)], args=[reservation_id, self._ttl, self._ttl + self._grace]
                 )
             )
-        except UNREACHABLE:
-            self._mark_down()
+        except UNREACHABLE as exc:
+            self._mark_down(exc)
             return False
         return bool(int(reply))
 
@@ -281,8 +294,8 @@ class RedisBudgetStore:
             self._check_up()
             await self._once_more(self._reconcile_pending)
             await self._once_more(lambda: self._release(reservation_id))
-        except UNREACHABLE:
-            self._mark_down()
+        except UNREACHABLE as exc:
+            self._mark_down(exc)
             self._pending.append(("release", reservation_id))
 
     async def status(self, limits: list[BudgetLimit], now: datetime) -> list[BudgetStatus]:
@@ -291,7 +304,7 @@ class RedisBudgetStore:
             await self._once_more(self._reconcile_pending)
             return await self._once_more(lambda: self._status(limits, now))
         except UNREACHABLE as exc:
-            self._mark_down()
+            self._mark_down(exc)
             if self._mode == "fail_closed":
                 raise BudgetStoreUnavailable("budget counters (Redis) are unreachable") from exc
             return []
@@ -301,16 +314,16 @@ class RedisBudgetStore:
             self._check_up()
             mark = f"{self._prefix}m:{key}"
             return bool(await self._once_more(lambda: self._redis.set(mark, b"1", nx=True, ex=max(1, ttl_s))))
-        except UNREACHABLE:
-            self._mark_down()
+        except UNREACHABLE as exc:
+            self._mark_down(exc)
             return False
 
     async def reconcile(self) -> int:
         """Replay what was queued while Redis was unreachable; returns how many are left."""
         try:
             await self._once_more(self._reconcile_pending)
-        except UNREACHABLE:
-            self._mark_down()
+        except UNREACHABLE as exc:
+            self._mark_down(exc)
         return len(self._pending)
 
     async def _once_more(self, operation: Callable[[], Awaitable[T]]) -> T:
@@ -327,6 +340,7 @@ class RedisBudgetStore:
 
     async def aclose(self) -> None:
         """Replay what can be replayed, then close the Redis connections."""
+        self._loop_lag.stop()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -338,14 +352,29 @@ class RedisBudgetStore:
         if time.monotonic() < self._down_until:
             raise RedisConnectionError("Redis marked down after a recent failure")
 
-    def _mark_down(self) -> None:
+    def _mark_down(self, error: BaseException | None = None) -> None:
+        """Treat Redis as down for `probe_interval_s`, unless `error` says this worker,
+        not Redis, is saturated: its connection pool was exhausted, or the call timed out
+        while the event loop ran late by half the timeout or more (the reply may well have
+        been waiting unread). Such a call fails alone (refused, fail-closed) and the next
+        one tries Redis again; a timeout while the loop was on time, and every other
+        connection error, still mark Redis down."""
+        if _pool_exhausted(error) or (
+            isinstance(error, RedisTimeoutError) and self._loop_lag.late_s(2 * self._timeout_s) >= self._timeout_s / 2
+        ):
+            now = time.monotonic()
+            if now - self._late_logged > 10:
+                self._late_logged = now
+                log.warning("a budget call to Redis failed while this worker was saturated (%s: %s): that call "
+                            "failed, Redis is not marked down", type(error).__name__, error)
+            return
         now = time.monotonic()
         if now < self._down_until:
             return  # refused without trying: the window stands, or steady traffic would never probe again
         self._down_until = now + self._probe_interval
         if not self._down:
             self._down = True
-            log.error("budget store (Redis) unreachable: %s", self._mode)
+            log.error("budget store (Redis) unreachable: %s (%s: %s)", self._mode, type(error).__name__, error)
 
     def _counter_key(self, limit: BudgetLimit) -> str:
         return f"{self._prefix}c:{limit.counter_id}"
@@ -523,6 +552,7 @@ class RedisBudgetStore:
         return now
 
     def _start_watching(self) -> None:
+        self._loop_lag.start()
         if self._watcher is None or self._watcher.done():
             with contextlib.suppress(RuntimeError):
                 self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="sobria-budget-epochs")
@@ -534,8 +564,8 @@ class RedisBudgetStore:
                 continue
             try:
                 await self.resync()
-            except UNREACHABLE:
-                self._mark_down()
+            except UNREACHABLE as exc:
+                self._mark_down(exc)
             except Exception:
                 log.warning("budget store: could not re-apply holds after a rebuild", exc_info=True)
 

@@ -10,11 +10,20 @@ fallbacks live in `gateway.providers.upstream`, identical for this path and lite
 The client is aiohttp rather than httpx: httpx's connection pool scans every pooled
 connection (a `poll` per connection) on each request, which cost 40% of the gateway's
 CPU at 64 requests in flight.
+
+At thousands of long streams per worker the cost per relayed chunk is what counts
+(bench/streams_scale.py). So a plain content event, the shape nearly every chunk of a
+stream has, is recognised from its bytes against the previous event of the same stream
+that the JSON parser read (`_Template`) and relayed without being parsed; and a stream
+silent for `timeout_s` is found by one sweep per second over the open streams
+(`_IdleSweep`) rather than by a timer re-armed on every read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -135,27 +144,80 @@ def transport_error(exc: BaseException) -> GatewayError:
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
-class Relay:
-    """Calls OpenAI-compatible upstreams through one pooled `aiohttp.ClientSession`."""
+class _IdleSweep:
+    """Ends the streams whose upstream has sent nothing for `timeout_s`.
 
-    def __init__(self, timeout_s: float):
+    aiohttp's `sock_read` timeout cancels and re-arms a timer on every read, a heap
+    operation per chunk; here each stream notes when it last read (`_Watched.last`) and
+    one task looks over all open streams every `every_s`, so a silent stream ends
+    between `timeout_s` and `timeout_s + every_s` after its last byte."""
+
+    def __init__(self, timeout_s: float, every_s: float = 1.0):
+        self.timeout_s = timeout_s
+        self.every_s = min(every_s, max(timeout_s / 4, 0.01))
+        self.open: set[_Watched] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, response: aiohttp.ClientResponse) -> _Watched:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._sweep(), name="sobria-relay-idle-sweep")
+        watched = _Watched(response)
+        self.open.add(watched)
+        return watched
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            late = time.monotonic() - self.timeout_s
+            for watched in [w for w in self.open if w.last < late]:
+                self.open.discard(watched)
+                watched.response.content.set_exception(aiohttp.ServerTimeoutError("no data from upstream"))
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+class _Watched:
+    """One open stream for the idle sweep: its response and when it last read."""
+
+    __slots__ = ("response", "last")
+
+    def __init__(self, response: aiohttp.ClientResponse):
+        self.response = response
+        self.last = time.monotonic()
+
+
+class Relay:
+    """Calls OpenAI-compatible upstreams through one pooled `aiohttp.ClientSession`.
+
+    `max_connections` bounds the pool (a request beyond it waits for a connection): it
+    must stay above the streams a worker holds, since each holds its connection for its
+    whole length (bench/streams_scale.py: with 1,000, half of 2,000 streams waited and
+    400 timed out)."""
+
+    def __init__(self, timeout_s: float, max_connections: int = 10_000, fast: bool = True):
         self.timeout = aiohttp.ClientTimeout(total=None, connect=min(timeout_s, 10.0), sock_read=timeout_s)
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=min(timeout_s, 10.0), sock_read=None)
+        self.max_connections = max_connections
+        self.fast = fast
+        self.idle = _IdleSweep(timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
         """The shared session, opened on first use (it must be made inside the running loop)."""
         if self._session is None or self._session.closed:
-            # No pool cap: one upstream connection per request in flight. A cap below the
-            # streams a worker holds makes the rest wait for a connection, their clients too
-            # (bench/streams_scale.py: with 1,000, 1,000 of 2,000 streams waited, 400 timed out).
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30.0, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, keepalive_timeout=30.0,
+                                             ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
             )
         return self._session
 
     async def aclose(self) -> None:
+        await self.idle.aclose()
         if self._session is not None:
             await self._session.close()
 
@@ -193,20 +255,23 @@ class Relay:
         if target.stream_options:
             wire["stream_options"] = {"include_usage": True}
         try:
-            response = await self.session.post(
-                target.url, data=orjson.dumps(wire), headers=target.headers, allow_redirects=False
-            )
+            # Until the answer's head: bounded as a plain call is; after it, by the idle sweep.
+            async with asyncio.timeout(self.idle.timeout_s):
+                response = await self.session.post(
+                    target.url, data=orjson.dumps(wire), headers=target.headers, allow_redirects=False,
+                    timeout=self._stream_timeout,
+                )
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from exc
         if response.status != 200:
             try:
-                body = await response.read()
+                body = await asyncio.wait_for(response.read(), self.idle.timeout_s)
             except TRANSPORT_ERRORS:
                 body = b""
             finally:
                 response.release()
             raise _status_error(response.status, body)
-        return _events(response, _ModelRewrite(target.model, served))
+        return _events(response, _Stream(_ModelRewrite(target.model, served), self.fast), self.idle)
 
 
 class _ModelRewrite:
@@ -227,15 +292,109 @@ class _ModelRewrite:
             self._pairs[model] = pairs
         return pairs
 
+    def replacement(self, event: bytes, data: dict[str, Any]) -> tuple[int, bytes, bytes] | None:
+        """Where `apply` replaces the model in `event` (offset, old, new); None: it does not."""
+        model = data.get("model")
+        if model is None or model == self.served:
+            return None
+        for old, new in self._pairs_for(str(model)):
+            at = event.find(old)
+            if at >= 0:
+                return at, old, new
+        return None
+
     def apply(self, event: bytes, data: dict[str, Any]) -> bytes:
         model = data.get("model")
         if model is None or model == self.served:
             return event
-        for old, new in self._pairs_for(str(model)):
-            if old in event:
-                return event.replace(old, new, 1)
+        found = self.replacement(event, data)
+        if found is not None:
+            at, old, new = found
+            return event[:at] + new + event[at + len(old):]
         data["model"] = self.served
         return b"data: " + orjson.dumps(data)
+
+
+#: What may not appear in a content text read from bytes: a quote or a backslash (JSON
+#: syntax and escapes) and control characters (invalid unescaped in a JSON string).
+_NOT_PLAIN = re.compile(rb'[\x00-\x1f"\\]')
+_CONTENT = b'"content":"'
+
+
+class _Template:
+    """A plain content event the JSON parser has read, as the bytes around its text.
+
+    An event with no backslash has no escapes, so each of its quotes opens or closes a
+    string. If it holds `"content"` exactly once, as the single choice's `delta.content`,
+    with no usage, tool calls or error, then any event made of the same bytes before and
+    after the text (`prefix`, `suffix`), with a text free of quotes, backslashes and
+    control characters that decodes as UTF-8, is the same JSON object with another
+    content string: its text is those bytes, and it relays as the template did (the
+    model renamed at the same offset, when it is)."""
+
+    __slots__ = ("prefix", "suffix", "out_prefix", "id", "created", "size")
+
+    def __init__(self, prefix: bytes, suffix: bytes, out_prefix: bytes, id: Any, created: Any):
+        self.prefix, self.suffix, self.out_prefix = prefix, suffix, out_prefix
+        self.id, self.created = id, created
+        self.size = len(prefix) + len(suffix)
+
+    @classmethod
+    def of(cls, event: bytes, data: dict[str, Any], rewrite: _ModelRewrite) -> _Template | None:
+        """The template of an event the parser read, or None when it is not a plain content event."""
+        if b"\\" in event or b"\n" in event or event.count(b'"content"') != 1:
+            return None
+        choices = data.get("choices")
+        if data.get("usage") or "error" in data or not isinstance(choices, list) or len(choices) != 1:
+            return None
+        choice = choices[0]
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict) or delta.get("tool_calls") or not isinstance(delta.get("content"), str):
+            return None
+        start = event.find(_CONTENT)
+        if start < 0:
+            return None
+        start += len(_CONTENT)
+        end = event.find(b'"', start)
+        if event[start:end].decode() != delta["content"]:
+            return None
+        prefix, suffix = event[:start], event[end:]
+        found = rewrite.replacement(event, data)
+        if found is None:
+            if data.get("model") not in (None, rewrite.served):
+                return None  # the rewrite re-serialises such an event: no bytes to keep
+            out_prefix = prefix
+        else:
+            at, old, new = found
+            if at + len(old) > len(prefix):
+                return None
+            out_prefix = prefix[:at] + new + prefix[at + len(old):]
+        return cls(prefix, suffix, out_prefix, data.get("id"), data.get("created"))
+
+    def text(self, event: bytes) -> str | None:
+        """The content text of `event` if it is this template's shape, else None."""
+        if len(event) < self.size or not event.startswith(self.prefix) or not event.endswith(self.suffix):
+            return None
+        raw = event[len(self.prefix):len(event) - len(self.suffix)]
+        if _NOT_PLAIN.search(raw) is not None:
+            return None
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            return None
+
+
+class _Stream:
+    """What the relay keeps per stream: the model rewrite and the last plain template."""
+
+    __slots__ = ("rewrite", "template", "fast", "parsed")
+
+    def __init__(self, rewrite: _ModelRewrite, fast: bool = True):
+        self.rewrite = rewrite
+        self.template: _Template | None = None
+        self.fast = fast
+        self.parsed = 0
+        """Events read by the JSON parser (the others matched the template)."""
 
 
 def _data_of(event: bytes) -> bytes | None:
@@ -246,35 +405,53 @@ def _data_of(event: bytes) -> bytes | None:
     return None
 
 
-async def _events(response: aiohttp.ClientResponse, rewrite: _ModelRewrite) -> AsyncIterator[StreamPiece]:
+async def _events(response: aiohttp.ClientResponse, stream: _Stream, idle: _IdleSweep) -> AsyncIterator[StreamPiece]:
     """Split the byte stream into SSE events; forward content events as they came."""
     buffer = b""
+    watched = idle.watch(response)
     try:
         async for data in response.content.iter_any():
+            watched.last = time.monotonic()
             buffer += data
             if b"\r" in buffer:
                 buffer = buffer.replace(b"\r\n", b"\n")
             if b"\n\n" not in buffer:
                 continue
             complete, _, buffer = buffer.rpartition(b"\n\n")
-            piece = _piece(complete.split(b"\n\n"), rewrite)
+            piece = _piece(complete.split(b"\n\n"), stream)
             if piece is not None:
                 yield piece
     except TRANSPORT_ERRORS as exc:
         raise transport_error(exc) from exc
     finally:
+        idle.open.discard(watched)
         response.release()
 
 
-def _piece(events: list[bytes], rewrite: _ModelRewrite) -> StreamPiece | None:
+def _piece(events: list[bytes], stream: _Stream) -> StreamPiece | None:
+    """What `events` relay and generate: a plain content event matching the stream's
+    template is read from its bytes, any other event by the JSON parser."""
     out: list[bytes] = []
-    texts: list[str] = []
-    tool_texts: list[str] = []
+    text = tool_text = ""
     piece = StreamPiece(b"")
+    rewrite = stream.rewrite
     for event in events:
+        template = stream.template
+        if template is not None:
+            content = template.text(event)
+            if content is not None:
+                if piece.id is None:
+                    piece.id, piece.created = template.id, template.created
+                text += content
+                if template.out_prefix is template.prefix:
+                    out.append(event + b"\n\n")
+                else:
+                    out.append(template.out_prefix + event[len(template.prefix):] + b"\n\n")
+                continue
         payload = _data_of(event)
         if not payload or payload == b"[DONE]":
             continue
+        stream.parsed += 1
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:
@@ -293,18 +470,20 @@ def _piece(events: list[bytes], rewrite: _ModelRewrite) -> StreamPiece | None:
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if content:
-                texts.append(content)
+                text += content
             if delta.get("tool_calls"):
-                tool_texts.append(tool_call_text(delta["tool_calls"]))
+                tool_text += tool_call_text(delta["tool_calls"])
         if usage:
             del data["usage"]
             data["model"] = rewrite.served
             out.append(b"data: " + orjson.dumps(data) + b"\n\n")
         else:
+            if stream.fast:
+                stream.template = _Template.of(event, data, rewrite) or stream.template
             out.append(rewrite.apply(event, data) + b"\n\n")
     if not out and piece.usage is None:
         return None
-    piece.sse = b"".join(out)
-    piece.text = "".join(texts)
-    piece.tool_text = "".join(tool_texts)
+    piece.sse = b"".join(out) if len(out) != 1 else out[0]
+    piece.text = text
+    piece.tool_text = tool_text
     return piece

@@ -95,6 +95,7 @@ class Upstream:
         retries: int,
         relay: bool = True,
         errors: ErrorCounter | None = None,
+        max_connections: int = 10_000,
     ):
         self.catalogue = catalogue
         self.retries = max(0, retries)
@@ -105,7 +106,7 @@ class Upstream:
                 target = target_for(spec)
                 if target is not None:
                     self.targets[spec.name] = target
-        self.relay = Relay(timeout_s)
+        self.relay = Relay(timeout_s, max_connections)
         self.litellm: LitellmPath | None = None
         if any(spec.name not in self.targets and not spec.is_demo for spec in catalogue.all()):
             from gateway.providers.litellm_path import LitellmPath

@@ -469,9 +469,11 @@ class ChatPipeline:
         disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[bytes]:
         """Relay the upstream's SSE events as they are; settle on what was generated, however
-        the stream ends. The hold is renewed while the stream runs, so it outlives its TTL."""
-        generated: list[str] = []
-        tool_text: list[str] = []
+        the stream ends. The hold is renewed while the stream runs, so it outlives its TTL.
+        The text is kept as one string per stream, not one per chunk (2,000 streams of 300
+        chunks would otherwise hold 600,000 small strings)."""
+        generated = ""
+        tool_text = ""
         provider_usage: dict[str, Any] | None = None
         last: dict[str, Any] | None = None
         finished = False
@@ -482,9 +484,9 @@ class ChatPipeline:
                 if piece.usage:
                     provider_usage = piece.usage
                 if piece.tool_text:
-                    tool_text.append(piece.tool_text)
+                    tool_text += piece.tool_text
                 if piece.text or piece.tool_text:
-                    generated.append(piece.text)
+                    generated += piece.text
                     if flight.ttft_ms is None:
                         flight.ttft_ms = (time.perf_counter() - flight.started) * 1000
                 if piece.id is not None:
@@ -496,13 +498,13 @@ class ChatPipeline:
                     yield piece.sse
             if disconnected is not None and await disconnected():
                 return
-            counted = text_tokens("".join(generated)) + text_tokens("".join(tool_text))
+            counted = text_tokens(generated) + text_tokens(tool_text)
             input_tokens, output_tokens = self._charged(flight, spec, provider_usage, counted)
             outcome = await self.settle(flight, spec, input_tokens, output_tokens)
             finished = True
             if self.content_log is not None:
                 self.content_log.record(
-                    flight.request_id, flight.principal.pseudonym, flight.request.messages, "".join(generated)
+                    flight.request_id, flight.principal.pseudonym, flight.request.messages, generated
                 )
             usage = {
                 "prompt_tokens": input_tokens,
@@ -525,8 +527,8 @@ class ChatPipeline:
                 yield SOBRIA_TRAILER + orjson.dumps(usage) + b"\n\n"
             yield b"data: [DONE]\n\n"
         except GatewayError as error:
-            if generated:
-                await self._cut(flight, spec, generated + tool_text, error.code, error.status)
+            if generated or tool_text:
+                await self._cut(flight, spec, [generated, tool_text], error.code, error.status)
             else:
                 await self._fail(flight, error)
             finished = True
@@ -543,7 +545,7 @@ class ChatPipeline:
                             await close()
                         except Exception:  # the upstream is going away anyway
                             log.debug("upstream stream did not close cleanly", exc_info=True)
-                await self._cut(flight, spec, generated + tool_text)
+                await self._cut(flight, spec, [generated, tool_text])
 
     async def _cut(
         self,

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from gateway.budgets.redis import RedisBudgetStore
+from gateway.budgets.redis_connection import redis_client
 from gateway.budgets.store import Amount, BudgetLimit, BudgetStoreUnavailable
 from tests.conftest import free_port
 
@@ -245,3 +250,85 @@ async def test_fail_open_admits_at_most_this_replicas_share_of_the_room(own_redi
     await store.settle("first", Amount(10, 0), T0)  # 10 used: 20 more fit in the 33 allowed
     assert (await store.reserve("third", [EUR_100], Amount(20, 0), T0)).granted
     assert not (await store.reserve("fourth", [EUR_100], Amount(5, 0), T0)).granted
+
+
+def _no_retry_client(server: OwnRedis, timeout_s: float) -> aioredis.Redis:
+    """A client that times out after `timeout_s` and does not retry on its own (the
+    store's own single retry is then the only one)."""
+    return aioredis.from_url(server.url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                             retry=Retry(NoBackoff(), 0))
+
+
+async def test_a_timeout_while_the_event_loop_runs_late_fails_that_call_without_marking_redis_down(
+    own_redis_server,
+):
+    await own_redis_server.start()
+    client = _no_retry_client(own_redis_server, 0.2)
+    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
+                             rebuild_grace_s=0)
+    try:
+        await spend(store, "r1", [EUR_100], 10)
+        timed_out = False
+        # A saturated worker: the loop blocks 0.25 s at a time, so a reply that arrives
+        # during a block is read only after the 0.2 s timeout has fired (unless it was
+        # read in the same pass as the timer: then the call succeeds, and the next tries).
+        for attempt in range(40):
+            late = asyncio.create_task(store.reserve(f"late{attempt}", [EUR_100], Amount(1, 0), T0))
+            while not late.done():
+                time.sleep(0.25)
+                await asyncio.sleep(0)
+            try:
+                await late
+            except BudgetStoreUnavailable:
+                timed_out = True
+                break
+        assert timed_out
+        assert (await store.reserve("r3", [EUR_100], Amount(1, 0), T0)).granted
+    finally:
+        await client.aclose()
+
+
+async def test_a_timeout_while_the_event_loop_is_on_time_still_marks_redis_down(own_redis_server):
+    await own_redis_server.start()
+    client = _no_retry_client(own_redis_server, 0.2)
+    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
+                             rebuild_grace_s=0)
+    try:
+        await spend(store, "r1", [EUR_100], 10)
+        assert own_redis_server.process is not None
+        own_redis_server.process.send_signal(signal.SIGSTOP)  # a hung Redis: connected, silent
+        try:
+            with pytest.raises(BudgetStoreUnavailable):
+                await store.reserve("r2", [EUR_100], Amount(10, 0), T0)
+        finally:
+            own_redis_server.process.send_signal(signal.SIGCONT)
+        with pytest.raises(BudgetStoreUnavailable):  # marked down: refused without trying
+            await store.reserve("r3", [EUR_100], Amount(10, 0), T0)
+    finally:
+        await client.aclose()
+
+
+async def test_calls_beyond_the_pool_wait_for_a_connection_instead_of_failing(own_redis_server):
+    await own_redis_server.start()
+    client = redis_client(own_redis_server.url, 1.0, max_connections=2)
+    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
+                             rebuild_grace_s=0)
+    try:
+        granted = await asyncio.gather(*(store.reserve(f"r{i}", [EUR_100], Amount(1, 0), T0) for i in range(50)))
+        assert all(result.granted for result in granted)
+    finally:
+        await client.aclose()
+
+
+async def test_an_exhausted_pool_fails_those_calls_without_marking_redis_down(own_redis_server):
+    await own_redis_server.start()
+    client = aioredis.from_url(own_redis_server.url, socket_timeout=1.0, max_connections=2)  # raises when exhausted
+    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
+                             rebuild_grace_s=0)
+    try:
+        outcomes = await asyncio.gather(*(store.reserve(f"r{i}", [EUR_100], Amount(1, 0), T0) for i in range(50)),
+                                        return_exceptions=True)
+        assert any(isinstance(outcome, BudgetStoreUnavailable) for outcome in outcomes)
+        assert (await store.reserve("after", [EUR_100], Amount(1, 0), T0)).granted
+    finally:
+        await client.aclose()
