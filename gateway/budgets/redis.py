@@ -558,7 +558,14 @@ class RedisBudgetStore:
                 self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="sobria-budget-epochs")
 
     async def _watch(self) -> None:
-        while True:
+        """Re-apply holds after rebuilds, every watch interval, until cancelled.
+
+        A cancellation that reaches the task while redis-py is inside a call can come out of
+        that call swallowed (seen with a client closed under the watcher: the task stayed
+        `cancelling` and looped for ever, hanging the event loop's shutdown), so the loop
+        also ends as soon as its task has been asked to stop."""
+        task = asyncio.current_task()
+        while task is None or not task.cancelling():
             await asyncio.sleep(self._watch_interval)
             if time.monotonic() < self._down_until:
                 continue

@@ -114,6 +114,22 @@ async def test_counters_flushed_mid_window_are_rebuilt_from_the_ledger(redis_cli
     assert refused.statuses[0].spent_micro == 90
 
 
+async def test_the_hold_watcher_stops_when_cancelled_even_with_its_client_closed_under_it(redis_url, key_prefix):
+    """Cancelled at every moment of its cycle, the watcher ends: before, a cancellation
+    swallowed inside a Redis call left it looping and hung the event loop's shutdown."""
+    for attempt in range(60):
+        client = aioredis.from_url(redis_url)
+        store = RedisBudgetStore(client, prefix=f"{key_prefix}{attempt}:")
+        assert (await store.reserve("r1", [EUR_100], Amount(1, 0), T0)).granted
+        await client.aclose()
+        await asyncio.sleep(0.01 * (attempt % 30))
+        watcher = store._watcher
+        assert watcher is not None
+        watcher.cancel()
+        await asyncio.wait([watcher], timeout=5)
+        assert watcher.done(), f"the watcher went on after its cancellation (attempt {attempt})"
+
+
 async def test_counter_keys_expire_within_their_window(redis_client, key_prefix):
     store = RedisBudgetStore(redis_client, prefix=key_prefix)
     await spend(store, "r1", [EUR_100], 10)
