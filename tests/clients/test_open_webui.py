@@ -130,22 +130,25 @@ def test_directory_lookup_falls_back_to_user_id_then_name(signed):
 
 
 def refusals() -> list[tuple[str, dict[str, str]]]:
-    """Each refused identity, minted now: tokens minted at import would expire in a suite longer than their 300 s."""
+    """Each refusal and the identity that causes it, minted now: a token minted when the
+    module is collected would have expired by the time a long run reaches this test."""
+    now = int(time.time())
     return [
         ("unsigned_identity_headers", {"X-OpenWebUI-User-Email": "alice@example.fr", "X-OpenWebUI-User-Id": "u-1"}),
         ("jwt_missing_exp", {"X-OpenWebUI-User-Jwt": mint({"exp": None})}),
-        ("jwt_expired", {"X-OpenWebUI-User-Jwt": mint({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3700})}),
+        ("jwt_expired", {"X-OpenWebUI-User-Jwt": mint({"exp": now - 3600, "iat": now - 3700})}),
         ("jwt_lifetime_too_long", {"X-OpenWebUI-User-Jwt": mint({}, lifetime_s=10 * 365 * 86400)}),
         ("jwt_wrong_issuer", {"X-OpenWebUI-User-Jwt": mint({"iss": "someone-else"})}),
         ("jwt_bad_signature", {"X-OpenWebUI-User-Jwt": mint({}, secret="the-webui-secret-key-instead-0123456789")}),
-        ("user_not_in_directory", {"X-OpenWebUI-User-Jwt": mint({"email": "zoe@example.fr", "sub": "u-z", "name": "Zoé"})}),
+        ("user_not_in_directory", {"X-OpenWebUI-User-Jwt": mint({"email": "zoe@example.fr", "sub": "u-z",
+                                                                  "name": "Zoé"})}),
     ]
 
 
 def test_each_refusal_names_its_reason_in_the_answer_the_log_and_the_trace(signed):
     gateway, key = signed
-    refused_identities = refusals()
-    for reason, identity in refused_identities:
+    expected = refusals()
+    for reason, identity in expected:
         response = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=CHAT,
                               headers=owui_headers(key, identity), timeout=60)
         assert response.status_code == 401, (reason, response.text)
@@ -154,12 +157,12 @@ def test_each_refusal_names_its_reason_in_the_answer_the_log_and_the_trace(signe
     admin = {"Authorization": f"Bearer {gateway.admin_key}"}
     for _ in range(50):
         trace = httpx.get(f"{gateway.base_url}/admin/access/refusals", headers=admin).json()["data"]
-        if len(trace) >= len(refused_identities):
+        if len(trace) >= len(expected):
             break
         time.sleep(0.1)
-    assert {row["reason"] for row in trace} >= {reason for reason, _ in refused_identities}
+    assert {row["reason"] for row in trace} >= {reason for reason, _ in expected}
     log = gateway.log()
-    assert all(reason in log for reason, _ in refused_identities)
+    assert all(reason in log for reason, _ in expected)
 
 
 def test_without_a_jwt_secret_plain_headers_identify_and_unknown_users_go_to_the_unmapped_scope(plain):
