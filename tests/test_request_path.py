@@ -6,6 +6,7 @@ on loopback, so litellm's real HTTP path runs. One gateway serves the whole modu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import asyncio
 import sqlite3
 
@@ -24,7 +25,7 @@ def upstream():
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream, tmp_path_factory) -> Gateway:
+def gateway(upstream, tmp_path_factory) -> Iterator[Gateway]:
     gw = start_gateway(tmp_path_factory.mktemp("gw"), catalogue_for(upstream.base_url))
     yield gw
     stop(gw.process)

@@ -20,7 +20,7 @@ def upstream():
 
 
 async def _send(client: httpx.AsyncClient, key: str, n: int) -> list[str]:
-    ids = []
+    ids: list[str] = []
     for _ in range(n):
         try:
             response = await client.post(

@@ -62,7 +62,7 @@ def build_app(tokens: int, slow_interval_s: float, late_s: float) -> Starlette:
             for i in range(count):
                 for index in range(n):
                     if model.startswith("toolsonly"):
-                        piece = {"index": 0, "function": {"arguments": f"w{i} "}}
+                        piece: dict = {"index": 0, "function": {"arguments": f"w{i} "}}
                         if i == 0:
                             piece.update(id=f"call_{index}", type="function")
                             piece["function"]["name"] = "lookup"

@@ -48,7 +48,8 @@ def _wait_ping(port: int, timeout_s: float = 10.0) -> None:
 
 class Servers:
     def __init__(self, tmp: Path) -> None:
-        self.tmp, self.processes = tmp, []
+        self.tmp = tmp
+        self.processes: list[subprocess.Popen] = []
 
     def start(self, *args: str) -> subprocess.Popen:
         process = subprocess.Popen([_redis_server_binary(), *args], stdout=subprocess.DEVNULL, cwd=self.tmp)

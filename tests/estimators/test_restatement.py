@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from estimators import factors
 from estimators.factors import DATA_DIR, UnknownFactorSet
@@ -54,9 +54,10 @@ def row(i: int, impacts) -> dict:
 
 async def seed(engine, n: int) -> list[dict]:
     spec = Catalogue.load(env={}).get("gpt-4o")
+    assert spec is not None
     rows = [row(i, HostedEstimator().estimate(spec.impact, 300 + i, 400, 2.5)) for i in range(n)]
     async with engine.begin() as conn:
-        await conn.execute(UsageRecord.__table__.insert(), rows)
+        await conn.execute(insert(UsageRecord), rows)
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ def upstream():
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream, tmp_path_factory) -> Gateway:
+def gateway(upstream, tmp_path_factory) -> Iterator[Gateway]:
     gw = start_gateway(tmp_path_factory.mktemp("inventory-gw"), catalogue_for(upstream.base_url))
     yield gw
     stop(gw.process)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -23,7 +23,7 @@ OUTPUT_TOKENS = 8
 
 
 @pytest.fixture(scope="session")
-def mock_upstream() -> MockUpstream:
+def mock_upstream() -> Iterator[MockUpstream]:
     mock = start_mock_upstream("--output-tokens", str(OUTPUT_TOKENS))
     yield mock
     stop(mock.process)

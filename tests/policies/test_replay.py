@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
@@ -59,7 +60,7 @@ async def _seed(url: str) -> None:
         await conn.run_sync(Base.metadata.create_all)
         for uc, dept, roles, requested, served, tin, tout, cost, gwp, started in ROWS:
             await conn.execute(
-                UsageRecord.__table__.insert().values(
+                insert(UsageRecord).values(
                     request_id=f"req-{next(ids)}", started_at=started, finished_at=started,
                     employee_pseudonym="p", department=dept, roles=roles, key_id="k", use_case=uc,
                     requested_model=requested, served_model=served, status="ok" if served else "denied",

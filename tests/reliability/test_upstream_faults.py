@@ -7,6 +7,7 @@ settled on what was generated, for a stream cut mid-way); one ledger row per req
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import sqlite3
 
 import httpx
@@ -37,7 +38,7 @@ def upstream():
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream, tmp_path_factory) -> Gateway:
+def gateway(upstream, tmp_path_factory) -> Iterator[Gateway]:
     closed = f"http://127.0.0.1:{free_port()}/v1"
     extra = "".join(
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -25,7 +26,7 @@ class Callers:
 
 
 @pytest.fixture(scope="package")
-def secured(tmp_path_factory) -> tuple[Gateway, Callers]:
+def secured(tmp_path_factory) -> Iterator[tuple[Gateway, Callers]]:
     upstream = start_mock_upstream("--output-tokens", "8")
     env = {"SOBRIA_RATE_LIMIT_RPM": "1000"}
     gateway = start_gateway(tmp_path_factory.mktemp("secured"), catalogue_for(upstream.base_url), env)

@@ -29,7 +29,7 @@ def _operations(gateway: Gateway) -> list[tuple[str, str]]:
 def _call(gateway: Gateway, method: str, path: str, key: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     url = gateway.base_url + path.replace("{", "").replace("}", "")
-    body = None if method in ("GET", "DELETE") else {}
+    body: dict | None = None if method in ("GET", "DELETE") else {}
     return httpx.request(method, url, headers=headers, json=body, timeout=30)
 
 

@@ -8,6 +8,7 @@ and none may take longer than the bound.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ PHASES = {"admin": "examples,coverage,fuzzing", "employee": "examples,fuzzing", 
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory) -> Gateway:
+def gateway(tmp_path_factory) -> Iterator[Gateway]:
     upstream = start_mock_upstream("--output-tokens", "8")
     gw = start_gateway(tmp_path_factory.mktemp("fuzz"), catalogue_for(upstream.base_url))
     yield gw

@@ -73,11 +73,15 @@ def ui_key(base_url: str, admin_key: str, employee: str, department: str, *roles
         form = {"csrf": csrf_of(client.get("/ui/admin/keys").text), "employee": employee, "department": department}
         form.update({f"role_{role}": "1" for role in roles or ("employee",)})
         page = client.post("/ui/admin/keys", data=form).text
-    return re.search(r'id="new-key">(sk-sobria-[^<]+)<', page).group(1)
+    found = re.search(r'id="new-key">(sk-sobria-[^<]+)<', page)
+    assert found, "the new key is not on the page"
+    return found.group(1)
 
 
 def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
 
 
 def sign_in_http(client: httpx.Client, key: str) -> None:

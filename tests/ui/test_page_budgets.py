@@ -6,6 +6,8 @@ written to test-artifacts/ui/pages.json with a full-page screenshot beside it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.ui.browser import ARTIFACTS, FIRST_LOAD_BUDGET, REPEAT_LOAD_BUDGET, PageReport, record, serious_violations, sign_in, weigh
@@ -28,7 +30,7 @@ PAGES = [
 @pytest.fixture(scope="module")
 def sessions(browser, gateway, keys) -> dict:
     """Signed-in browser state per role, so each page can be weighed with an empty cache."""
-    states = {None: {"cookies": [], "origins": []}}
+    states: dict[str | None, Any] = {None: {"cookies": [], "origins": []}}
     for role in ("employee", "committee", "admin"):
         context = browser.new_context(locale="en-GB")
         page = context.new_page()

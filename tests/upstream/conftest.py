@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -22,7 +22,7 @@ _MODEL = {
 
 
 @pytest.fixture(scope="session")
-def mock_upstream() -> MockUpstream:
+def mock_upstream() -> Iterator[MockUpstream]:
     mock = start_mock_upstream("--output-tokens", str(OUTPUT_TOKENS), "--slow-ms", "2000")
     yield mock
     stop(mock.process)
