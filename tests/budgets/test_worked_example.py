@@ -33,8 +33,9 @@ POLICY_FALLBACKS = {"small": ["example-primary"], "medium": ["example-medium"], 
 
 def tools_of(size: int) -> list[dict]:
     """A `tools` array of exactly `size` bytes of JSON."""
-    tools = [{"type": "function", "function": {"name": "lookup", "description": ""}}]
-    tools[0]["function"]["description"] = "d" * (size - len(orjson.dumps(tools)))
+    function: dict[str, str] = {"name": "lookup", "description": ""}
+    tools: list[dict] = [{"type": "function", "function": function}]
+    function["description"] = "d" * (size - len(orjson.dumps(tools)))
     return tools
 
 

@@ -230,7 +230,7 @@ def test_a_configured_audience_is_required_and_checked():
     from gateway.identity.auth import Authenticator, Directory, FrontendPolicy, FrontendRefused
 
     policy = FrontendPolicy(jwt_secret=SECRET, jwt_max_lifetime_s=600, jwt_audience="sobria")
-    authenticator = Authenticator(None, b"k", Directory.load(None), policy)  # type: ignore[arg-type]
+    authenticator = Authenticator(None, b"k", Directory.load(None), policy)
     assert authenticator._verified(mint({"aud": "sobria"}), SECRET).email == "alice@example.fr"
     for claims, reason in (({"aud": "another-service"}, "jwt_wrong_audience"), ({}, "jwt_missing_aud")):
         with pytest.raises(FrontendRefused) as refused:

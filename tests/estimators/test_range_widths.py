@@ -51,6 +51,7 @@ def test_the_reservation_bound_exceeds_the_displayed_max_by_the_stated_factors()
             for prompt in prompts:
                 for output in outputs:
                     impacts = ESTIMATOR.estimate(spec.impact, prompt, output)
+                    assert impacts.reservation_gwp_g is not None, spec.name
                     found.append(impacts.reservation_gwp_g / impacts.gwp_g.max)
         return found
 

@@ -194,7 +194,7 @@ async def test_a_plain_stream_is_counted_right_and_parsed_once():
 async def test_a_plain_stream_with_the_served_name_is_relayed_byte_for_byte():
     stream = _Stream(_ModelRewrite("served", "served"))
     events = [plain(w, model="served") for w in ["a", "b", "c"]]
-    assert [_piece([e], stream).sse for e in events] == [e + b"\n\n" for e in events]  # type: ignore[union-attr]
+    assert [_piece([e], stream).sse for e in events] == [e + b"\n\n" for e in events]
     assert stream.parsed == 1
 
 
