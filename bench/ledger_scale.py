@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -381,11 +382,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         label = "committee " + " x ".join(dims)
         results[label] = {
             "before": SKIPPED if args.skip_before else await timed(
-                lambda d=dims: committee(before_agg, month, d, True), 1, args.cap_s),
-            "after": await timed(lambda d=dims: committee(after_agg, month, d, False), args.runs, args.cap_s),
+                functools.partial(committee, before_agg, month, dims, True), 1, args.cap_s),
+            "after": await timed(functools.partial(committee, after_agg, month, dims, False), args.runs, args.cap_s),
         }
         if previous_agg is not None:
-            results[label]["previous"] = await timed(lambda d=dims: committee(previous_agg, month, d, False),
+            results[label]["previous"] = await timed(functools.partial(committee, previous_agg, month, dims, False),
                                                      args.runs, args.cap_s)
             results[label]["previous_revision"] = args.previous
         results[label]["load_avg_1m"] = os.getloadavg()[0]

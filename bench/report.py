@@ -17,6 +17,10 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _field(cell: dict[str, Any] | None, name: str) -> float | None:
+    return None if cell is None else cell[name]
+
+
 def _ratio(numerator: float | None, denominator: float | None) -> str:
     if numerator is None or denominator is None or denominator <= 0:
         return "–"
@@ -98,12 +102,12 @@ def _ratios(run: dict[str, Any], targets: dict[str, Any], reference: dict[str, A
             mine16, ref16 = _cell(target, stream, 16), _cell(reference, stream, 16)
             mine64, ref64 = _cell(target, stream, 64), _cell(reference, stream, 64)
             row = [
-                _ratio(mine16 and mine16["cpu_ms_per_request"], ref16 and ref16["cpu_ms_per_request"]),
+                _ratio(_field(mine16, "cpu_ms_per_request"), _field(ref16, "cpu_ms_per_request")),
                 _ratio(_added(target, direct, stream, 1, "p50_ms"), _added(reference, direct, stream, 1, "p50_ms")),
                 _ratio(_added(target, direct, stream, 1, "p99_ms"), _added(reference, direct, stream, 1, "p99_ms")),
                 _ratio(_added(target, direct, stream, 64, "p50_ms"), _added(reference, direct, stream, 64, "p50_ms")),
                 _ratio(_added(target, direct, stream, 64, "p99_ms"), _added(reference, direct, stream, 64, "p99_ms")),
-                _ratio(mine64 and mine64["throughput_rps"], ref64 and ref64["throughput_rps"]),
+                _ratio(_field(mine64, "throughput_rps"), _field(ref64, "throughput_rps")),
             ]
             lines.append(f"| {name} | {'stream' if stream else 'plain'} | " + " | ".join(row) + " |")
     lines.append("")

@@ -22,7 +22,7 @@ def wait_up(url: str, process: subprocess.Popen, timeout_s: float = 120.0, heade
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode} before {url} answered")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before {url} answered")
         try:
             if httpx.get(url, timeout=1.0, headers=headers).status_code < 500:
                 return

@@ -148,7 +148,7 @@ class Stack:
         self.keys: dict[str, str] = {}  # key id -> key
 
     def start(self) -> None:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         upstream_port = free_port()
         self.processes["upstream"] = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "mock_upstream.py"), "--port", str(upstream_port),
