@@ -47,6 +47,7 @@ from gateway.request.tokens import (
     message_text,
     prediction_bound,
     text_tokens,
+    unpriced_option,
 )
 from gateway.providers.upstream import PASSTHROUGH, Upstream, UpstreamCall
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest
@@ -338,6 +339,9 @@ class ChatPipeline:
                 flight.choices = choices_asked(flight.request.params)
             except ValueError as invalid:
                 raise GatewayError(400, "invalid_request", param="n", detail=str(invalid)) from None
+            unpriced = unpriced_option(flight.request.params)
+            if unpriced is not None:
+                raise GatewayError(400, "unpriced_option", param=unpriced, option=unpriced)
             with self.telemetry.stage(flight, "sobria.policy"):
                 self.route(flight)
             await self.limit_rate(flight)

@@ -140,6 +140,26 @@ def prediction_bound(params: dict[str, Any]) -> int:
     return _json_bytes(content) if content is not None else 0
 
 
+PRICED_SERVICE_TIERS = frozenset({"auto", "default", "flex", "standard_only"})
+"""Service tiers billed at or below the catalogue's token prices (OpenAI's default and
+flex, Anthropic's standard); `priority` and `scale` are billed above them."""
+
+
+def unpriced_option(params: dict[str, Any]) -> str | None:
+    """The forwarded option the provider bills beyond the catalogue's token prices (a
+    priority service tier, web search, audio output), which no reservation could cover;
+    None when the request asks for none of them."""
+    tier = params.get("service_tier")
+    if tier is not None and tier not in PRICED_SERVICE_TIERS:
+        return "service_tier"
+    if params.get("web_search_options") is not None:
+        return "web_search_options"
+    modalities = params.get("modalities")
+    if params.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities):
+        return "audio"
+    return None
+
+
 def choices_asked(params: dict[str, Any]) -> int:
     """How many choices (`n`) the request asks for; ValueError when it is not 1..128."""
     n = params.get("n", 1)
