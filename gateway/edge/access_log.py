@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.edge.dependencies import EngineDep
 from gateway.identity.auth import require_role
 from gateway.ledger.batched import BatchedInserter
 from gateway.identity.keys import hash_key
@@ -107,9 +108,16 @@ class RefusalTrace:
 router = APIRouter(prefix="/admin/access", tags=["admin"])
 
 
+def _access_trace(request: Request) -> AccessTrace:
+    """The trace of refused accesses the composition root started."""
+    trace: AccessTrace = request.app.state.access_trace
+    return trace
+
+
 @router.get("/refusals")
 async def refusals(
-    request: Request,
+    engine: EngineDep,
+    trace: Annotated[AccessTrace, Depends(_access_trace)],
     limit: int = Query(default=100, ge=1, le=1000),
     _: object = Depends(require_role("admin")),
 ) -> dict[str, Any]:
@@ -122,7 +130,7 @@ async def refusals(
         .order_by(refusal.id.desc())
         .limit(limit)
     )
-    async with request.app.state.engine.connect() as connection:
+    async with engine.connect() as connection:
         rows = (await connection.execute(statement)).all()
     return {
         "data": [
@@ -139,5 +147,5 @@ async def refusals(
             }
             for row in rows
         ],
-        "dropped": request.app.state.access_trace.dropped,
+        "dropped": trace.dropped,
     }

@@ -7,6 +7,7 @@ routes that use them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -20,6 +21,7 @@ from gateway.inventory.service import Inventory
 from gateway.providers.catalogue import Catalogue
 from gateway.request.embeddings import EmbeddingService
 from gateway.request.pipeline import ChatPipeline
+from gateway.observability.footprint import Footprint
 from gateway.observability.metrics import Metrics
 from gateway.services.budget_overrides import BudgetOverrideService
 from gateway.services.keys import KeyService
@@ -56,6 +58,18 @@ pipeline = _state("pipeline", ChatPipeline)
 embeddings = _state("embeddings", EmbeddingService)
 
 
+def footprint(request: Request) -> Footprint | None:
+    """The gateway's own measured footprint, when measured mode is on (None otherwise)."""
+    found: Footprint | None = getattr(request.app.state, "footprint", None)
+    return found
+
+
+def dead_letter_counts(request: Request) -> Counter[str]:
+    """Rows this process set aside since it started, per table."""
+    counts: Callable[[], Counter[str]] = request.app.state.dead_letter_counts
+    return counts()
+
+
 def budget_gate(found: Annotated[ChatPipeline, Depends(pipeline)]) -> BudgetGate:
     """The request path's budget gate (reservations, and the caller's budgets as /v1/me/usage shows them)."""
     return found.budgets
@@ -86,6 +100,9 @@ InventoryDep = Annotated[Inventory, Depends(inventory)]
 PolicyEngineDep = Annotated[PolicyEngine, Depends(policy_engine)]
 BudgetGateDep = Annotated[BudgetGate, Depends(budget_gate)]
 EmbeddingsDep = Annotated[EmbeddingService, Depends(embeddings)]
+PipelineDep = Annotated[ChatPipeline, Depends(pipeline)]
+FootprintDep = Annotated[Footprint | None, Depends(footprint)]
+DeadLetterCountsDep = Annotated[Counter[str], Depends(dead_letter_counts)]
 KeysDep = Annotated[KeyService, Depends(key_service)]
 OverridesDep = Annotated[BudgetOverrideService, Depends(budget_override_service)]
 PolicyDep = Annotated[PolicyPublishing, Depends(policy_publishing)]

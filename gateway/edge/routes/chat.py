@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.edge.dependencies import PipelineDep, SettingsDep
 from gateway.identity.auth import Principal, current_principal
+from gateway.request.pipeline import ChatPipeline
 from gateway.edge.errors import GatewayError
 from gateway.request.flight import ChatRequest
 from gateway.i18n import negotiate
@@ -96,17 +98,19 @@ def parse_model(raw: bytes, model: type[_Body]) -> _Body:
 )
 async def chat_completions(
     request: Request,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
     principal: Principal = Depends(current_principal),
     x_sobria_use_case: str | None = Header(default=None, max_length=64),
 ) -> Any:
     """Create a chat completion, routed to the smallest adequate model, with its footprint."""
     body = parse_body(await request.body())
-    limit = request.app.state.settings.max_messages
+    limit = settings.max_messages
     if len(body.messages) > limit:
         raise GatewayError(400, "too_many_messages", param="messages", limit=limit)
     language = negotiate(request.headers.get("accept-language"))
     chat = to_chat_request(body, x_sobria_use_case, language)
-    served = await serve(request, principal, chat)
+    served = await serve(pipeline, request, principal, chat)
     if served.chunks is not None:
         return StreamingResponse(served.chunks, media_type="text/event-stream", headers=served.headers)
     return JSONResponse(served.payload, headers=served.headers)
@@ -122,9 +126,8 @@ class Served:
     input_tokens_estimate: int = 0
 
 
-async def serve(request: Request, principal: Principal, chat: ChatRequest) -> Served:
+async def serve(pipeline: ChatPipeline, request: Request, principal: Principal, chat: ChatRequest) -> Served:
     """Run one chat request through the pipeline; the door every API shape shares."""
-    pipeline = request.app.state.pipeline
     flight = pipeline.start(principal, chat)
     request.state.request_id = flight.request_id
     if chat.stream:
@@ -159,7 +162,7 @@ class ApiShape(Generic[_Body]):
     answer: Callable[[_Body, dict[str, Any]], dict[str, Any]]
 
 
-async def serve_shape(request: Request, principal: Principal, use_case_header: str | None,
+async def serve_shape(pipeline: ChatPipeline, request: Request, principal: Principal, use_case_header: str | None,
                       shape: ApiShape[_Body]) -> Response:
     """Serve one request of another API's shape; those APIs always end a stream with its usage."""
     body = parse_model(await request.body(), shape.body)
@@ -174,7 +177,7 @@ async def serve_shape(request: Request, principal: Principal, use_case_header: s
         language=negotiate(request.headers.get("accept-language")),
         include_usage=True,
     )
-    served = await serve(request, principal, chat)
+    served = await serve(pipeline, request, principal, chat)
     if served.chunks is not None:
         return StreamingResponse(shape.events(body, served), media_type="text/event-stream", headers=served.headers)
     assert served.payload is not None

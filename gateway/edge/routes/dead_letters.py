@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from gateway.identity.auth import require_role
 from gateway.ledger.dead_letter import recent
-from gateway.edge.dependencies import EngineDep
+from gateway.edge.dependencies import DeadLetterCountsDep, EngineDep
 
 router = APIRouter(prefix="/admin/ledger", tags=["admin"])
 
 
 @router.get("/dead-letters")
 async def dead_letters(
-    request: Request, engine: EngineDep,
+    engine: EngineDep, counts: DeadLetterCountsDep,
     limit: int = Query(default=100, ge=1, le=1000),
     _: object = Depends(require_role("admin")),
 ) -> dict[str, Any]:
@@ -33,5 +33,5 @@ async def dead_letters(
             }
             for row in rows
         ],
-        "set_aside_by_this_process": dict(request.app.state.dead_letter_counts()),
+        "set_aside_by_this_process": dict(counts),
     }

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from estimators.methodology import methodology
 from gateway.identity.auth import Principal, current_principal
 from gateway.observability.footprint import gateway_report
-from gateway.edge.dependencies import EngineDep
+from gateway.edge.dependencies import EngineDep, FootprintDep
 
 router = APIRouter()
 
 
 @router.get("/v1/impacts/methodology")
-async def get_methodology(request: Request, engine: EngineDep) -> dict[str, Any]:
+async def get_methodology(engine: EngineDep, footprint: FootprintDep) -> dict[str, Any]:
     """Method id, factor-set version, zone mixes in use and the formula in words; measured mode when on."""
-    footprint = getattr(request.app.state, "footprint", None)
     if footprint is None:
         return methodology()
     measured = footprint.describe()
@@ -27,11 +26,11 @@ async def get_methodology(request: Request, engine: EngineDep) -> dict[str, Any]
 
 @router.get("/v1/impacts/gateway")
 async def get_gateway_footprint(
-    request: Request, engine: EngineDep,
+    engine: EngineDep, footprint: FootprintDep,
     _: Principal = Depends(current_principal),
     windows: int = Query(default=12, ge=1, le=1000, description="how many of the last windows to list"),
 ) -> dict[str, Any]:
     """The gateway process's measured energy per request: its last windows and the totals."""
     report = await gateway_report(engine, limit=windows)
-    report["measured_mode"] = getattr(request.app.state, "footprint", None) is not None
+    report["measured_mode"] = footprint is not None
     return report

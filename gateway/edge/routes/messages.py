@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
 
+from gateway.edge.dependencies import PipelineDep
 from gateway.identity.auth import Principal, current_principal
 from gateway.edge.routes.chat import ApiShape, Served, Translated, serve_shape
 from gateway.request.translate_messages import (
@@ -36,8 +37,9 @@ MESSAGES = ApiShape(MessagesRequest, _translated, _events, lambda _, payload: me
 @router.post("/v1/messages", tags=["anthropic"])
 async def create_message(
     request: Request,
+    pipeline: PipelineDep,
     principal: Principal = Depends(current_principal),
     x_sobria_use_case: str | None = Header(default=None, max_length=64),
 ) -> Any:
     """Create a message, as Anthropic's API does (tools and streams included)."""
-    return await serve_shape(request, principal, x_sobria_use_case, MESSAGES)
+    return await serve_shape(pipeline, request, principal, x_sobria_use_case, MESSAGES)

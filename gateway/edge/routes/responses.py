@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
 
+from gateway.edge.dependencies import PipelineDep
 from gateway.identity.auth import Principal, current_principal
 from gateway.edge.routes.chat import ApiShape, Served, Translated, serve_shape
 from gateway.request.translate_responses import (
@@ -36,8 +37,9 @@ RESPONSES = ApiShape(ResponsesRequest, _translated, _events, response_object)
 @router.post("/v1/responses", tags=["openai"])
 async def create_response(
     request: Request,
+    pipeline: PipelineDep,
     principal: Principal = Depends(current_principal),
     x_sobria_use_case: str | None = Header(default=None, max_length=64),
 ) -> Any:
     """Create a model response (stateless: send the whole conversation in `input`)."""
-    return await serve_shape(request, principal, x_sobria_use_case, RESPONSES)
+    return await serve_shape(pipeline, request, principal, x_sobria_use_case, RESPONSES)
