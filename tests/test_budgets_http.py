@@ -48,7 +48,7 @@ def test_employee_over_budget_gets_429_budget_exceeded_with_retry_after(gateway)
     assert 0 < spent <= 0.0002
     error = refused.json()["error"]
     assert error["code"] == "budget_exceeded" and error["type"] == "rate_limit_error"
-    assert "employee" in error["message"] and "carol" not in error["message"]
+    assert "your budget (EUR)" in error["message"] and "carol" not in error["message"]
     assert int(refused.headers["Retry-After"]) > 0
 
 
@@ -66,7 +66,8 @@ def test_the_french_429_says_the_wait_and_the_amounts_as_a_french_reader_writes_
     message = french.json()["error"]["message"]
     assert message.startswith("Budget dépassé") and f"{wait} s" not in message
     assert re.search(r"Réessayez dans \d+\u00a0(?:s|min|h|jours?)\.$", message), message
-    assert re.search(r"il reste \d+(?:,\d+)? sur", message) and not re.search(r"\d\.\d", message), message
+    assert re.search(r"il reste \d+(?:,\d+)? sur votre budget \(EUR\)", message) and not re.search(r"\d\.\d", message), message
+    assert "employee" not in message
 
 
 def test_remaining_budget_header_decreases_with_spending(gateway):

@@ -75,7 +75,20 @@ class GatewayError(Exception):
         wait = params.get("retry_after")
         if isinstance(wait, int):
             params["retry_after"] = formatting.duration(wait, language)
+        scope = params.get("scope")
+        if isinstance(scope, str):
+            params["scope"] = budget_in_words(scope, language)
         return translate(self.message_key, language, **params)
+
+
+_SCOPE_KINDS = frozenset({"employee", "department", "use_case", "org"})
+
+
+def budget_in_words(scope: str, language: str) -> str:
+    """A budget scope (`employee`, `department:sales`, ...) as a reader says it: "your
+    budget", "le budget de la direction sales"; an unknown kind stays as written."""
+    kind, _, name = scope.partition(":")
+    return translate(f"error.scope.{kind}", language, name=name) if kind in _SCOPE_KINDS else scope
 
 
 _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
