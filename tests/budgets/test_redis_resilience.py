@@ -114,12 +114,14 @@ async def test_counters_flushed_mid_window_are_rebuilt_from_the_ledger(redis_cli
     assert refused.statuses[0].spent_micro == 90
 
 
-async def test_the_hold_watcher_stops_when_cancelled_even_with_its_client_closed_under_it(redis_url, key_prefix):
+async def test_the_hold_watcher_stops_when_cancelled_even_with_its_client_closed_under_it(redis_url, key_prefix,
+                                                                                       redis_client):
     """Cancelled at every moment of its cycle, the watcher ends: before, a cancellation
-    swallowed inside a Redis call left it looping and hung the event loop's shutdown."""
-    for attempt in range(60):
+    swallowed inside a Redis call left it looping and hung the event loop's shutdown.
+    (`redis_client` is asked for its clean-up: it deletes the keys under the test's prefix.)"""
+    for attempt in range(150):
         client = aioredis.from_url(redis_url)
-        store = RedisBudgetStore(client, prefix=f"{key_prefix}{attempt}:")
+        store = RedisBudgetStore(client, prefix=f"{key_prefix}{attempt}:", rebuild_grace_s=0.0)
         assert (await store.reserve("r1", [EUR_100], Amount(1, 0), T0)).granted
         await client.aclose()
         await asyncio.sleep(0.01 * (attempt % 30))
