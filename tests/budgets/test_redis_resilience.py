@@ -277,13 +277,17 @@ def _no_retry_client(server: OwnRedis, timeout_s: float) -> aioredis.Redis:
                              retry=Retry(NoBackoff(), 0))
 
 
+def _fail_closed_store(client: aioredis.Redis) -> RedisBudgetStore:
+    """A fail-closed store that, once it marks Redis down, stays so for the whole test."""
+    return RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30, rebuild_grace_s=0)
+
+
 async def test_a_timeout_while_the_event_loop_runs_late_fails_that_call_without_marking_redis_down(
     own_redis_server,
 ):
     await own_redis_server.start()
     client = _no_retry_client(own_redis_server, 0.2)
-    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
-                             rebuild_grace_s=0)
+    store = _fail_closed_store(client)
     try:
         await spend(store, "r1", [EUR_100], 10)
         timed_out = False
@@ -309,8 +313,7 @@ async def test_a_timeout_while_the_event_loop_runs_late_fails_that_call_without_
 async def test_a_timeout_while_the_event_loop_is_on_time_still_marks_redis_down(own_redis_server):
     await own_redis_server.start()
     client = _no_retry_client(own_redis_server, 0.2)
-    store = RedisBudgetStore(client, prefix="t:", on_unavailable="fail_closed", probe_interval_s=30,
-                             rebuild_grace_s=0)
+    store = _fail_closed_store(client)
     try:
         await spend(store, "r1", [EUR_100], 10)
         assert own_redis_server.process is not None
