@@ -85,7 +85,7 @@ T = TypeVar("T")
 WRITE_CLOCK_MARGIN_S = 0.05
 
 
-def _pool_exhausted(error: BaseException | None) -> bool:
+def _pool_exhausted(error: BaseException) -> bool:
     """No free connection in this worker's pool: redis-py's default pool raises
     `MaxConnectionsError`, the blocking pool a `ConnectionError` from its wait's timeout."""
     if isinstance(error, MaxConnectionsError):
@@ -352,7 +352,7 @@ class RedisBudgetStore:
         if time.monotonic() < self._down_until:
             raise RedisConnectionError("Redis marked down after a recent failure")
 
-    def _mark_down(self, error: BaseException | None = None) -> None:
+    def _mark_down(self, error: BaseException) -> None:
         """Treat Redis as down for `probe_interval_s`, unless `error` says this worker,
         not Redis, is saturated: its connection pool was exhausted, or the call timed out
         while the event loop ran late by half the timeout or more (the reply may well have
