@@ -1,7 +1,9 @@
 """Cost of the budget step per request: reserve + settle on four budgets, both stores.
 
-Run: python bench/budgets_bench.py [--redis redis://127.0.0.1:6379/0] [--requests 20000]
-Prints µs per request (one at a time) and requests/s (with concurrent callers).
+Run: python bench/budgets_bench.py [--redis redis://127.0.0.1:6379/0] [--requests 20000] [--holds 2000]
+Prints µs per request (one at a time) and requests/s (with concurrent callers), then the
+cost of one pass of a replica's hold watcher (`resync`, five times a second) with
+`--holds` requests in flight: when no counter was rebuilt, and right after one was.
 Uses its own key prefix on Redis and deletes it afterwards.
 """
 
@@ -72,11 +74,32 @@ async def measure(name: str, store: BudgetStore, n: int, callers: int) -> tuple[
     return name, per_request_us, throughput
 
 
+async def watcher_pass(client: object, prefix: str, holds: int, runs: int = 20) -> tuple[float, float]:
+    """Median ms of one `resync` with `holds` reservations in flight: steady, and after a rebuild."""
+    store = RedisBudgetStore(client, prefix=prefix)  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    for i in range(holds):
+        assert (await store.reserve(f"held-{i}", limits_of(i), WORST, now)).granted
+    await store.resync()
+    steady, rebuilt = [], []
+    for run in range(runs):
+        began = time.perf_counter()
+        await store.resync()
+        steady.append(time.perf_counter() - began)
+        await client.delete(prefix + "c:" + limits_of(run)[0].counter_id)  # type: ignore[attr-defined]
+        await store.status(limits_of(run), now)  # rebuilt from its (empty) history: a new epoch
+        began = time.perf_counter()
+        await store.resync()
+        rebuilt.append(time.perf_counter() - began)
+    return sorted(steady)[runs // 2] * 1000, sorted(rebuilt)[runs // 2] * 1000
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--callers", type=int, default=32)
+    parser.add_argument("--holds", type=int, default=2000)
     args = parser.parse_args()
 
     rows = [await measure("in-process", InMemoryBudgetStore(), args.requests, args.callers)]
@@ -88,6 +111,7 @@ async def main() -> None:
     try:
         redis_n = max(1, args.requests // 4)
         rows.append(await measure("redis", RedisBudgetStore(client, prefix=prefix), redis_n, args.callers))
+        steady_ms, rebuilt_ms = await watcher_pass(client, prefix + "w:", args.holds)
     finally:
         keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
         for start in range(0, len(keys), 1000):
@@ -98,6 +122,8 @@ async def main() -> None:
     print(f"{'store':<12} {'µs/request (sequential)':>24} {'requests/s (' + str(args.callers) + ' callers)':>26}")
     for name, per_request_us, throughput in rows:
         print(f"{name:<12} {per_request_us:>24.1f} {throughput:>26.0f}")
+    print(f"hold watcher, one pass with {args.holds} requests in flight (median ms): "
+          f"nothing rebuilt {steady_ms:.2f}, right after a rebuild {rebuilt_ms:.2f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Key layout (all under `prefix`):
 - `m:<key>` string: once-per-window marks (soft-threshold events).
 
 - `alive` string: Redis time at which this Redis was first seen empty by a rebuild.
+- `rebuilt` string: the epoch of the last rebuild that created a counter.
 
 One clock: reservations expire on Redis's `TIME`, never on a replica's clock, and a
 stream renews its reservation while it runs (`renew`).
@@ -24,8 +25,9 @@ stream renews its reservation while it runs (`renew`).
 A Redis loss loses no spending. Every counter a rebuild creates carries a new epoch.
 Each replica remembers what it holds in flight and what it has settled but its ledger
 writer has not yet written, with the epoch of each counter it was counted under; a
-watcher compares those epochs with Redis's a few times a second and, on a counter
-rebuilt since, re-applies its holds and that unwritten spending, exactly once
+watcher reads the `rebuilt` key a few times a second and, when it moved (or something
+was counted under an unexpected epoch), compares those epochs with Redis's and, on a
+counter rebuilt since, re-applies its holds and that unwritten spending, exactly once
 (idempotent by request id, see hold.lua and reapply.lua). Spending whose ledger write
 returned before the rebuild read the ledger is not re-applied: the rebuild counted it.
 Right after Redis comes back empty, new counters admit nothing for `rebuild_grace_s`
@@ -124,6 +126,8 @@ class _Counted:
     buckets: list[int]
     amount: Amount
     epochs: list[str]
+    keys: tuple[str, ...]
+    """The Redis key of each counter, in `limits` order (the watcher reads them often)."""
     written_at: float | None = None  # this replica's clock when the ledger write returned
 
 
@@ -160,13 +164,21 @@ class RedisBudgetStore:
         self._late_logged = 0.0
         self._scripts = {
             name: client.register_script(_script_text(name))
-            for name in ("reserve", "settle", "release", "status", "rebuild", "apply", "renew", "hold", "reapply")
+            for name in ("reserve", "settle", "release", "status", "rebuild", "apply", "renew", "hold", "reapply",
+                         "epochs")
         }
         self._replicas = max(1, fail_open_replicas)
         self._grace_s = rebuild_grace_s
         self._watch_interval = watch_interval_s
         self._holds: dict[str, _Counted] = {}
         self._unwritten: OrderedDict[str, _Counted] = OrderedDict()
+        self._seen_epochs: dict[str, str] = {}
+        """Each counter's epoch at the last full resync: everything counted agrees with it."""
+        self._seen_rebuilt: str | None = None
+        """The `rebuilt` key at the last full resync (None: no full resync yet)."""
+        self._resync_needed = True
+        """Something was counted under an epoch other than `_seen_epochs` since then."""
+        self._resyncing = False
         self._clock_offset = 0.0
         self._watcher: asyncio.Task[None] | None = None
         self._outage_used: dict[str, int] = {}
@@ -248,7 +260,9 @@ class RedisBudgetStore:
         if held is not None:
             # Not in the ledger until the writer says so; a hold Redis lost ('' epochs) is
             # counted by the watcher once its counters exist again.
-            self._remember_unwritten(reservation_id, _Counted(held.limits, held.buckets, actual, epochs or [""] * len(held.limits)))
+            self._remember_unwritten(
+                reservation_id, self._counted(held.limits, held.buckets, actual, epochs or [""] * len(held.limits))
+            )
         limits = self._limits_by_reservation.pop(reservation_id, None)
         if limits is None:
             return []
@@ -277,6 +291,18 @@ class RedisBudgetStore:
             counted = self._unwritten.get(request_id)
             if counted is not None and counted.written_at is None:
                 counted.written_at = at
+
+    def _counted(self, limits: list[BudgetLimit], buckets: list[int], amount: Amount, epochs: list[str]) -> _Counted:
+        """A hold or unwritten spending as counted now; flags the watcher when one of its
+        epochs is not the one the last full resync saw."""
+        keys = tuple(self._counter_key(limit) for limit in limits)
+        if self._resyncing:
+            self._resync_needed = True  # counted while a resync compares: it may have missed this
+        elif not self._resync_needed:
+            seen = self._seen_epochs
+            if any(seen.get(key, epoch) != epoch for key, epoch in zip(keys, epochs, strict=True)):
+                self._resync_needed = True
+        return _Counted(limits, buckets, amount, epochs, keys)
 
     def _remember_unwritten(self, request_id: str, counted: _Counted) -> None:
         self._unwritten[request_id] = counted
@@ -442,7 +468,7 @@ class RedisBudgetStore:
                 BudgetStatus(lim, t, r) for lim, (t, r) in zip(limits, _pairs(reply[1 : 1 + 2 * count]), strict=True)
             ]
             epochs = [_text(e) for e in reply[1 + 2 * count :]]
-            self._holds[reservation_id] = _Counted(
+            self._holds[reservation_id] = self._counted(
                 limits, [bucket_index(lim, now_s) for lim in limits], amount, epochs + [""] * (count - len(epochs))
             )
             for status in statuses:
@@ -499,7 +525,7 @@ class RedisBudgetStore:
             args += [lower, counter_ttl_s(limit, now_s), len(buckets)]
             for bucket, spent in buckets.items():
                 args += [bucket, spent]
-        keys.append(self._prefix + "alive")
+        keys += [self._prefix + "alive", self._prefix + "rebuilt"]
         created = await self._scripts["rebuild"](keys=keys, args=args)
         if created:
             log.info("rebuilt %s budget counter(s) from the ledger", created)
@@ -515,7 +541,8 @@ class RedisBudgetStore:
                     held = self._holds.pop(operation[1], None)
                     _, epochs = await self._settle(operation[1], operation[2])
                     if held is not None:
-                        counted = _Counted(held.limits, held.buckets, operation[2], epochs or [""] * len(held.limits))
+                        counted = self._counted(held.limits, held.buckets, operation[2],
+                                                epochs or [""] * len(held.limits))
                         self._remember_unwritten(operation[1], counted)
                     self._limits_by_reservation.pop(operation[1], None)
                 elif kind == "release":
@@ -578,29 +605,57 @@ class RedisBudgetStore:
 
     async def resync(self) -> int:
         """Re-apply, exactly once, every hold and unwritten spending of this replica to the
-        counters rebuilt since it was counted there; returns how many were re-applied."""
+        counters rebuilt since it was counted there; returns how many were re-applied.
+
+        Most calls read one key: when no counter was rebuilt since the last full resync
+        (the `rebuilt` key has not moved) and everything counted since agreed with the
+        epochs that resync saw, nothing can be stale. Otherwise every counter held here is
+        read in one script call and compared."""
         now = await self._redis_time()
-        await self._redis.set(self._prefix + "alive", f"{now:.6f}", nx=True)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._prefix + "alive", f"{now:.6f}", nx=True)
+            pipe.get(self._prefix + "rebuilt")
+            _, rebuilt_raw = await pipe.execute()
+        rebuilt = _text(rebuilt_raw) if rebuilt_raw else ""
         offset = self._clock_offset  # measured just now: local clock -> Redis clock
         for request_id in [
             r for r, c in self._unwritten.items() if c.written_at is not None and now - (c.written_at + offset) > 30
         ]:
             del self._unwritten[request_id]
+        if not self._resync_needed and rebuilt == self._seen_rebuilt:
+            return 0
+        self._resync_needed = False  # anything counted from here on under another epoch sets it again
+        self._resyncing = True
+        try:
+            done = await self._resync_all(rebuilt, offset)
+        except BaseException:
+            self._resync_needed = True
+            raise
+        finally:
+            self._resyncing = False
+        return done
+
+    async def _resync_all(self, rebuilt: str, offset: float) -> int:
+        """Compare every hold and unwritten spending with its counters' epochs; re-apply the stale."""
         items = [(rid, c, True) for rid, c in list(self._holds.items())]
         items += [(rid, c, False) for rid, c in list(self._unwritten.items())]
-        if not items:
-            return 0
-        keys = sorted({self._counter_key(limit) for _, counted, _ in items for limit in counted.limits})
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hmget(key, "e", "rt")
-            replies = await pipe.execute()
-        current = {key: (_text(e) if e else "", float(rt) if rt else 0.0) for key, (e, rt) in zip(keys, replies, strict=True)}
+        keys = sorted(set().union(*(counted.keys for _, counted, _ in items)))
+        replies = await self._scripts["epochs"](keys=keys, args=[]) if keys else []
+        current = {key: (_text(e), float(rt) if rt else 0.0) for key, (e, rt) in zip(keys, replies, strict=True)}
+        done = await self._reapply_stale(items, current, offset)
+        self._seen_epochs = {key: epoch for key, (epoch, _) in current.items()}
+        self._seen_rebuilt = rebuilt
+        return done
+
+    async def _reapply_stale(
+        self, items: list[tuple[str, _Counted, bool]], current: dict[str, tuple[str, float]], offset: float
+    ) -> int:
+        """Re-apply each hold and unwritten spending counted under an epoch its counter no
+        longer has; returns how many were re-applied."""
         done = 0
         for request_id, counted, is_hold in items:
             stale = [
-                i for i, limit in enumerate(counted.limits)
-                if current[self._counter_key(limit)][0] and current[self._counter_key(limit)][0] != counted.epochs[i]
+                i for i, key in enumerate(counted.keys) if current[key][0] and current[key][0] != counted.epochs[i]
             ]
             if not stale:
                 continue
@@ -612,10 +667,10 @@ class RedisBudgetStore:
                 rebuilt_after_write = [
                     i for i in stale
                     if counted.written_at is not None
-                    and counted.written_at + offset + WRITE_CLOCK_MARGIN_S < current[self._counter_key(counted.limits[i])][1]
+                    and counted.written_at + offset + WRITE_CLOCK_MARGIN_S < current[counted.keys[i]][1]
                 ]
                 for i in rebuilt_after_write:  # the rebuild read this spending from the ledger
-                    counted.epochs[i] = current[self._counter_key(counted.limits[i])][0]
+                    counted.epochs[i] = current[counted.keys[i]][0]
                 stale = [i for i in stale if i not in rebuilt_after_write]
                 if not stale:
                     continue

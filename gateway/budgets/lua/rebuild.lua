@@ -4,11 +4,13 @@
 -- them with what they hold to re-apply their in-flight holds and unwritten spending.
 -- When Redis itself has just come back empty (the `alive` key is absent or fresh), new
 -- counters admit nothing for `grace` seconds (`w`), the time replicas take to re-apply.
--- KEYS: counter hashes, then the alive key. ARGV: epoch, rt, grace, then per budget:
---       lower, counter_ttl, count, then count pairs (bucket, spent).
+-- A rebuild that creates a counter stores its epoch in the `rebuilt` key, so that a
+-- watcher sees in one read whether any counter was rebuilt since it last looked.
+-- KEYS: counter hashes, then the alive key, then the rebuilt key. ARGV: epoch, rt,
+--       grace, then per budget: lower, counter_ttl, count, then count pairs (bucket, spent).
 -- Reply: number of counters created.
 local epoch, rt, grace = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local alive_key = KEYS[#KEYS]
+local alive_key, rebuilt_key = KEYS[#KEYS - 1], KEYS[#KEYS]
 local now = redis_now()
 local alive = redis.call('GET', alive_key)
 local wait_until = 0
@@ -19,7 +21,7 @@ if not alive then
   redis.call('SET', alive_key, string.format('%.6f', now))
 end
 local created, a = 0, 4
-for i = 1, #KEYS - 1 do
+for i = 1, #KEYS - 2 do
   local h, lower, ttl, count = KEYS[i], ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   local first = a + 3
   a = first + 2 * count
@@ -36,5 +38,8 @@ for i = 1, #KEYS - 1 do
     redis.call('EXPIRE', h, ttl)
     created = created + 1
   end
+end
+if created > 0 then
+  redis.call('SET', rebuilt_key, epoch)
 end
 return created
