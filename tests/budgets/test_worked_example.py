@@ -8,22 +8,28 @@ reserved. With a budget one micro-euro short, the 429 names exactly that figure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import httpx
 import orjson
 import pytest
 
-from gateway.request.tokens import input_bound
+from gateway.providers.catalogue import Catalogue
+from gateway.request.tokens import IMAGE_HIGH_DETAIL_MAX_TOKENS, input_bound
 from tests.processes import mock_model, policy_for, start_gateway, stop
 
 UPSTREAM = "http://127.0.0.1:9/v1"  # never called: the request is refused before the call
+SHIPPED = Catalogue.load(env={})
+MISTRAL_LARGE_IMAGE = SHIPPED.get("mistral-large").max_image_tokens  # type: ignore[union-attr]
 CATALOGUE = (
     "version: worked-example\nmodels:"
     + mock_model("example-primary", "small", UPSTREAM, "2.50", "10.00", max_output_tokens=4096)
     + mock_model("example-fallback", "small", UPSTREAM, "5.00", "15.00", max_output_tokens=4096)
     + mock_model("example-vision", "small", UPSTREAM, "1", "1").replace(
         "    max_output_tokens:", "    max_image_tokens: 48169\n    max_output_tokens:")
+    + mock_model("example-mistral", "small", UPSTREAM, "20", "20").replace(  # the shipped mistral-large's rule
+        "    max_output_tokens:", f"    max_image_tokens: {MISTRAL_LARGE_IMAGE}\n    max_output_tokens:")
     + mock_model("example-medium", "medium", UPSTREAM, "1", "1")  # the policy needs every tier
     + mock_model("example-large", "large", UPSTREAM, "1", "1")
     + "\nfallbacks:\n  example-primary: [example-fallback]\n"
@@ -106,3 +112,37 @@ def test_an_image_is_reserved_at_the_deployments_own_per_image_maximum(refusing)
             "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 6}, image, image]}]}
     # input 4 + 6 bytes + 4 + 2 framing + 2 x 48,169 = 96,354 tokens; output 10; at 1 EUR per million tokens
     assert "0.096364" in refusal(refusing, body)
+
+
+def test_an_image_routed_to_the_mistral_deployment_is_reserved_at_its_declared_figure(refusing):
+    """mistral-large's 3,080 tokens per image, not the tile rule's 1,445: at the tile rule the
+    same request (58,320 micro-euros) would fit the budget and be sent."""
+    image = {"type": "image_url", "image_url": {"url": "https://example.org/scan.png"}}
+    body = {"model": "example-mistral", "max_tokens": 10,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 6}, image, image]}]}
+    # input 4 + 6 bytes + 4 + 2 framing + 2 x 3,080 = 6,176 tokens; output 10; at 20 EUR per million tokens
+    assert MISTRAL_LARGE_IMAGE == 3080
+    assert "may need up to 0.12372. " in refusal(refusing, body)
+
+
+def mistral_image_tokens(max_size: int, pixels_per_token: int) -> int:
+    """The most a Mistral tokenizer spends on one image: fitted in `max_size` px, one token per
+    `pixels_per_token` square (patch times merge) in each of its rows, plus one [IMG_BREAK] per
+    row, the last of which is [IMG_END] (mistral-common's ImageEncoder)."""
+    side = math.ceil(max_size / pixels_per_token)
+    return side * side + side
+
+
+def test_the_shipped_mistral_deployments_declare_the_most_one_image_can_cost():
+    """Large 3: 1540 px at 28 px per token (docs.mistral.ai vision FAQ). Small 4 and Medium 3.5:
+    1540 px in 14-px patches, merge unpublished, so bounded unmerged. Each is above the tile rule,
+    which would let usage be clamped below what Mistral bills."""
+    declared = {name: SHIPPED.get(name).max_image_tokens
+                for name in ("mistral-small", "mistral-medium", "mistral-large")}
+    assert declared == {
+        "mistral-small": mistral_image_tokens(1540, 14),
+        "mistral-medium": mistral_image_tokens(1540, 14),
+        "mistral-large": mistral_image_tokens(1540, 28),
+    }
+    assert (mistral_image_tokens(1540, 28), mistral_image_tokens(1540, 14)) == (3080, 12210)
+    assert all(figure > IMAGE_HIGH_DETAIL_MAX_TOKENS for figure in declared.values())
