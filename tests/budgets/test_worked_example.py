@@ -146,3 +146,8 @@ def test_the_shipped_mistral_deployments_declare_the_most_one_image_can_cost():
     }
     assert (mistral_image_tokens(1540, 28), mistral_image_tokens(1540, 14)) == (3080, 12210)
     assert all(figure > IMAGE_HIGH_DETAIL_MAX_TOKENS for figure in declared.values())
+
+
+def test_gpt_4_1_mini_declares_its_patch_rule_above_the_tile_rule():
+    """GPT-4.1 models: at most 1,536 32-px patches, times 1.62 for the mini model."""
+    assert SHIPPED.get("gpt-4.1-mini").max_image_tokens == math.ceil(1536 * 1.62) > IMAGE_HIGH_DETAIL_MAX_TOKENS
