@@ -179,6 +179,8 @@ class RedisBudgetStore:
         self._resync_needed = True
         """Something was counted under an epoch other than `_seen_epochs` since then."""
         self._resyncing = False
+        self._seeding: dict[str, asyncio.Future[None]] = {}
+        """Counter key -> the seeding of it under way in this replica (see `_rebuild`)."""
         self._clock_offset = 0.0
         self._watcher: asyncio.Task[None] | None = None
         self._outage_used: dict[str, int] = {}
@@ -505,7 +507,37 @@ class RedisBudgetStore:
         raise BudgetStoreUnavailable("budget counters keep vanishing while being rebuilt")
 
     async def _rebuild(self, limits: list[BudgetLimit], now: datetime) -> None:
-        """Seed absent counters with the ledger's spending in their current window."""
+        """Seed absent counters with the ledger's spending in their current window.
+
+        A counter another request of this replica is already seeding is waited for, not
+        seeded again: after a flush, 64 requests of one department would otherwise each
+        send the department's and the organisation's whole window (720 hourly buckets
+        apiece) to Redis. Whatever that seeding's outcome, the caller reserves again and
+        seeds what is still absent itself."""
+        mine: list[BudgetLimit] = []
+        theirs: set[asyncio.Future[None]] = set()
+        for limit in limits:
+            pending = self._seeding.get(self._counter_key(limit))
+            if pending is None:
+                mine.append(limit)
+            else:
+                theirs.add(pending)
+        if mine:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            keys = [self._counter_key(limit) for limit in mine]
+            for key in keys:
+                self._seeding[key] = done
+            try:
+                await self._seed(mine, now)
+            finally:
+                for key in keys:
+                    if self._seeding.get(key) is done:
+                        del self._seeding[key]
+                done.set_result(None)
+        for pending in theirs:
+            await asyncio.shield(pending)
+
+    async def _seed(self, limits: list[BudgetLimit], now: datetime) -> None:
         started = await self._redis_time()  # before the read: spending written before it is in it
         try:
             history = await self._rebuild_source(limits, now) if self._rebuild_source else {}

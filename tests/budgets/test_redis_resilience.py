@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -260,6 +260,38 @@ async def test_a_hold_counted_under_an_epoch_the_last_resync_did_not_see_forces_
     assert await holder.resync() == 1
     [status] = await other.status([EUR_100], T0)
     assert status.reserved_micro == 50
+
+
+class SlowLedger(FakeLedger):
+    """A ledger that takes 200 ms to answer and notes the scopes of each rebuild asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[set[str]] = []
+
+    async def __call__(self, limits: list[BudgetLimit], now: datetime) -> dict[BudgetLimit, dict[int, int]]:
+        self.asked.append({limit.scope for limit in limits})
+        await asyncio.sleep(0.2)
+        return await super().__call__(limits, now)
+
+
+async def test_after_a_flush_a_shared_counter_is_seeded_once_for_a_burst_of_its_members(
+    redis_client, key_prefix
+):
+    ledger = SlowLedger()
+    ledger.add("department:finance", "eur", T0, 600)
+    store = RedisBudgetStore(redis_client, prefix=key_prefix, rebuild_source=ledger, rebuild_grace_s=0)
+
+    async def one(n: int) -> bool:
+        limits = [BudgetLimit(f"employee:e{n}", "eur", 100), DEPT_EUR_1000]
+        return (await store.reserve(f"burst-{n}", limits, Amount(10, 0), T0)).granted
+
+    granted = await asyncio.gather(*(one(n) for n in range(32)))
+    assert granted.count(True) == 32
+    assert sum("department:finance" in scopes for scopes in ledger.asked) == 1
+    assert sum(len(scopes) for scopes in ledger.asked) == 33  # 32 employees and the department
+    [department] = await store.status([DEPT_EUR_1000], T0)
+    assert (department.spent_micro, department.reserved_micro) == (600, 320)
 
 
 async def test_spending_already_in_the_ledger_when_counters_are_rebuilt_is_not_re_applied(
