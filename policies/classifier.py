@@ -121,7 +121,10 @@ class UseCaseClassifier:
         # scipy and scikit-learn are imported here, when a policy is loaded, not when the
         # module is: they cost about 1.8 s, which CLI commands that never classify skip.
         from scipy.sparse import csr_matrix
-        from sklearn.linear_model import LogisticRegression
+
+        from policies.lean_imports import logistic_regression
+
+        LogisticRegression = logistic_regression()
 
         matrix = csr_matrix((values, (rows, cols)), shape=(n_docs, len(self._index)))
         targets = [label for label, _ in docs]
