@@ -203,8 +203,9 @@ def main() -> None:
         examples, _ = few_shot_split(labelled, 20, 0)
         dolly_engine = PolicyEngine.from_text(protocol_policy_text(examples, PROTOCOL_GENERAL), catalogue, "dolly-seed-0")
         print(
-            f"\n  dolly policy (seed 0's examples), shipped prior: relevance"
-            f" {dolly_engine.classifier.prior_relevance:.3f}, weight {dolly_engine.classifier.prior_weight:.2f}"
+            f"\n  dolly policy (seed 0's examples), shipped prior, for the latency only (the prior was trained on"
+            f" these examples): relevance {dolly_engine.classifier.prior_relevance:.3f},"
+            f" weight {dolly_engine.classifier.prior_weight:.2f}"
         )
         columns = (
             ("before", old_classifier.predict), ("previous", deciding(previous_engine)), ("after", deciding(engine)),
