@@ -1,14 +1,22 @@
 """Use-case recognition quality and cost, before and after, in one run.
 
-Run: python bench/routing_quality.py [--dolly PATH] [--seeds 5] [--baseline REV] [--previous REV]
+Run: python bench/routing_quality.py [--dolly PATH] [--seeds 5] [--folds 5] [--baseline REV] [--previous REV]
 
 1. The few-shot protocol on the Dolly development sample (issue 16): per seed, 20 random
    prompts per use case become the policy's examples, the rest is the test, every test
    prompt decided through `PolicyEngine.decide`; accuracy, macro recall (mean and range
    over the seeds), mean recall per use case, seed 0's confusion matrix.
+   "After, prior off" is this tree without the task prior. "After, cross-fit prior" is
+   this tree with a task prior trained the way the shipped one is, but cross-fitted: the
+   same examples and test as the other columns, the test cut into `--folds` folds, each
+   fold decided with a prior trained on the other folds only (never on the fold, never on
+   the policy's examples). The shipped prior was trained on this whole sample, so it is
+   never used on it.
 2. The held-out French and English prompts (tests/policies/data/heldout_prompts.yaml,
    never tuned on) through the shipped default policy.
-3. CPU time per decision on about 1 kB and 10 kB prompts (thread time, p50 and p99).
+3. CPU time per decision on about 1 kB and 10 kB prompts (thread time, p50 and p99),
+   through the default policy (whose use cases the prior does not tell apart, so it is
+   not used) and through a Dolly policy (seed 0's examples) that uses the shipped prior.
 
 "Before" is the classifier and default policy of the base revision (`--baseline`, read
 with `git show`, loaded from a temporary directory), decided the way that revision
@@ -45,22 +53,16 @@ from gateway.providers.catalogue import Catalogue  # noqa: E402
 from policies.decision import RoutingRequest  # noqa: E402
 from policies import engine as engine_module  # noqa: E402
 from policies.engine import PolicyEngine  # noqa: E402
-from policies.evaluation import Evaluation, evaluate, evaluate_engine, few_shot_split, load_dolly, run_protocol  # noqa: E402
+from policies.evaluation import (  # noqa: E402
+    Evaluation, dolly_records, evaluate, evaluate_engine, few_shot_split, find_dolly, load_dolly,
+    protocol_policy_text, run_crossfit_protocol, run_protocol,
+)
 from tests.policies.heldout import heldout_prompts  # noqa: E402
 
 BASELINE = "4027fa89180ab7cfca3e722fcb2cc8df747e7d0d"
-PREVIOUS = "6a4b6c4"
-DOLLY_RELATIVE = Path("shared") / "data" / "dolly_dev" / "dolly_dev.jsonl"
+PREVIOUS = "1567a0b"
 BASELINE_THRESHOLD = 0.45
 PROTOCOL_GENERAL = "qa"
-
-
-def find_dolly() -> Path:
-    """The Dolly sample beside the repository or beside one of its parents (worktrees)."""
-    for parent in ROOT.parents:
-        if (parent / DOLLY_RELATIVE).is_file():
-            return parent / DOLLY_RELATIVE
-    return ROOT.parent / DOLLY_RELATIVE
 
 
 def _git_show(rev: str, path: str) -> str:
@@ -139,6 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dolly", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=5, help="folds of the cross-fitted prior")
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the 'before' classifier")
     parser.add_argument("--previous", default=PREVIOUS, help="git revision of the 'previous' classifier")
     parser.add_argument("--iterations", type=int, default=3_000)
@@ -146,6 +149,7 @@ def main() -> None:
     catalogue = Catalogue.load(env={})
     dolly = args.dolly or find_dolly()
     labelled = load_dolly(dolly)
+    records = dolly_records(dolly)
     print(f"Dolly development sample: {dolly} ({sum(map(len, labelled.values()))} prompts)")
     with tempfile.TemporaryDirectory() as workdir:
         old, old_examples, old_general = load_baseline(args.baseline, Path(workdir))
@@ -160,9 +164,17 @@ def main() -> None:
         with patch.object(engine_module, "UseCaseClassifier", previous.UseCaseClassifier):
             print(f"\n== previous ({args.previous[:12]}): few-shot protocol through PolicyEngine.decide")
             summarise("previous", [run_protocol(labelled, catalogue, seed) for seed in range(args.seeds)])
-            previous_engine = PolicyEngine.load(None, catalogue)
-        print("\n== after (this tree): few-shot protocol through PolicyEngine.decide")
-        summarise("after", [run_protocol(labelled, catalogue, seed) for seed in range(args.seeds)])
+            previous_engine = PolicyEngine.load(None, catalogue, task_prior=None)
+        print("\n== after, prior off (this tree without the task prior): few-shot protocol through PolicyEngine.decide")
+        summarise("after, prior off", [run_protocol(labelled, catalogue, seed) for seed in range(args.seeds)])
+        print(
+            f"\n== after, cross-fit prior (this tree, a task prior per fold trained on the other {args.folds - 1}"
+            f" of {args.folds} folds of the test): few-shot protocol through PolicyEngine.decide"
+        )
+        summarise(
+            "after, cross-fit prior",
+            [run_crossfit_protocol(records, catalogue, seed, folds=args.folds) for seed in range(args.seeds)],
+        )
 
         held = heldout_prompts()
         old_classifier = old.UseCaseClassifier(old_examples)
@@ -171,6 +183,10 @@ def main() -> None:
         engine = PolicyEngine.load(None, catalogue)
         after_held = evaluate_engine(engine, held)
         print(f"\n== held-out FR/EN prompts ({after_held.total}), shipped default policy")
+        print(
+            f"  task prior: relevance {engine.classifier.prior_relevance:.3f} on the default policy's examples,"
+            f" weight {engine.classifier.prior_weight:.2f} (0: not used)"
+        )
         for name, result in (("before", before_held), ("previous", previous_held), ("after", after_held)):
             print(f"  {name + ':':<10}accuracy {result.accuracy:.3f}, macro recall {result.macro_recall:.3f}")
         print("\n  previous, confusion matrix:\n" + previous_held.render())
@@ -184,8 +200,18 @@ def main() -> None:
 
             return decide
 
-        columns = (("before", old_classifier.predict), ("previous", deciding(previous_engine)), ("after", deciding(engine)))
-        print("\n== CPU time per decision (µs, thread time), default policy")
+        examples, _ = few_shot_split(labelled, 20, 0)
+        dolly_engine = PolicyEngine.from_text(protocol_policy_text(examples, PROTOCOL_GENERAL), catalogue, "dolly-seed-0")
+        print(
+            f"\n  dolly policy (seed 0's examples), shipped prior, for the latency only (the prior was trained on"
+            f" these examples): relevance {dolly_engine.classifier.prior_relevance:.3f},"
+            f" weight {dolly_engine.classifier.prior_weight:.2f}"
+        )
+        columns = (
+            ("before", old_classifier.predict), ("previous", deciding(previous_engine)), ("after", deciding(engine)),
+            ("prior", deciding(dolly_engine)),
+        )
+        print("\n== CPU time per decision (µs, thread time), default policy; 'prior': the dolly policy with the shipped prior")
         print(f"  {'prompt':<8}" + "".join(f"{name + ' p50':>14}{name + ' p99':>14}" for name, _ in columns))
         for size, prompt in LATENCY_PROMPTS.items():
             cells = []
@@ -194,7 +220,7 @@ def main() -> None:
                 cells.append(f"{p50:>14.1f}{p99:>14.1f}")
             print(f"  {size:<8}" + "".join(cells))
         print(
-            "  (before: the classifier alone; previous and after: the whole PolicyEngine.decide."
+            "  (before: the classifier alone; previous, after and prior: the whole PolicyEngine.decide."
             " Target: p50 < 1000, p99 < 3000)"
         )
 

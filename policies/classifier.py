@@ -15,6 +15,16 @@ multinomial logistic regression with balanced class weights (Newton-CG: the same
 weights as L-BFGS, trained several times faster on these sparse features); its coefficients are then
 kept as a dense matrix so that one decision is a dictionary lookup per feature and one
 small matrix product (no scikit-learn call on the request path).
+
+With a task prior (`policies.task_prior`, shipped with the package), the prior's eight
+task-type probabilities for the instruction are one more feature block ("t"). Its weight
+is set from the policy's own examples: the prior's probabilities alone must recognise
+them (leave-one-out nearest centroid, balanced accuracy `prior_relevance`); from
+`PRIOR_RAMP[0]` to `PRIOR_RAMP[1]` the block's weight rises from 0 to `PRIOR_WEIGHT`. So a
+policy whose use cases are task types the prior knows (questions, questions on a
+passage, lists of ideas, classification, summaries, creative writing) leans on it, and
+one whose use cases it does not tell apart (the shipped default: translation, code,
+titles, drafting...) is trained exactly as without it.
 """
 
 from __future__ import annotations
@@ -25,17 +35,27 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from policies.intent_cues import cue_families, opens_with_question
 from policies.prompt_parts import PromptParts, split_prompt
 
+if TYPE_CHECKING:
+    from policies.task_prior import TaskPrior
+
 CHAR_SIZES = (2, 3, 4, 5)
 #: Regularisation strength of the logistic regression (scikit-learn's C).
 REGULARISATION_C = 20.0
 #: Weight of each feature block in the concatenated vector.
 BLOCK_WEIGHTS = {"w": 1.5, "c": 0.5, "p": 0.8, "k": 1.0, "x": 1.0}
+#: Blocks whose values are used as they are (probabilities), not as TF-IDF counts.
+DENSE_BLOCKS = frozenset({"t"})
+#: Weight of the task prior's block when the prior fully recognises the policy's examples.
+PRIOR_WEIGHT = 4.0
+#: Prior relevance (balanced accuracy) at which the prior's weight starts to rise, and where it is full.
+PRIOR_RAMP = (0.45, 0.65)
 PASTE_KINDS = ("text", "email", "code", "quote", "list", "history")
 _MARKS = re.compile(r"[\u0300-\u036f]")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -47,7 +67,7 @@ def normalise(text: str) -> str:
     return _NON_WORD.sub(" ", text).strip()
 
 
-def _blocks(parts: PromptParts) -> dict[str, Counter[str]]:
+def _blocks(parts: PromptParts) -> dict[str, Mapping[str, float]]:
     """Raw feature counts per block: words ("w"), characters ("c"), pasted content ("p"),
     cue families ("k"), and words and cues crossed with the presence of a paste ("x")."""
     norm = normalise(parts.instruction)
@@ -93,28 +113,47 @@ class Prediction:
         return ranked[1] if len(ranked) > 1 else None
 
 
-class UseCaseClassifier:
-    """Logistic regression over the instruction, trained on the policy's examples."""
+Blocks = Mapping[str, Mapping[str, float]]
 
-    def __init__(self, examples: Mapping[str, Sequence[str]]):
-        self.labels: tuple[str, ...] = tuple(label for label, texts in examples.items() if texts)
-        if not self.labels:
-            raise ValueError("the classifier needs at least one use case with examples")
-        docs = [(label, _blocks(split_prompt(text))) for label in self.labels for text in examples[label]]
-        self._index: dict[tuple[str, str], int] = {}
+
+class LinearModel:
+    """Feature blocks -> class probabilities: TF-IDF values (dense blocks as they are), each
+    block L2-normalised and weighted, then a multinomial logistic regression.
+
+    The index maps each block to its known features' column; unknown features are ignored."""
+
+    def __init__(
+        self, labels: Sequence[str], index: dict[str, dict[str, int]], idf: np.ndarray,
+        coef: np.ndarray, bias: np.ndarray, weights: Mapping[str, float],
+    ):
+        self.labels = tuple(labels)
+        self.index = index
+        self.idf = idf
+        self.coef = np.ascontiguousarray(coef)  # (features, labels)
+        self.bias = bias
+        self.weights = dict(weights)
+
+    @classmethod
+    def train(
+        cls, docs: Sequence[tuple[str, Blocks]], labels: Sequence[str], c: float, weights: Mapping[str, float]
+    ) -> "LinearModel":
+        """Fit on (label, blocks) documents; `labels` fixes the order of the classes."""
         frequency: Counter[tuple[str, str]] = Counter()
         for _, blocks in docs:
             for block, bag in blocks.items():
                 frequency.update((block, f) for f in bag)
-        for key in sorted(frequency):
-            self._index[key] = len(self._index)
+        keys = sorted(frequency)
+        index: dict[str, dict[str, int]] = {}
+        for i, (block, feature) in enumerate(keys):
+            index.setdefault(block, {})[feature] = i
         n_docs = len(docs)
-        self._idf = np.array(
-            [math.log((1 + n_docs) / (1 + frequency[key])) + 1.0 for key in sorted(frequency)]
-        )
+        idf = np.array([math.log((1 + n_docs) / (1 + frequency[key])) + 1.0 for key in keys])
+        model = cls(labels, index, idf, np.zeros((len(keys), len(labels))), np.zeros(len(labels)), weights)
+        if len(labels) == 1:
+            return model
         rows, cols, values = [], [], []
         for row, (_, blocks) in enumerate(docs):
-            idx, vals = self._vector(blocks)
+            idx, vals = model.vector(blocks)
             rows.extend([row] * len(idx))
             cols.extend(idx)
             values.extend(vals)
@@ -126,54 +165,119 @@ class UseCaseClassifier:
 
         LogisticRegression = logistic_regression()
 
-        matrix = csr_matrix((values, (rows, cols)), shape=(n_docs, len(self._index)))
-        targets = [label for label, _ in docs]
-        if len(self.labels) == 1:
-            self._coef = np.zeros((1, len(self._index)))
-            self._bias = np.zeros(1)
-            return
-        model = LogisticRegression(C=REGULARISATION_C, class_weight="balanced", solver="newton-cg", max_iter=2000)
-        model.fit(matrix, targets)
-        order = [list(model.classes_).index(label) for label in self.labels]
-        coef, bias = model.coef_, model.intercept_
-        if len(self.labels) == 2:  # scikit-learn keeps one row for two classes
+        matrix = csr_matrix((values, (rows, cols)), shape=(n_docs, len(keys)))
+        fitted = LogisticRegression(C=c, class_weight="balanced", solver="newton-cg", max_iter=2000)
+        fitted.fit(matrix, [label for label, _ in docs])
+        order = [list(fitted.classes_).index(label) for label in labels]
+        coef, bias = fitted.coef_, fitted.intercept_
+        if len(labels) == 2:  # scikit-learn keeps one row for two classes
             coef, bias = np.vstack([-coef[0] / 2, coef[0] / 2]), np.array([-bias[0] / 2, bias[0] / 2])
-        self._coef = np.ascontiguousarray(coef[order].T)
-        self._bias = bias[order]
+        model.coef = np.ascontiguousarray(coef[order].T)
+        model.bias = bias[order]
+        return model
 
-    def _vector(self, blocks: dict[str, Counter[str]]) -> tuple[list[int], list[float]]:
-        """Known features' indexes and TF-IDF values, each block L2-normalised and weighted."""
+    def vector(self, blocks: Blocks) -> tuple[list[int], list[float]]:
+        """Known features' columns and values, each block L2-normalised and weighted."""
         idx: list[int] = []
         vals: list[float] = []
-        index, idf = self._index, self._idf
+        idf = self.idf
         for block, bag in blocks.items():
+            known = self.index.get(block)
+            weight = self.weights.get(block, 0.0)
+            if known is None or weight == 0.0:
+                continue
             start = len(idx)
+            dense = block in DENSE_BLOCKS
             for feature, count in bag.items():
-                i = index.get((block, feature))
+                i = known.get(feature)
                 if i is not None:
                     idx.append(i)
-                    vals.append((1.0 + math.log(count)) * idf[i])
+                    vals.append(count if dense else (1.0 + math.log(count)) * idf[i])
             norm = math.sqrt(sum(v * v for v in vals[start:]))
             if norm > 0:
-                scale = BLOCK_WEIGHTS[block] / norm
+                scale = weight / norm
                 vals[start:] = [v * scale for v in vals[start:]]
         return idx, vals
+
+    def probabilities(self, blocks: Blocks) -> np.ndarray | None:
+        """Each class's probability, or None when no feature is known."""
+        idx, vals = self.vector(blocks)
+        if not idx:
+            return None
+        logits = self.bias + np.asarray(vals) @ self.coef[idx]
+        logits = np.exp(logits - logits.max())
+        return logits / logits.sum()
+
+
+def prior_relevance(targets: Sequence[str], vectors: Sequence[Mapping[str, float]]) -> float:
+    """How well the prior's probabilities alone tell the use cases apart: balanced accuracy of
+    a leave-one-out nearest centroid over the examples (use cases with one example only
+    give their centroid, they are not scored)."""
+    keys = sorted({k for v in vectors for k in v})
+    matrix = np.array([[v.get(k, 0.0) for k in keys] for v in vectors])
+    labels = sorted(set(targets))
+    members = np.array([[t == label for label in labels] for t in targets], dtype=float)  # (docs, labels)
+    counts = members.sum(axis=0)
+    sums = members.T @ matrix  # (labels, keys)
+    recalls = []
+    for j in range(len(labels)):
+        if counts[j] < 2:
+            continue
+        right = 0
+        for i in np.flatnonzero(members[:, j]):
+            centroids = sums.copy()
+            sizes = counts.copy()
+            centroids[j] -= matrix[i]
+            sizes[j] -= 1
+            distances = ((matrix[i] - centroids / sizes[:, None]) ** 2).sum(axis=1)
+            right += int(distances.argmin()) == j
+        recalls.append(right / counts[j])
+    return float(sum(recalls) / len(recalls)) if recalls else 0.0
+
+
+class UseCaseClassifier:
+    """Logistic regression over the instruction, trained on the policy's examples,
+    with the task prior's probabilities as extra features when they help (see module doc)."""
+
+    def __init__(self, examples: Mapping[str, Sequence[str]], prior: "TaskPrior | None" = None):
+        self.labels: tuple[str, ...] = tuple(label for label, texts in examples.items() if texts)
+        if not self.labels:
+            raise ValueError("the classifier needs at least one use case with examples")
+        docs: list[tuple[str, dict[str, Mapping[str, float]]]] = [
+            (label, _blocks(split_prompt(text))) for label in self.labels for text in examples[label]
+        ]
+        #: The prior whose probabilities are features (None: not used), and its block's weight.
+        self.prior: TaskPrior | None = None
+        self.prior_weight = 0.0
+        #: How well the prior alone recognised the examples (None: no prior was offered).
+        self.prior_relevance: float | None = None
+        if prior is not None and len(self.labels) > 1:
+            vectors = [prior.probabilities(blocks) for _, blocks in docs]
+            self.prior_relevance = prior_relevance([label for label, _ in docs], vectors)
+            low, high = PRIOR_RAMP
+            self.prior_weight = PRIOR_WEIGHT * min(1.0, max(0.0, (self.prior_relevance - low) / (high - low)))
+            if self.prior_weight > 0:
+                self.prior = prior
+                for (_, blocks), vector in zip(docs, vectors):
+                    blocks["t"] = vector
+        weights = {**BLOCK_WEIGHTS, "t": self.prior_weight}
+        self._model = LinearModel.train(docs, self.labels, REGULARISATION_C, weights)
 
     def predict(self, text: str) -> Prediction:
         """Most likely use case of a prompt, with the model's probability as confidence."""
         return self.predict_parts(split_prompt(text))
 
     def predict_parts(self, parts: PromptParts) -> Prediction:
-        idx, vals = self._vector(_blocks(parts))
         n_labels = len(self.labels)
         if n_labels == 1:
             return Prediction(self.labels[0], 1.0, {self.labels[0]: 1.0})
-        if not idx:
+        blocks = _blocks(parts)
+        if self.prior is not None:
+            blocks["t"] = self.prior.probabilities(blocks)
+        probabilities = self._model.probabilities(blocks)
+        if probabilities is None:
             uniform = 1.0 / n_labels
             return Prediction(self.labels[0], uniform, {label: uniform for label in self.labels})
-        logits = self._bias + np.asarray(vals) @ self._coef[idx]
-        logits = np.exp(logits - logits.max())
-        probabilities = logits / logits.sum()
         best = int(probabilities.argmax())
         scores = {label: float(p) for label, p in zip(self.labels, probabilities)}
         return Prediction(self.labels[best], float(probabilities[best]), scores)

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from contracts.catalogue import Catalogue, ModelSpec
@@ -18,9 +19,12 @@ from policies.check import CheckReport, Issue, check_text
 from policies.classifier import Prediction, UseCaseClassifier
 from policies.decision import PolicyDenied, RoutingDecision, RoutingRequest, UnknownModel
 from policies.schema import TIER_RANK, TIERS, WEEKDAYS, Policy, Rule, UseCase
+from policies.task_prior import TaskPrior, shipped_prior
 
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.yaml")
 ACTIVE = ("active", "pilot")
+#: The task prior a policy is compiled with: the shipped one, another (an evaluation's), or none.
+PriorChoice = TaskPrior | None | Literal["shipped"]
 
 
 class PolicyError(ValueError):
@@ -120,8 +124,13 @@ def _expand_chain(policy: Policy, tier: str, trail: tuple[str, ...] = ()) -> lis
     return list(dict.fromkeys(names))
 
 
-def compile_policy(policy: Policy, text: str, catalogue: Catalogue, source: str) -> _Compiled:
-    """Resolve names and precompute everything `decide` needs (policy already checked)."""
+def compile_policy(
+    policy: Policy, text: str, catalogue: Catalogue, source: str, task_prior: PriorChoice = "shipped"
+) -> _Compiled:
+    """Resolve names and precompute everything `decide` needs (policy already checked).
+
+    The classifier gets `task_prior` (the shipped prior by default) unless the policy
+    turns the prior off (`classifier.task_prior: false`)."""
     use_cases: dict[str, _UseCase] = {}
     for uc in policy.use_cases:
         tiers = uc.explicit_tiers()
@@ -180,8 +189,15 @@ def compile_policy(policy: Policy, text: str, catalogue: Catalogue, source: str)
         fallbacks=fallbacks,
         tz=ZoneInfo(policy.defaults.timezone),
         uses_time=any(r.window is not None for r in rules),
-        classifier=UseCaseClassifier({uc.id: uc.examples for uc in active}),
+        classifier=_classifier({uc.id: uc.examples for uc in active}, policy, task_prior),
     )
+
+
+def _classifier(examples: dict[str, list[str]], policy: Policy, task_prior: PriorChoice) -> UseCaseClassifier:
+    prior = shipped_prior() if task_prior == "shipped" else task_prior
+    if prior is None or not policy.classifier.task_prior:
+        return UseCaseClassifier(examples)
+    return UseCaseClassifier(examples, prior=prior)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,29 +213,35 @@ class ReloadResult:
 class PolicyEngine:
     """Decides a `RoutingDecision` for each request under the current policy snapshot."""
 
-    def __init__(self, compiled: _Compiled, catalogue: Catalogue, path: Path | None = None):
+    def __init__(
+        self, compiled: _Compiled, catalogue: Catalogue, path: Path | None = None, task_prior: PriorChoice = "shipped"
+    ):
         self.catalogue = catalogue
         self.path = path
+        self.task_prior = task_prior
         self._state = compiled
         self._mtime = path.stat().st_mtime_ns if path else None
 
     @classmethod
-    def load(cls, path: Path | None, catalogue: Catalogue) -> "PolicyEngine":
+    def load(cls, path: Path | None, catalogue: Catalogue, task_prior: PriorChoice = "shipped") -> "PolicyEngine":
         """Load a policy file (the shipped default when `path` is None); raise PolicyError if invalid."""
         file = Path(path) if path else DEFAULT_POLICY
-        compiled = cls._compile(file.read_text(encoding="utf-8"), catalogue, str(file))
-        return cls(compiled, catalogue, file)
+        compiled = cls._compile(file.read_text(encoding="utf-8"), catalogue, str(file), task_prior)
+        return cls(compiled, catalogue, file, task_prior)
 
     @classmethod
-    def from_text(cls, text: str, catalogue: Catalogue, source: str = "<text>") -> "PolicyEngine":
-        return cls(cls._compile(text, catalogue, source), catalogue)
+    def from_text(
+        cls, text: str, catalogue: Catalogue, source: str = "<text>", task_prior: PriorChoice = "shipped"
+    ) -> "PolicyEngine":
+        """An engine for a policy text; `task_prior` replaces the shipped prior (None: no prior)."""
+        return cls(cls._compile(text, catalogue, source, task_prior), catalogue, task_prior=task_prior)
 
     @staticmethod
-    def _compile(text: str, catalogue: Catalogue, source: str) -> _Compiled:
+    def _compile(text: str, catalogue: Catalogue, source: str, task_prior: PriorChoice = "shipped") -> _Compiled:
         report = check_text(text, catalogue)
         if not report.ok or report.policy is None:
             raise PolicyError(report.issues, source)
-        return compile_policy(report.policy, text, catalogue, source)
+        return compile_policy(report.policy, text, catalogue, source, task_prior)
 
     @property
     def version(self) -> str:
@@ -257,7 +279,7 @@ class PolicyEngine:
         """Validate then swap in a new policy; on error the current one stays."""
         previous = self._state.version
         try:
-            compiled = self._compile(text, self.catalogue, source)
+            compiled = self._compile(text, self.catalogue, source, self.task_prior)
         except PolicyError as exc:
             return ReloadResult(False, previous, previous, tuple(exc.issues))
         self._state = compiled

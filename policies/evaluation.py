@@ -5,6 +5,13 @@ split per use case into `per_use_case` random examples (they become the policy's
 examples) and the rest (the test), a policy is built from those examples, and every test
 prompt is decided through `PolicyEngine.decide` exactly as the gateway would decide it,
 low-confidence handling included.
+
+The shipped task prior (`policies.task_prior`) was trained on the Dolly development
+sample, so on that sample `run_protocol` switches it off, and `run_crossfit_protocol`
+measures the classifier with a prior the honest way: the same examples and test as
+`run_protocol` for a seed, the test cut into folds, and each fold decided by a policy
+whose prior was trained on the other folds only. No test prompt ever contributed to the
+prior that decided it, and the policy's examples contributed to no prior.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from policies.decision import RoutingRequest
 
 if TYPE_CHECKING:
     from policies.engine import PolicyEngine
+
+DOLLY_RELATIVE = Path("shared") / "data" / "dolly_dev" / "dolly_dev.jsonl"
 
 #: databricks-dolly-15k categories merged into six use cases (the dev sample's README).
 DOLLY_USE_CASES: dict[str, str] = {
@@ -116,14 +125,30 @@ def dolly_prompt(instruction: str, context: str) -> str:
     return f"{instruction}\n\n{context}" if context else instruction
 
 
-def load_dolly(path: Path) -> dict[str, list[str]]:
-    """Dolly JSON lines as prompts per use case, in file order."""
-    labelled: dict[str, list[str]] = {}
+def find_dolly(start: Path | None = None) -> Path:
+    """The Dolly development sample beside the repository or beside one of its parents (worktrees)."""
+    root = (start or Path(__file__)).resolve().parents[1]
+    for parent in (root, *root.parents):
+        if (parent / DOLLY_RELATIVE).is_file():
+            return parent / DOLLY_RELATIVE
+    return root.parent / DOLLY_RELATIVE
+
+
+def dolly_records(path: Path) -> list[tuple[str, str]]:
+    """(prompt, Dolly category) for every record of a Dolly JSON-lines file, in file order."""
+    records = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
-            use_case = DOLLY_USE_CASES[record["category"]]
-            labelled.setdefault(use_case, []).append(dolly_prompt(record["instruction"], record["context"]))
+            records.append((dolly_prompt(record["instruction"], record["context"]), record["category"]))
+    return records
+
+
+def load_dolly(path: Path) -> dict[str, list[str]]:
+    """Dolly JSON lines as prompts per use case, in file order."""
+    labelled: dict[str, list[str]] = {}
+    for prompt, category in dolly_records(path):
+        labelled.setdefault(DOLLY_USE_CASES[category], []).append(prompt)
     return labelled
 
 
@@ -159,9 +184,59 @@ def run_protocol(
     labelled: Mapping[str, Sequence[str]], catalogue: Catalogue, seed: int, per_use_case: int = 20,
     general: str = "qa", extra: Mapping | None = None,
 ) -> Evaluation:
-    """One seed of the few-shot protocol through the policy engine."""
+    """One seed of the few-shot protocol through the policy engine, without the task prior
+    (it was trained on the Dolly sample this protocol is run on)."""
     from policies.engine import PolicyEngine
 
     examples, test = few_shot_split(labelled, per_use_case, seed)
-    engine = PolicyEngine.from_text(protocol_policy_text(examples, general, extra), catalogue, f"protocol-{seed}")
+    engine = PolicyEngine.from_text(
+        protocol_policy_text(examples, general, extra), catalogue, f"protocol-{seed}", task_prior=None
+    )
     return evaluate_engine(engine, test)
+
+
+def crossfit_folds(
+    test: Mapping[str, Sequence[str]], folds: int, seed: int
+) -> list[dict[str, list[str]]]:
+    """The test prompts cut into `folds` parts, each use case spread evenly over them."""
+    rng = random.Random(1000 + seed)
+    parts: list[dict[str, list[str]]] = [{} for _ in range(folds)]
+    for use_case in sorted(test):
+        prompts = list(test[use_case])
+        rng.shuffle(prompts)
+        for k in range(folds):
+            parts[k][use_case] = prompts[k::folds]
+    return parts
+
+
+def run_crossfit_protocol(
+    records: Sequence[tuple[str, str]], catalogue: Catalogue, seed: int, per_use_case: int = 20,
+    folds: int = 5, general: str = "qa", use_cases: Mapping[str, str] = DOLLY_USE_CASES,
+) -> Evaluation:
+    """One seed of the few-shot protocol with a task prior cross-fitted on the sample.
+
+    `records` are (prompt, task type) pairs; `use_cases` maps a task type to its use case.
+    The examples and the test are those of `run_protocol` for the same seed; each fold of
+    the test is decided by a policy whose prior was trained on the other folds' prompts
+    (never on the examples, never on the fold)."""
+    from policies.engine import PolicyEngine
+    from policies.task_prior import TaskPrior
+
+    labelled: dict[str, list[str]] = {}
+    task_of: dict[str, str] = {}
+    for prompt, task in records:
+        labelled.setdefault(use_cases[task], []).append(prompt)
+        task_of[prompt] = task
+    examples, test = few_shot_split(labelled, per_use_case, seed)
+    text = protocol_policy_text(examples, general)
+    confusion: Counter[tuple[str, str]] = Counter()
+    labels: tuple[str, ...] = ()
+    for fold in crossfit_folds(test, folds, seed):
+        held = {prompt for prompts in fold.values() for prompt in prompts}
+        train = [(p, task_of[p]) for prompts in test.values() for p in prompts if p not in held]
+        prior = TaskPrior.train(train, {"crossfit": f"seed {seed}"})
+        engine = PolicyEngine.from_text(text, catalogue, f"protocol-{seed}-crossfit", task_prior=prior)
+        result = evaluate_engine(engine, fold)
+        confusion.update(result.confusion)
+        labels = result.labels
+    return Evaluation(labels, confusion)

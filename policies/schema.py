@@ -166,6 +166,12 @@ class Classifier(_Strict):
     default_use_case: str | None = Field(
         default=None, description="The use case of `low_confidence: default`; the general use case when absent."
     )
+    task_prior: bool = Field(
+        default=True,
+        description="Offer the shipped task-type prior (trained on a public task dataset) to the classifier "
+        "as extra features; it is weighted by how well it tells this policy's examples apart, so it "
+        "counts only for use cases it knows. `false`: the policy's examples alone.",
+    )
 
 
 class Defaults(_Strict):
