@@ -6,6 +6,7 @@ reachable; under CI=true it fails instead, so CI never passes on skipped tests.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -102,6 +103,12 @@ async def redis_client(redis_url: str, key_prefix: str) -> AsyncIterator[object]
     try:
         yield client
     finally:
+        # A budget store's hold watcher still running would write its `alive` key again
+        # after the clean-up: stop the watchers of this test first.
+        watchers = [task for task in asyncio.all_tasks() if task.get_name() == "sobria-budget-epochs"]
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
         keys = [k async for k in client.scan_iter(match=key_prefix + "*")]
         if keys:
             await client.delete(*keys)
