@@ -200,3 +200,33 @@ async def test_the_rebuild_recomputes_the_rollups_the_writer_maintained(database
     assert await snapshot(engine) == maintained
     await assert_rollups_match_raw_rows(engine)
     await engine.dispose()
+
+
+async def test_on_postgresql_the_rebuild_reads_the_hourly_rollup_from_its_key_alone(postgres_database):
+    """The primary key's index carries cost and CO2e (migration 0020): an index-only scan."""
+    await db.upgrade(postgres_database)
+    engine = db.make_engine(postgres_database)
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                "INSERT INTO usage_spend_hourly (scope, hour_s, requests, cost_micro_eur, gwp_ug) "
+                "SELECT 'employee:e' || (n % 500), 3600 * (n / 500), 1, n, 2 * n FROM generate_series(1, 50000) n"
+            )
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.exec_driver_sql("VACUUM ANALYZE usage_spend_hourly")
+            # Index scans only, so that the plan says whether the key alone can answer.
+            await connection.exec_driver_sql("SET enable_seqscan = off")
+            await connection.exec_driver_sql("SET enable_bitmapscan = off")
+            key_columns, all_columns = (await connection.exec_driver_sql(
+                "SELECT indnkeyatts, indnatts FROM pg_index WHERE indrelid = 'usage_spend_hourly'::regclass "
+                "AND indisprimary"
+            )).one()
+            plan = "\n".join(row[0] for row in await connection.exec_driver_sql(
+                "EXPLAIN SELECT scope, hour_s, cost_micro_eur, gwp_ug FROM usage_spend_hourly "
+                "WHERE scope IN ('employee:e7', 'employee:e8') AND hour_s >= 0 AND hour_s <= 360000"
+            ))
+    finally:
+        await engine.dispose()
+    assert (key_columns, all_columns) == (2, 4)
+    assert "Index Only Scan" in plan
