@@ -94,6 +94,15 @@ def database_url(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_database")
 
 
+async def stop_budget_watchers() -> None:
+    """Stop the hold watchers of the budget stores this test made: one still running would
+    write its `alive` key again after the test's keys are deleted."""
+    watchers = [task for task in asyncio.all_tasks() if task.get_name() == "sobria-budget-epochs"]
+    for task in watchers:
+        task.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
+
+
 @pytest.fixture
 async def redis_client(redis_url: str, key_prefix: str) -> AsyncIterator[object]:
     """An async Redis client; deletes every key under this test's prefix afterwards."""
@@ -103,12 +112,7 @@ async def redis_client(redis_url: str, key_prefix: str) -> AsyncIterator[object]
     try:
         yield client
     finally:
-        # A budget store's hold watcher still running would write its `alive` key again
-        # after the clean-up: stop the watchers of this test first.
-        watchers = [task for task in asyncio.all_tasks() if task.get_name() == "sobria-budget-epochs"]
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
+        await stop_budget_watchers()
         keys = [k async for k in client.scan_iter(match=key_prefix + "*")]
         if keys:
             await client.delete(*keys)

@@ -12,6 +12,7 @@ from gateway.budgets.memory import InMemoryBudgetStore
 from gateway.budgets.redis import RedisBudgetStore
 from gateway.budgets.store import BudgetLimit, BudgetStore
 from gateway.budgets.windows import epoch_s, lower_bucket
+from tests.conftest import stop_budget_watchers
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 
@@ -75,6 +76,7 @@ async def make_store(request, key_prefix: str) -> AsyncIterator[StoreFactory]:
         return RedisBudgetStore(client, prefix=key_prefix, **kwargs)
 
     yield redis_store
+    await stop_budget_watchers()
     cleaner = aioredis.from_url(redis_url)
     keys = [k async for k in cleaner.scan_iter(match=key_prefix + "*")]
     if keys:
