@@ -15,6 +15,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from redis.asyncio import Redis
+
 from gateway.budgets.memory import InMemoryBudgetStore
 from gateway.budgets.redis import RedisBudgetStore
 from gateway.budgets.store import GCO2E, Amount, BudgetLimit, BudgetStore
@@ -74,9 +76,9 @@ async def measure(name: str, store: BudgetStore, n: int, callers: int) -> tuple[
     return name, per_request_us, throughput
 
 
-async def watcher_pass(client: object, prefix: str, holds: int, runs: int = 20) -> tuple[float, float]:
+async def watcher_pass(client: Redis, prefix: str, holds: int, runs: int = 20) -> tuple[float, float]:
     """Median ms of one `resync` with `holds` reservations in flight: steady, and after a rebuild."""
-    store = RedisBudgetStore(client, prefix=prefix)  # type: ignore[arg-type]
+    store = RedisBudgetStore(client, prefix=prefix)
     now = datetime.now(UTC)
     for i in range(holds):
         assert (await store.reserve(f"held-{i}", limits_of(i), WORST, now)).granted
@@ -86,7 +88,7 @@ async def watcher_pass(client: object, prefix: str, holds: int, runs: int = 20) 
         began = time.perf_counter()
         await store.resync()
         steady.append(time.perf_counter() - began)
-        await client.delete(prefix + "c:" + limits_of(run)[0].counter_id)  # type: ignore[attr-defined]
+        await client.delete(prefix + "c:" + limits_of(run)[0].counter_id)
         await store.status(limits_of(run), now)  # rebuilt from its (empty) history: a new epoch
         began = time.perf_counter()
         await store.resync()

@@ -194,10 +194,9 @@ def compile_policy(
 
 
 def _classifier(examples: dict[str, list[str]], policy: Policy, task_prior: PriorChoice) -> UseCaseClassifier:
-    prior = shipped_prior() if task_prior == "shipped" else task_prior
-    if prior is None or not policy.classifier.task_prior:
+    if not policy.classifier.task_prior:
         return UseCaseClassifier(examples)
-    return UseCaseClassifier(examples, prior=prior)
+    return UseCaseClassifier(examples, prior=shipped_prior() if task_prior == "shipped" else task_prior)
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,7 +263,7 @@ class RedisBudgetStore:
             # Not in the ledger until the writer says so; a hold Redis lost ('' epochs) is
             # counted by the watcher once its counters exist again.
             self._remember_unwritten(
-                reservation_id, self._counted(held.limits, held.buckets, actual, epochs or [""] * len(held.limits))
+                reservation_id, self._counted(held.limits, held.buckets, actual, epochs or [""] * len(held.limits), held.keys)
             )
         limits = self._limits_by_reservation.pop(reservation_id, None)
         if limits is None:
@@ -294,10 +294,11 @@ class RedisBudgetStore:
             if counted is not None and counted.written_at is None:
                 counted.written_at = at
 
-    def _counted(self, limits: list[BudgetLimit], buckets: list[int], amount: Amount, epochs: list[str]) -> _Counted:
+    def _counted(
+        self, limits: list[BudgetLimit], buckets: list[int], amount: Amount, epochs: list[str], keys: tuple[str, ...]
+    ) -> _Counted:
         """A hold or unwritten spending as counted now; flags the watcher when one of its
         epochs is not the one the last full resync saw."""
-        keys = tuple(self._counter_key(limit) for limit in limits)
         if self._resyncing:
             self._resync_needed = True  # counted while a resync compares: it may have missed this
         elif not self._resync_needed:
@@ -471,7 +472,8 @@ class RedisBudgetStore:
             ]
             epochs = [_text(e) for e in reply[1 + 2 * count :]]
             self._holds[reservation_id] = self._counted(
-                limits, [bucket_index(lim, now_s) for lim in limits], amount, epochs + [""] * (count - len(epochs))
+                limits, [bucket_index(lim, now_s) for lim in limits], amount, epochs + [""] * (count - len(epochs)),
+                tuple(keys[1::2]),  # the counters, each followed by its sorted set
             )
             for status in statuses:
                 self._last_remaining[status.limit.counter_id] = status.remaining_micro
@@ -515,16 +517,18 @@ class RedisBudgetStore:
         apiece) to Redis. Whatever that seeding's outcome, the caller reserves again and
         seeds what is still absent itself."""
         mine: list[BudgetLimit] = []
+        keys: list[str] = []
         theirs: set[asyncio.Future[None]] = set()
         for limit in limits:
-            pending = self._seeding.get(self._counter_key(limit))
+            key = self._counter_key(limit)
+            pending = self._seeding.get(key)
             if pending is None:
                 mine.append(limit)
+                keys.append(key)
             else:
                 theirs.add(pending)
         if mine:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            keys = [self._counter_key(limit) for limit in mine]
             for key in keys:
                 self._seeding[key] = done
             try:
@@ -574,7 +578,7 @@ class RedisBudgetStore:
                     _, epochs = await self._settle(operation[1], operation[2])
                     if held is not None:
                         counted = self._counted(held.limits, held.buckets, operation[2],
-                                                epochs or [""] * len(held.limits))
+                                                epochs or [""] * len(held.limits), held.keys)
                         self._remember_unwritten(operation[1], counted)
                     self._limits_by_reservation.pop(operation[1], None)
                 elif kind == "release":

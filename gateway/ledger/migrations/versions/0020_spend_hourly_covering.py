@@ -20,19 +20,18 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
+def _primary_key(include: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
         "ALTER TABLE usage_spend_hourly DROP CONSTRAINT usage_spend_hourly_pkey, "
-        "ADD CONSTRAINT usage_spend_hourly_pkey PRIMARY KEY (scope, hour_s) INCLUDE (cost_micro_eur, gwp_ug)"
+        f"ADD CONSTRAINT usage_spend_hourly_pkey PRIMARY KEY (scope, hour_s) {include}"
     )
+
+
+def upgrade() -> None:
+    _primary_key("INCLUDE (cost_micro_eur, gwp_ug)")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        "ALTER TABLE usage_spend_hourly DROP CONSTRAINT usage_spend_hourly_pkey, "
-        "ADD CONSTRAINT usage_spend_hourly_pkey PRIMARY KEY (scope, hour_s)"
-    )
+    _primary_key("")
