@@ -25,6 +25,7 @@ from gateway.budgets.service import BudgetService
 from gateway.providers.catalogue import Catalogue
 from gateway.request.embeddings import EmbeddingService
 from gateway.edge.errors import install_error_handlers
+from gateway.edge.event_stream import ServerSendCapture
 from gateway.observability.footprint import Footprint, measured_models
 from gateway.identity.keys import KeyStore
 from gateway.ledger import db, partitions
@@ -209,7 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A gateway application; settings default to the environment's."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = FastAPI(
+    app = ServerSendCapture(
         title="Sobria",
         version="0.1.0",
         summary="Internal GenAI gateway: frugal routing, budgets, impacts and inventory",

@@ -479,7 +479,8 @@ class ChatPipeline:
         generated = ""
         tool_text = ""
         provider_usage: dict[str, Any] | None = None
-        last: dict[str, Any] | None = None
+        last_id: str | None = None
+        last_created: int | None = None
         finished = False
         sent_any = False
         renewing = self._keep_held(flight)
@@ -494,7 +495,7 @@ class ChatPipeline:
                     if flight.ttft_ms is None:
                         flight.ttft_ms = (time.perf_counter() - flight.started) * 1000
                 if piece.id is not None:
-                    last = {"id": piece.id, "created": piece.created}
+                    last_id, last_created = piece.id, piece.created
                 if piece.sse:
                     if not sent_any and disconnected is not None and await disconnected():
                         return  # abandoned before the first byte: settled as client_disconnected below
@@ -518,9 +519,9 @@ class ChatPipeline:
             }
             if flight.request.include_usage:
                 final = {
-                    "id": (last or {}).get("id", flight.request_id),
+                    "id": flight.request_id if last_id is None else last_id,
                     "object": "chat.completion.chunk",
-                    "created": (last or {}).get("created", int(time.time())),
+                    "created": int(time.time()) if last_id is None else last_created,
                     "model": flight.served,
                     "choices": [],
                     "usage": usage,

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.edge.dependencies import PipelineDep, SettingsDep
+from gateway.edge.event_stream import EventStreamResponse
 from gateway.identity.auth import Principal, current_principal
 from gateway.request.pipeline import ChatPipeline
 from gateway.edge.errors import GatewayError
@@ -112,7 +113,7 @@ async def chat_completions(
     chat = to_chat_request(body, x_sobria_use_case, language)
     served = await serve(pipeline, request, principal, chat)
     if served.chunks is not None:
-        return StreamingResponse(served.chunks, media_type="text/event-stream", headers=served.headers)
+        return EventStreamResponse(served.chunks, headers=served.headers)
     return JSONResponse(served.payload, headers=served.headers)
 
 
@@ -179,7 +180,7 @@ async def serve_shape(pipeline: ChatPipeline, request: Request, principal: Princ
     )
     served = await serve(pipeline, request, principal, chat)
     if served.chunks is not None:
-        return StreamingResponse(shape.events(body, served), media_type="text/event-stream", headers=served.headers)
+        return EventStreamResponse(shape.events(body, served), headers=served.headers)
     assert served.payload is not None
     return JSONResponse(shape.answer(body, served.payload), headers=served.headers)
 
