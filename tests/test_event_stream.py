@@ -1,4 +1,4 @@
-"""An event stream's start goes through the middleware chain, its body straight to the server."""
+"""An event stream's start and end go through the middleware chain, its chunks straight to the server."""
 
 from __future__ import annotations
 
@@ -49,13 +49,13 @@ async def get_events(app: FastAPI) -> httpx.Response:
         return await client.get("/events")
 
 
-async def test_with_the_server_send_captured_the_chain_sees_the_start_and_the_client_every_chunk():
+async def test_with_the_server_send_captured_the_chain_sees_the_start_and_the_end_the_client_every_chunk():
     answer = await get_events(application(ServerSendCapture))
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/event-stream")
     assert answer.headers["x-probe"] == "1"
     assert answer.text == "data: 0\n\ndata: 1\n\ndata: 2\n\n"
-    assert SeenBySend.seen == ["http.response.start"]
+    assert SeenBySend.seen == ["http.response.start", "http.response.body"]
 
 
 async def test_without_the_capture_every_message_goes_through_the_chain():

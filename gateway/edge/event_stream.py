@@ -1,13 +1,14 @@
 """Server-sent events relayed with as little work per chunk as the ASGI contract allows.
 
 A gateway worker relays thousands of long streams at once, each chunk through every
-`send` wrapper of the middleware chain: Starlette's error and exception middlewares and
-`RefusalTrace` each add a coroutine call per chunk, and all of them only look at the
-response start (`bench/streams_scale.py` puts those wrappers at about 6 % of a saturated
-worker). `ServerSendCapture` keeps the server's own `send` in the scope; an
-`EventStreamResponse` sends its start through the chain, so every wrapper still sees it,
-and its body chunks straight to the server. A middleware that needs to see or change
-body bytes (compression, say) must not be put in front of these responses."""
+`send` wrapper of the middleware chain: Starlette's error and exception middlewares,
+FastAPI's telemetry and `RefusalTrace` each add a coroutine call per chunk, and all of
+them only look at the response's start and end (`bench/streams_scale.py` puts those
+wrappers at about 6 % of a saturated worker). `ServerSendCapture` keeps the server's own
+`send` in the scope; an `EventStreamResponse` sends its start and its final empty
+message through the chain, so every wrapper still sees both, and the chunks in between
+straight to the server. A middleware that needs to see or change body bytes
+(compression, say) must not be put in front of these responses."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ class ServerSendCapture(FastAPI):
 
 
 class EventStreamResponse(StreamingResponse):
-    """`text/event-stream` whose start goes through the middleware chain and whose body
-    chunks go to the server's `send` when the application captured it."""
+    """`text/event-stream` whose start and end go through the middleware chain and whose
+    body chunks go to the server's `send` when the application captured it."""
 
     media_type = "text/event-stream"
     _body_send: Send | None = None
@@ -46,4 +47,4 @@ class EventStreamResponse(StreamingResponse):
             if not isinstance(chunk, bytes | memoryview):
                 chunk = chunk.encode(self.charset)
             await body_send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await body_send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -33,6 +33,7 @@ import orjson
 
 from gateway.providers.catalogue import ModelSpec
 from gateway.edge.errors import GatewayError
+from gateway.providers.stream_client import StreamClient, StreamResponse
 from gateway.request.tokens import tool_call_text
 
 #: Providers whose own API is OpenAI's chat completions protocol, with their base URL.
@@ -142,6 +143,8 @@ def transport_error(exc: BaseException) -> GatewayError:
 
 #: What a failed call to an upstream raises: aiohttp's errors and its timeouts.
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+#: What a failed stream raises (`stream_client` fails with `OSError`s, timeouts included).
+STREAM_ERRORS = (OSError, asyncio.TimeoutError)
 
 
 class _IdleSweep:
@@ -158,7 +161,7 @@ class _IdleSweep:
         self.open: set[_Watched] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def watch(self, response: aiohttp.ClientResponse) -> _Watched:
+    def watch(self, response: StreamResponse) -> _Watched:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._sweep(), name="sobria-relay-idle-sweep")
         watched = _Watched(response)
@@ -171,7 +174,7 @@ class _IdleSweep:
             late = time.monotonic() - self.timeout_s
             for watched in [w for w in self.open if w.last < late]:
                 self.open.discard(watched)
-                watched.response.content.set_exception(aiohttp.ServerTimeoutError("no data from upstream"))
+                watched.response.fail(TimeoutError("no data from upstream"))
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -184,7 +187,7 @@ class _Watched:
 
     __slots__ = ("response", "last")
 
-    def __init__(self, response: aiohttp.ClientResponse):
+    def __init__(self, response: StreamResponse):
         self.response = response
         self.last = time.monotonic()
 
@@ -199,11 +202,12 @@ class Relay:
 
     def __init__(self, timeout_s: float, max_connections: int = 10_000, fast: bool = True):
         self.timeout = aiohttp.ClientTimeout(total=None, connect=min(timeout_s, 10.0), sock_read=timeout_s)
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=min(timeout_s, 10.0), sock_read=None)
+        self._connect_timeout_s = min(timeout_s, 10.0)
         self.max_connections = max_connections
         self.fast = fast
         self.idle = _IdleSweep(timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._streams: StreamClient | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -216,10 +220,19 @@ class Relay:
             )
         return self._session
 
+    @property
+    def streams(self) -> StreamClient:
+        """The streams' own client (`stream_client`), made on first use."""
+        if self._streams is None:
+            self._streams = StreamClient(self._connect_timeout_s, self.max_connections, keepalive_s=30.0)
+        return self._streams
+
     async def aclose(self) -> None:
         await self.idle.aclose()
         if self._session is not None:
             await self._session.close()
+        if self._streams is not None:
+            await self._streams.aclose()
 
     async def _post_json(self, url: str, headers: dict[str, str], wire: dict[str, Any], listed: str) -> dict[str, Any]:
         """POST `wire` and return the answer, an object whose `listed` field is a list;
@@ -257,19 +270,17 @@ class Relay:
         try:
             # Until the answer's head: bounded as a plain call is; after it, by the idle sweep.
             async with asyncio.timeout(self.idle.timeout_s):
-                response = await self.session.post(
-                    target.url, data=orjson.dumps(wire), headers=target.headers, allow_redirects=False,
-                    timeout=self._stream_timeout,
-                )
-        except TRANSPORT_ERRORS as exc:
+                response = await self.streams.post(target.url, target.headers, orjson.dumps(wire))
+        except STREAM_ERRORS as exc:
             raise transport_error(exc) from exc
         if response.status != 200:
             try:
-                body = await asyncio.wait_for(response.read(), self.idle.timeout_s)
-            except TRANSPORT_ERRORS:
+                async with asyncio.timeout(self.idle.timeout_s):
+                    body = await response.read_all()
+            except STREAM_ERRORS:
                 body = b""
             finally:
-                response.release()
+                response.close()
             raise _status_error(response.status, body)
         return _events(response, _Stream(_ModelRewrite(target.model, served), self.fast), self.idle)
 
@@ -405,12 +416,12 @@ def _data_of(event: bytes) -> bytes | None:
     return None
 
 
-async def _events(response: aiohttp.ClientResponse, stream: _Stream, idle: _IdleSweep) -> AsyncIterator[StreamPiece]:
+async def _events(response: StreamResponse, stream: _Stream, idle: _IdleSweep) -> AsyncIterator[StreamPiece]:
     """Split the byte stream into SSE events; forward content events as they came."""
     buffer = b""
     watched = idle.watch(response)
     try:
-        async for data in response.content.iter_any():
+        while data := await response.read():
             watched.last = time.monotonic()
             buffer += data
             if b"\r" in buffer:
@@ -421,11 +432,11 @@ async def _events(response: aiohttp.ClientResponse, stream: _Stream, idle: _Idle
             piece = _piece(complete.split(b"\n\n"), stream)
             if piece is not None:
                 yield piece
-    except TRANSPORT_ERRORS as exc:
+    except STREAM_ERRORS as exc:
         raise transport_error(exc) from exc
     finally:
         idle.open.discard(watched)
-        response.release()
+        response.close()
 
 
 def _piece(events: list[bytes], stream: _Stream) -> StreamPiece | None:
