@@ -518,7 +518,7 @@ class ChatPipeline:
                 "sobria": outcome.sobria,
             }
             if flight.request.include_usage:
-                final = {
+                final: dict[str, Any] = {
                     "id": flight.request_id if last_id is None else last_id,
                     "object": "chat.completion.chunk",
                     "created": int(time.time()) if last_id is None else last_created,
