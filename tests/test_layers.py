@@ -18,7 +18,7 @@ PACKAGES = ("gateway", "policies", "estimators", "admin_ui", "contracts")
 COMPOSITION_ROOT = "gateway.app"  # builds everything, the pages included
 HTTP_EDGE = (
     "gateway.app", "gateway.edge.access_log", "gateway.identity.auth", "gateway.edge.dependencies", "gateway.edge.errors",
-    "gateway.edge.limits", "gateway.edge.routes",
+    "gateway.edge.limits", "gateway.edge.routes", "gateway.edge.event_stream",
 )
 WEB = ("fastapi", "starlette")
 #: Domain code: raises `contracts.errors`, knows nothing of HTTP.
