@@ -83,6 +83,18 @@ def load_classifier_module(rev: str, workdir: Path, name: str) -> ModuleType:
     return module
 
 
+def without_prior(classifier: Callable[..., Any]) -> Callable[..., Any]:
+    """A classifier class of a revision that predates the task prior, built the way this
+    tree's engine builds one (`prior=` always passed; only `None` is accepted)."""
+
+    def build(examples: Any, prior: Any = None) -> Any:
+        if prior is not None:
+            raise TypeError("this revision's classifier takes no task prior")
+        return classifier(examples)
+
+    return build
+
+
 def load_baseline(rev: str, workdir: Path) -> tuple[ModuleType, dict[str, list[str]], str]:
     """The base revision's classifier module, its default policy's examples and general use case."""
     module = load_classifier_module(rev, workdir, "baseline_classifier")
@@ -161,7 +173,7 @@ def main() -> None:
 
         print(f"\n== before ({args.baseline[:12]}): few-shot protocol, 20 examples per use case")
         summarise("before", [before_protocol(seed) for seed in range(args.seeds)])
-        with patch.object(engine_module, "UseCaseClassifier", previous.UseCaseClassifier):
+        with patch.object(engine_module, "UseCaseClassifier", without_prior(previous.UseCaseClassifier)):
             print(f"\n== previous ({args.previous[:12]}): few-shot protocol through PolicyEngine.decide")
             summarise("previous", [run_protocol(labelled, catalogue, seed) for seed in range(args.seeds)])
             previous_engine = PolicyEngine.load(None, catalogue, task_prior=None)
