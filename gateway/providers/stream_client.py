@@ -176,6 +176,7 @@ class _Connection(asyncio.Protocol):
         self._header_values: list[bytes] = []
         self._paused = False
         self._fed = False
+        self._informational = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -213,7 +214,11 @@ class _Connection(asyncio.Protocol):
         headers = {name.decode("latin-1").lower(): value.decode("latin-1")
                    for name, value in zip(self._header_names, self._header_values, strict=True)}
         self._header_names, self._header_values = [], []
-        answer.headers_complete(parser.get_status_code(), headers)
+        status = parser.get_status_code()
+        if 100 <= status < 200:
+            self._informational = True  # a `100 Continue` or `103 Early Hints`: the answer follows
+            return
+        answer.headers_complete(status, headers)
 
     def on_body(self, body: bytes) -> None:
         answer = self._answer
@@ -221,6 +226,9 @@ class _Connection(asyncio.Protocol):
             answer.body(body)
 
     def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
         answer, parser = self._answer, self._parser
         if answer is not None:
             keep = parser is not None and parser.should_keep_alive()

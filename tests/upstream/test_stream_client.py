@@ -129,6 +129,21 @@ async def test_sized_and_close_delimited_bodies_end_where_the_server_ends_them()
         await client.aclose()
 
 
+async def test_an_informational_answer_before_the_real_one_is_skipped():
+    async def early_hints(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n")
+        writer.write(OK_CHUNKED + chunked(b"data: after hints\n\n"))
+        await writer.drain()
+
+    async with server(early_hints) as (url, _):
+        client = StreamClient(1.0)
+        try:
+            assert await body_of(client, url) == (200, b"data: after hints\n\n")
+        finally:
+            await client.aclose()
+
+
 async def test_a_gzip_stream_is_decoded():
     async def compressed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
