@@ -144,6 +144,29 @@ async def test_an_informational_answer_before_the_real_one_is_skipped():
             await client.aclose()
 
 
+async def test_a_fast_upstream_and_a_slow_reader_lose_nothing_and_do_not_stall():
+    parts = [b"data: %06d %s\n\n" % (i, b"x" * 65_000) for i in range(64)]  # 4 MB, over the 1 MB mark
+
+    async def fast(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK_CHUNKED + chunked(*parts))
+        await writer.drain()
+
+    async with server(fast) as (url, _):
+        client = StreamClient(1.0)
+        try:
+            answer = await client.post(url, {}, b"{}")
+            received = []
+            async with asyncio.timeout(10):
+                while data := await answer.read():
+                    received.append(data)
+                    await asyncio.sleep(0.01)  # a client downstream reading slowly
+            answer.close()
+        finally:
+            await client.aclose()
+    assert b"".join(received) == b"".join(parts)
+
+
 async def test_a_gzip_stream_is_decoded():
     async def compressed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
