@@ -32,8 +32,9 @@ class UpstreamProtocolError(ConnectionError):
     """The upstream broke HTTP/1.1 or closed the connection before its answer ended."""
 
 
-class _Stale(UpstreamProtocolError):
-    """A pooled connection closed before any byte of the answer: the request can be sent again."""
+class ClosedBeforeAnswer(UpstreamProtocolError):
+    """The connection closed before any byte of the answer (on a pooled connection, the
+    server had timed it out meanwhile: the request can be sent again)."""
 
 
 class StreamResponse:
@@ -90,6 +91,14 @@ class StreamResponse:
         self._wake()
 
     def message_complete(self) -> None:
+        if self._decoder is not None:
+            try:
+                tail = self._decoder.flush()
+            except zlib.error as exc:
+                self.fail(UpstreamProtocolError(f"undecodable body: {exc}"))
+                return
+            if tail:
+                self._body.append(tail)
         self._complete = True
         self._wake()
         self._release()
@@ -112,7 +121,7 @@ class StreamResponse:
         if self.head.done() and self._close_delimited and exc is None:
             self.message_complete()
         elif not fed:
-            self.fail(_Stale("upstream closed the connection before answering"))
+            self.fail(ClosedBeforeAnswer("upstream closed the connection before answering"))
         else:
             self.fail(exc or UpstreamProtocolError("upstream closed the connection mid-answer"))
 
@@ -312,7 +321,7 @@ class StreamClient:
             answer = connection.start(request, loop)
             try:
                 await answer.head
-            except _Stale:
+            except ClosedBeforeAnswer:
                 answer.close()
                 if pooled is None:
                     raise
