@@ -258,6 +258,7 @@ class _Connection(asyncio.Protocol):
     def finished(self, answer: StreamResponse) -> None:
         if self._answer is answer:
             self._answer = None
+        self.resume()  # an answer that ended while its reading was paused leaves it paused
         self.pool.give_back(self)
 
     def pause(self) -> None:
