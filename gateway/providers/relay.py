@@ -1,4 +1,4 @@
-"""A lean relay to OpenAI-compatible upstreams: one shared aiohttp pool, bytes in, bytes out.
+"""A lean relay to OpenAI-compatible upstreams: pooled connections, bytes in, bytes out.
 
 litellm's Router costs about 5 ms of CPU per plain call and 34 ms per 64-chunk stream,
 most of it translating between protocols that are already the same. For deployments
@@ -7,9 +7,10 @@ this module sends the request as JSON and relays the answer: a plain answer is p
 once, a stream's SSE events are forwarded as the upstream wrote them, parsed only to
 count generated text and to catch the usage chunk. One attempt per call; retries and
 fallbacks live in `gateway.providers.upstream`, identical for this path and litellm's.
-The client is aiohttp rather than httpx: httpx's connection pool scans every pooled
+Plain calls use aiohttp rather than httpx: httpx's connection pool scans every pooled
 connection (a `poll` per connection) on each request, which cost 40% of the gateway's
-CPU at 64 requests in flight.
+CPU at 64 requests in flight. Streams use `gateway.providers.stream_client`, which costs
+less per chunk than aiohttp's stream reader.
 
 At thousands of long streams per worker the cost per relayed chunk is what counts
 (bench/streams_scale.py). So a plain content event, the shape nearly every chunk of a
@@ -193,7 +194,8 @@ class _Watched:
 
 
 class Relay:
-    """Calls OpenAI-compatible upstreams through one pooled `aiohttp.ClientSession`.
+    """Calls OpenAI-compatible upstreams: plain calls through one pooled
+    `aiohttp.ClientSession`, streams through the pooled `StreamClient`.
 
     `max_connections` bounds the pool (a request beyond it waits for a connection): it
     must stay above the streams a worker holds, since each holds its connection for its
@@ -201,8 +203,8 @@ class Relay:
     400 timed out)."""
 
     def __init__(self, timeout_s: float, max_connections: int = 10_000, fast: bool = True):
-        self.timeout = aiohttp.ClientTimeout(total=None, connect=min(timeout_s, 10.0), sock_read=timeout_s)
         self._connect_timeout_s = min(timeout_s, 10.0)
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout_s, sock_read=timeout_s)
         self.max_connections = max_connections
         self.fast = fast
         self.idle = _IdleSweep(timeout_s)
