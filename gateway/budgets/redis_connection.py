@@ -13,6 +13,7 @@ primary's `maxmemory-policy` at start-up and refuses anything but `noeviction`.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -54,7 +55,7 @@ def redis_client(url: str, timeout_s: float, max_connections: int = MAX_CONNECTI
         raise ValueError("a Sentinel URL names its service: redis+sentinel://host:26379/<service>")
     service, database = path[0], int(path[1]) if len(path) > 1 else 0
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    connection = {
+    connection: dict[str, Any] = {
         "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, "db": database,
         "username": unquote(username) or None, "password": unquote(password) or None,
     }
