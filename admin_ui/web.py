@@ -25,7 +25,7 @@ from gateway.i18n import formatting
 from admin_ui.session import COOKIE_NAME, Session, SessionCodec
 from gateway.identity.auth import Principal
 from gateway.i18n import negotiate, say, translate
-from gateway.edge.dependencies import services
+from gateway.edge.dependencies import services_of
 from gateway.identity.keys import ROLES, KeyRecord
 
 HERE = Path(__file__).parent
@@ -99,12 +99,12 @@ def codec(request: Request) -> SessionCodec:
 
 async def principal_for_key_id(request: Request, key_id: str) -> Principal | None:
     """The principal of an active key, on every page, through the key service (its cache and database-down mode)."""
-    return await services(request).keys.principal_for_key_id(key_id)
+    return await services_of(request).keys.principal_for_key_id(key_id)
 
 
 def principal_for(request: Request, record: KeyRecord) -> Principal:
     """The principal of a key just checked at sign-in (built by the key service, as on every later page)."""
-    return services(request).keys.principal_of(record)
+    return services_of(request).keys.principal_of(record)
 
 
 def employee_principal(request: Request, employee_id: str, department: str,

@@ -108,7 +108,7 @@ class RefusalTrace:
 router = APIRouter(prefix="/admin/access", tags=["admin"])
 
 
-def _access_trace(request: Request) -> AccessTrace:
+async def _access_trace(request: Request) -> AccessTrace:
     """The trace of refused accesses the composition root started."""
     trace: AccessTrace = request.app.state.access_trace
     return trace

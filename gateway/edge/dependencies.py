@@ -2,13 +2,14 @@
 
 The composition root stores one `Services` (and the settings, catalogue and metrics)
 on the application; these functions are the only readers of that state for the
-routes that use them.
+routes that use them. They are coroutines, however little they do: FastAPI runs a plain
+`def` dependency in a worker thread, a thread hand-off on every request.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -34,10 +35,10 @@ from policies.engine import PolicyEngine
 _T = TypeVar("_T")
 
 
-def _state(name: str, kind: type[_T]) -> Callable[[Request], _T]:
+def _state(name: str, kind: type[_T]) -> Callable[[Request], Awaitable[_T]]:
     """A dependency reading what the composition root stored as `name`, typed as `kind`."""
 
-    def read(request: Request) -> _T:
+    async def read(request: Request) -> _T:
         found: _T = getattr(request.app.state, name)
         return found
 
@@ -47,6 +48,14 @@ def _state(name: str, kind: type[_T]) -> Callable[[Request], _T]:
 
 
 services = _state("services", Services)
+
+
+def services_of(request: Request) -> Services:
+    """The composed `Services`, for helpers called outside dependency injection."""
+    found: Services = request.app.state.services
+    return found
+
+
 settings = _state("settings", Settings)
 catalogue = _state("catalogue", Catalogue)
 metrics = _state("metrics", Metrics)
@@ -58,27 +67,27 @@ pipeline = _state("pipeline", ChatPipeline)
 embeddings = _state("embeddings", EmbeddingService)
 
 
-def footprint(request: Request) -> Footprint | None:
+async def footprint(request: Request) -> Footprint | None:
     """The gateway's own measured footprint, when measured mode is on (None otherwise)."""
     found: Footprint | None = getattr(request.app.state, "footprint", None)
     return found
 
 
-def dead_letter_counts(request: Request) -> Counter[str]:
+async def dead_letter_counts(request: Request) -> Counter[str]:
     """Rows this process set aside since it started, per table."""
     counts: Callable[[], Counter[str]] = request.app.state.dead_letter_counts
     return counts()
 
 
-def budget_gate(found: Annotated[ChatPipeline, Depends(pipeline)]) -> BudgetGate:
+async def budget_gate(found: Annotated[ChatPipeline, Depends(pipeline)]) -> BudgetGate:
     """The request path's budget gate (reservations, and the caller's budgets as /v1/me/usage shows them)."""
     return found.budgets
 
 
-def _service(pick: Callable[[Services], _T]) -> Callable[[Services], _T]:
+def _service(pick: Callable[[Services], _T]) -> Callable[[Services], Awaitable[_T]]:
     """A dependency on one of the admin services, through `services`."""
 
-    def read(found: Annotated[Services, Depends(services)]) -> _T:
+    async def read(found: Annotated[Services, Depends(services)]) -> _T:
         return pick(found)
 
     return read
