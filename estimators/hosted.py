@@ -381,17 +381,24 @@ def _evaluate(c: _Coefficients, n_central: float, n_min: float, n_max: float, la
 
 
 def _combine_all(figures: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`combine` and `_corner` for every key at once: (central, min, max, reservation corner)."""
+    """`combine` and `_corner` for every key at once: (central, min, max, reservation corner).
+
+    Reductions are called on the ufuncs themselves (`np.add.reduce`, not `np.sum`): the
+    same arithmetic without numpy's Python-level dispatch, which cost more than the sums
+    on arrays this small (the estimate runs for every deployment a request may reach)."""
     central = figures[0]
-    safe = np.where(central > 0, central, 1.0)
-    with np.errstate(divide="ignore"):
-        logs = np.log(np.maximum(figures[1:] / safe, 1e-300))
-    down = np.sqrt(np.sum(np.where(logs < 0, logs * logs, 0.0), axis=0))
-    up = np.sqrt(np.sum(np.where(logs > 0, logs * logs, 0.0), axis=0))
-    highest = np.max(figures[1:], axis=0, initial=0.0)
-    low = np.where(central > 0, central * np.exp(-down), 0.0)
-    high = np.where(central > 0, central * np.exp(up), np.maximum(highest, 0.0))
-    corner = np.where(central > 0, central * np.prod(np.maximum(figures[_HIGH_ROWS] / safe, 1.0), axis=0), high)
+    positive = central > 0
+    safe = np.where(positive, central, 1.0)
+    ratios = figures[1:] / safe
+    logs = np.log(np.maximum(ratios, 1e-300))  # never log(0): no divide warning to silence
+    squares = logs * logs
+    down = np.sqrt(np.add.reduce(np.where(logs < 0, squares, 0.0), axis=0))
+    up = np.sqrt(np.add.reduce(np.where(logs > 0, squares, 0.0), axis=0))
+    highest = np.maximum.reduce(figures[1:], axis=0, initial=0.0)
+    low = np.where(positive, central * np.exp(-down), 0.0)
+    high = np.where(positive, central * np.exp(up), np.maximum(highest, 0.0))
+    upward = np.multiply.reduce(np.maximum(ratios[_HIGH_ROWS - 1], 1.0), axis=0)
+    corner = np.where(positive, central * upward, high)
     return central, low, high, corner
 
 
