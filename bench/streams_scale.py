@@ -37,6 +37,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,49 @@ from run import SOBRIA, pg, sobria_files  # noqa: E402
 from servers import free_port, stop, wait_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_cost_us(samples: int = 20000, size: int = 250) -> dict[str, float]:
+    """Mean cost to the writer of one small loopback write, back to back, in µs: to a reader
+    in the same process (drained every 50 writes: nothing to wake) and to a reader in another
+    process on the other core (each write hands it data, as each relayed chunk hands the
+    client one). On a virtual machine signalling another core can cost several times the
+    write itself; this says how much of the gateway's system time per chunk is the machine's."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    child = os.fork()
+    if child == 0:
+        os.sched_setaffinity(0, {1})
+        peer, _ = listener.accept()
+        while peer.recv(1 << 16):
+            pass
+        os._exit(0)
+    os.sched_setaffinity(0, {0})
+    message = b"x" * size
+    costs: dict[str, float] = {}
+    try:
+        with socket.create_connection(listener.getsockname()) as far:
+            costs["to_other_core"] = _mean_write(far, message, samples, None)
+        with socket.create_connection(listener.getsockname()) as near:
+            local, _ = listener.accept()
+            with local:
+                costs["same_process"] = _mean_write(near, message, samples, local)
+    finally:
+        listener.close()
+        os.waitpid(child, 0)
+    return costs
+
+
+def _mean_write(sock: socket.socket, message: bytes, samples: int, drain: socket.socket | None) -> float:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    spent = 0.0
+    for i in range(samples):
+        began = time.perf_counter()
+        sock.send(message)
+        spent += time.perf_counter() - began
+        if drain is not None and i % 50 == 49:
+            while len(drain.recv(1 << 20)) == 1 << 20:
+                pass
+    return round(spent / samples * 1e6, 2)
 
 
 def raise_open_files() -> tuple[int, int]:
@@ -125,6 +169,19 @@ def peak_flowing(streams: list[Stream]) -> int:
     return peak
 
 
+def timeline(streams: list[Stream], began: float) -> list[dict[str, float | int]]:
+    """Per second of the run (by the mock's send time): chunks, added-delay p99, and how many
+    chunks were delayed over 5 ms; where in the run (ramp, steady, ends) the tail comes from."""
+    seconds: dict[int, list[float]] = {}
+    for seen in streams:
+        sent, received = seen.sent, seen.received
+        for i in range(1, len(sent)):
+            added = ((received[i] - received[i - 1]) - (sent[i] - sent[i - 1])) * 1000
+            seconds.setdefault(int(sent[i] - began), []).append(added)
+    return [{"s": second, "chunks": len(values), "p99_ms": round(percentile(values, 99), 2),
+             "over_5_ms": sum(1 for v in values if v > 5.0)} for second, values in sorted(seconds.items())]
+
+
 def summary(values: list[float]) -> dict[str, float | int]:
     return {"n": len(values), "p50_ms": round(percentile(values, 50), 3), "p99_ms": round(percentile(values, 99), 3),
             "p999_ms": round(percentile(values, 99.9), 3), "max_ms": round(max(values), 3) if values else 0.0}
@@ -153,12 +210,12 @@ async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Na
     body = json.dumps({"model": model, "stream": True, "stream_options": {"include_usage": True},
                        "messages": [{"role": "user", "content": "Résume ce paragraphe en trois phrases."}]}).encode()
     open_now = [0, 0]
-    cpu: list[float] = []
+    cpu: list[tuple[float, float]] = []
     began = time.time()
     timeout_s = args.stream_s * 4 + args.ramp_s + 60
     if pid is not None:
-        window_cpu = [threading.Timer(began + args.ramp_s + 1.0 - time.time(), lambda: cpu.append(cpu_s(pid))),
-                      threading.Timer(began + args.stream_s - time.time(), lambda: cpu.append(cpu_s(pid)))]
+        window_cpu = [threading.Timer(began + args.ramp_s + 1.0 - time.time(), lambda: cpu.append(cpu_split(pid))),
+                      threading.Timer(began + args.stream_s - time.time(), lambda: cpu.append(cpu_split(pid)))]
         for timer in window_cpu:
             timer.start()
     streams = await asyncio.gather(*(
@@ -180,11 +237,15 @@ async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Na
         "added_inter_chunk_whole_run": summary(added_delays(streams, None)),
         "transit_steady": summary(transit(streams, window)),
         "transit_whole_run": summary(transit(streams, None)),
+        "timeline": timeline(streams, began),
     }
     if len(cpu) == 2 and steady_chunks:
         out["steady_chunks"] = steady_chunks
-        out["cpu_share_of_core_steady"] = round((cpu[1] - cpu[0]) / (window[1] - window[0]), 3)
-        out["cpu_us_per_chunk_steady"] = round((cpu[1] - cpu[0]) / steady_chunks * 1e6, 1)
+        user, system = cpu[1][0] - cpu[0][0], cpu[1][1] - cpu[0][1]
+        out["cpu_share_of_core_steady"] = round((user + system) / (window[1] - window[0]), 3)
+        out["cpu_us_per_chunk_steady"] = round((user + system) / steady_chunks * 1e6, 1)
+        out["cpu_user_us_per_chunk_steady"] = round(user / steady_chunks * 1e6, 1)
+        out["cpu_system_us_per_chunk_steady"] = round(system / steady_chunks * 1e6, 1)
     return out
 
 
@@ -231,9 +292,14 @@ def start_sobria(work: Path, upstream: str, redis_url: str, database: str,
     return process, f"http://127.0.0.1:{port}/v1/chat/completions", {"Authorization": f"Bearer {key}"}
 
 
-def cpu_s(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process: the interpreter's work, and the kernel's on its behalf."""
     times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    return times.user, times.system
+
+
+def cpu_s(pid: int) -> float:
+    return sum(cpu_split(pid))
 
 
 def high_water_mb(pid: int) -> float:
@@ -303,6 +369,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "streams-scale.json"))
     args = parser.parse_args()
     limits = raise_open_files()
+    write_costs = write_cost_us()
     os.sched_setaffinity(0, {1})
     mock_port, redis_port = free_port(), free_port()
     mock = subprocess.Popen([sys.executable, str(ROOT / "bench" / "paced_wire.py"), "--port", str(mock_port),
@@ -312,6 +379,7 @@ def main() -> None:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
                            "open_files_limit": {"was": limits[0], "raised_to": limits[1]},
+                           "loopback_write_cost_us": write_costs,
                            "load": {"streams": args.streams, "stream_s": args.stream_s, "pace_ms": args.pace_ms,
                                     "ramp_s": args.ramp_s, "chunks_per_s": round(args.streams * 1000 / args.pace_ms)}}
     previous = checkout(args.previous) if args.previous else None
