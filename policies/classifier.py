@@ -129,6 +129,9 @@ class LinearModel:
         self.labels = tuple(labels)
         self.index = index
         self.idf = idf
+        # Python floats for `vector`: arithmetic on numpy scalars, one feature at a time,
+        # costs several times as much as on floats.
+        self.idf_values: list[float] = idf.tolist()
         self.coef = np.ascontiguousarray(coef)  # (features, labels)
         self.bias = bias
         self.weights = dict(weights)
@@ -180,7 +183,7 @@ class LinearModel:
         """Known features' columns and values, each block L2-normalised and weighted."""
         idx: list[int] = []
         vals: list[float] = []
-        idf = self.idf
+        idf = self.idf_values
         for block, bag in blocks.items():
             known = self.index.get(block)
             weight = self.weights.get(block, 0.0)
