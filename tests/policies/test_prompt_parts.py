@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from policies.prompt_parts import split_prompt
+import pytest
+
+from policies.prompt_parts import looks_like_code, split_prompt
 
 LONG = "Le projet avance conformément au planning validé en comité, sans dérive budgétaire notable. " * 8
 
@@ -57,3 +59,27 @@ def test_the_middle_of_a_long_paste_is_not_read_but_both_ends_are():
         assert tail.instruction == "Can you summarise the text above in three bullet points?"
     unread = split_prompt("Résume ce rapport en trois points.\n\n" + LONG * 3 + "```python\nprint('x')\n```\n" + LONG * 3)
     assert unread.pasted_kinds == frozenset({"text"})  # the fence lies beyond the head, before the tail
+
+
+@pytest.mark.parametrize("pasted", [
+    "def total(rows):\n    return sum(rows)",
+    "CLASS Invoice:\n    pass",
+    "import pandas as pd",
+    "int main() {\n  return 0;\n}",
+    "let total = 0;   \nconsole.log(total)",
+    "  \n  SELECT name\n  FROM staff WHERE id = 3",
+    "Traceback (most recent call last):\n  File \"x.py\"",
+])
+def test_pasted_code_is_recognised_by_any_one_hint(pasted: str):
+    assert looks_like_code(pasted)
+    assert split_prompt("Explique-moi ce que fait ce code :\n\n" + pasted).pasted_kinds == frozenset({"code"})
+
+
+@pytest.mark.parametrize("pasted", [
+    "We will define the timetable; key dates follow",
+    "Le comité s'est réuni ; il a choisi trois fournisseurs",
+    "Please select from the options where possible",
+    "undefined behaviour and subclasses",
+])
+def test_prose_with_code_words_inside_is_not_code(pasted: str):
+    assert not looks_like_code(pasted)
