@@ -96,6 +96,15 @@ class Criteria:
 
 
 @dataclass(frozen=True, slots=True)
+class ReservationBound:
+    """What a budget holds for one deployment before a call: the CO2e bound (µg, rounded
+    up, as `Impacts.reservation_bound_gwp_ug`) and the most energy the estimate allows (Wh)."""
+
+    gwp_ug: int
+    energy_wh: float
+
+
+@dataclass(frozen=True, slots=True)
 class Impacts:
     """Impacts of one request: usage and embodied phases, their total, and provenance."""
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import anyio
 import orjson
 
-from estimators.impacts import ImpactProfile, Impacts
+from estimators.impacts import ImpactProfile, Impacts, ReservationBound
 from gateway.identity.auth import Principal
 from gateway.budgets.gate import BudgetGate, format_micro
 from gateway.budgets.store import Amount
@@ -86,6 +86,8 @@ class Estimator(Protocol):
     def estimate(
         self, profile: ImpactProfile, input_tokens: int, output_tokens: int, latency_s: float | None = None
     ) -> Impacts: ...
+
+    def reservation_bounds(self, requests: Sequence[tuple[ImpactProfile, int, int]]) -> list[ReservationBound]: ...
 
 
 class LedgerSink(Protocol):
@@ -217,15 +219,13 @@ class ChatPipeline:
         if flight.bound is None:
             assert flight.max_tokens is not None
             output_tokens = flight.output_tokens_bound
-            cost, gwp_ug, energy = 0, 0, 0.0
-            for spec in self.deployments(flight):
-                input_tokens = flight.input_tokens_bound_for(spec.max_image_tokens)
-                impacts = self.estimator.estimate(spec.impact, input_tokens, output_tokens)
-                cost = max(cost, spec.cost_micro_eur(input_tokens, output_tokens))
-                gwp_ug = max(gwp_ug, impacts.reservation_bound_gwp_ug())  # the documented bound (METHODOLOGY.md)
-                energy = max(energy, impacts.energy_wh.max)
-            flight.bound = Amount(cost_micro_eur=cost, gwp_ug=gwp_ug)
-            flight.bound_energy_wh = energy
+            chain = [(spec, flight.input_tokens_bound_for(spec.max_image_tokens)) for spec in self.deployments(flight)]
+            bounds = self.estimator.reservation_bounds(
+                [(spec.impact, input_tokens, output_tokens) for spec, input_tokens in chain]
+            )  # the documented bound (METHODOLOGY.md)
+            cost = max([0, *(spec.cost_micro_eur(input_tokens, output_tokens) for spec, input_tokens in chain)])
+            flight.bound = Amount(cost_micro_eur=cost, gwp_ug=max([0, *(bound.gwp_ug for bound in bounds)]))
+            flight.bound_energy_wh = max([0.0, *(bound.energy_wh for bound in bounds)])
         return flight.bound
 
     async def limit_rate(self, flight: Flight) -> None:

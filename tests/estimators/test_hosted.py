@@ -228,3 +228,24 @@ def test_declared_self_hosted_pue_range_is_used():
     hyperscale = ESTIMATOR.estimate(ImpactProfile(**base), 0, 400)
     assert room.extra["inputs"]["resolved"]["pue"]["central"] == pytest.approx(1.55)
     assert room.energy_wh.value / hyperscale.energy_wh.value == pytest.approx(1.55 / 1.115, rel=1e-6)
+
+
+RESERVED_TOKENS = [(0, 0), (1, 1), (1_000, 500), (123_456, 4_096), (5, 100_000), (-5, 3), (float("nan"), 2)]
+MISTRAL_LARGE_2_WITH_SUPPLIER = ImpactProfile(
+    provider="mistralai", ecologits_provider="mistralai", model_version="mistral-large-2407",
+    total_params_b=Range.exact(123), active_params_b=Range.exact(123), zone="SWE",
+)
+
+
+@pytest.mark.parametrize("tokens", RESERVED_TOKENS)
+def test_reservation_bounds_are_what_the_full_estimate_reserves(tokens):
+    """One combined pass over every deployment a request may reach gives each the CO2e bound
+    and the energy max of its own full estimate (a supplier profile included)."""
+    profiles = [profile(*case) for case in CASES] + [MISTRAL_LARGE_2_WITH_SUPPLIER]
+    bounds = ESTIMATOR.reservation_bounds([(p, *tokens) for p in profiles])
+    assert len(bounds) == len(profiles)
+    for p, bound in zip(profiles, bounds, strict=True):
+        full = ESTIMATOR.estimate(p, *tokens)
+        assert bound.gwp_ug == full.reservation_bound_gwp_ug()
+        assert bound.energy_wh == pytest.approx(full.energy_wh.max, rel=1e-12, abs=0.0)
+    assert ESTIMATOR.reservation_bounds([]) == []
