@@ -20,8 +20,8 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -566,12 +566,11 @@ class HostedEstimator:
             return estimate
         return supplier_impacts(supplier, estimate, n_in, n_out, d.mix.gwp_kg_per_kwh, ratio)
 
-
     def reservation_bounds(self, requests: Sequence[tuple[ImpactProfile, int, int]]) -> list[ReservationBound]:
         """For each (profile, input tokens, output tokens), the figures `estimate` gives a
         reservation, without the rest of the estimate and in one vectorised combination
-        for all of them: a request is reserved against every deployment it may reach, and
-        the full estimate of each cost more than the call's own admission work. A profile
+        for all of them. A request is reserved against every deployment it may reach, and
+        a full estimate for each cost more than the rest of its admission. A profile
         with supplier figures takes the full estimate (its bound includes them). The energy
         may differ from the estimate's in its last bit (numpy may take another code path
         on the stacked array); the CO2e bound is the same integer."""
