@@ -33,9 +33,9 @@ from ecologits.tracers.utils import PROVIDER_CONFIG_MAP
 from ecologits.utils.range_value import RangeValue
 
 from estimators.factors import CURRENT_VERSION, load_factor_set
-from estimators.impacts import Criteria, ImpactProfile, Impacts, Range, ReservationBound
+from estimators.impacts import Criteria, ImpactProfile, Impacts, Range, ReservationBound, reserved_gwp_ug
 from estimators.mixes import ZoneMix, zone_mix
-from estimators.prefill import equivalent_tokens, prefill_ratio
+from estimators.prefill import PrefillRatio, equivalent_tokens, prefill_ratio
 from estimators.supplier import supplier_factor_for, supplier_impacts
 
 METHOD_ID = f"ecologits-{ECOLOGITS_VERSION}+sobria-uncertainty-2"
@@ -381,6 +381,15 @@ def _evaluate(c: _Coefficients, n_central: float, n_min: float, n_max: float, la
     return c.per_token * tokens[:, None] + c.per_second * seconds[:, None]
 
 
+def _request_figures(c: _Coefficients, ratio: PrefillRatio, request: _Request) -> np.ndarray:
+    """`_evaluate` for one validated request: its tokens at the central prefill ratio, then at both ends."""
+    n_in, n_out = request.input_tokens, request.output_tokens
+    return _evaluate(
+        c, equivalent_tokens(n_in, n_out, ratio.value), equivalent_tokens(n_in, n_out, ratio.min),
+        equivalent_tokens(n_in, n_out, ratio.max), request.latency_s,
+    )
+
+
 def _combine_all(figures: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`combine` and `_corner` for every key at once: (central, min, max, reservation corner).
 
@@ -517,10 +526,7 @@ class HostedEstimator:
         c = _coefficients(profile, version)
         ratio = prefill_ratio(version)
         n_in, n_out, latency = request.input_tokens, request.output_tokens, request.latency_s
-        n_central = equivalent_tokens(n_in, n_out, ratio.value)
-        figures = _evaluate(
-            c, n_central, equivalent_tokens(n_in, n_out, ratio.min), equivalent_tokens(n_in, n_out, ratio.max), latency
-        )
+        figures = _request_figures(c, ratio, request)
         values, lows, highs, corners = (x.tolist() for x in _combine_all(figures))
         ranges = {key: Range(values[i], lows[i], highs[i]) for i, key in enumerate(_KEYS)}
         corner = dict(zip(_KEYS, corners))
@@ -585,19 +591,15 @@ class HostedEstimator:
                 bounds[i] = ReservationBound(impacts.reservation_bound_gwp_ug(), impacts.energy_wh.max)
                 continue
             request = validate_request(input_tokens, output_tokens, None)
-            n_in, n_out = request.input_tokens, request.output_tokens
-            figures = _evaluate(
-                _coefficients(profile, version), equivalent_tokens(n_in, n_out, ratio.value),
-                equivalent_tokens(n_in, n_out, ratio.min), equivalent_tokens(n_in, n_out, ratio.max), request.latency_s,
-            )
+            figures = _request_figures(_coefficients(profile, version), ratio, request)
             blocks.append(figures[:, _BOUND_COLUMNS])
             modelled.append(i)
         if blocks:
             _, _, highs, corners = (x.tolist() for x in _combine_all(np.hstack(blocks)))
             for j, i in enumerate(modelled):
                 usage, embodied, energy = 3 * j, 3 * j + 1, 3 * j + 2
-                bound_g = max(corners[usage] + corners[embodied], highs[usage] + highs[embodied])
-                bounds[i] = ReservationBound(math.ceil(bound_g * 1_000_000), highs[energy])
+                gwp_ug = reserved_gwp_ug(corners[usage] + corners[embodied], highs[usage] + highs[embodied])
+                bounds[i] = ReservationBound(gwp_ug, highs[energy])
         return [bounds[i] for i in range(len(requests))]
 
 

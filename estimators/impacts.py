@@ -95,6 +95,11 @@ class Criteria:
         }
 
 
+def reserved_gwp_ug(bound_g: float, max_g: float) -> int:
+    """The CO2e a budget reserves, in micro-grams rounded up: the bound, never below the displayed max."""
+    return math.ceil(max(bound_g, max_g) * 1_000_000)
+
+
 @dataclass(frozen=True, slots=True)
 class ReservationBound:
     """What a budget holds for one deployment before a call: the CO2e bound (µg, rounded
@@ -159,7 +164,7 @@ class Impacts:
         interval-arithmetic worst case (every uncertain input at its high end at once),
         which is at least the displayed max. See METHODOLOGY.md, "Reservation bound"."""
         bound = self.reservation_gwp_g if self.reservation_gwp_g is not None else self.gwp_g.max
-        return math.ceil(max(bound, self.gwp_g.max) * 1_000_000)
+        return reserved_gwp_ug(bound, self.gwp_g.max)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from ecologits.tracers.utils import llm_impacts
 from estimators.hosted import DAG_FACTORS, METHOD_ID, HostedEstimator, combine
 from estimators.impacts import ImpactProfile, Range
 from estimators.mixes import UnknownZone, zone_mix
+from tests.estimators.test_supplier import MISTRAL_LARGE_2
 
 ESTIMATOR = HostedEstimator()
 CASES = [
@@ -231,17 +232,13 @@ def test_declared_self_hosted_pue_range_is_used():
 
 
 RESERVED_TOKENS = [(0, 0), (1, 1), (1_000, 500), (123_456, 4_096), (5, 100_000), (-5, 3), (float("nan"), 2)]
-MISTRAL_LARGE_2_WITH_SUPPLIER = ImpactProfile(
-    provider="mistralai", ecologits_provider="mistralai", model_version="mistral-large-2407",
-    total_params_b=Range.exact(123), active_params_b=Range.exact(123), zone="SWE",
-)
 
 
 @pytest.mark.parametrize("tokens", RESERVED_TOKENS)
 def test_reservation_bounds_are_what_the_full_estimate_reserves(tokens):
     """One combined pass over every deployment a request may reach gives each the CO2e bound
     and the energy max of its own full estimate (a supplier profile included)."""
-    profiles = [profile(*case) for case in CASES] + [MISTRAL_LARGE_2_WITH_SUPPLIER]
+    profiles = [profile(*case) for case in CASES] + [MISTRAL_LARGE_2]
     bounds = ESTIMATOR.reservation_bounds([(p, *tokens) for p in profiles])
     assert len(bounds) == len(profiles)
     for p, bound in zip(profiles, bounds, strict=True):
