@@ -57,6 +57,7 @@ class LedgerWriter:
         self._pending: deque[dict[str, Any]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sync_timer: asyncio.TimerHandle | None = None
         self._stopping = False
         self.flush_errors = 0
         self.written = 0
@@ -92,11 +93,23 @@ class LedgerWriter:
             if recovered:
                 self._wakeup.set()
         self._task = asyncio.create_task(self._run(), name="sobria-ledger-writer")
+        if self._spool is not None and self._spool.sync_policy == "batch":
+            self._sync_on_schedule()
+
+    def _sync_on_schedule(self) -> None:
+        """Hand the spool's buffer to the kernel every interval, even while a database write
+        is slow: a killed process then loses at most one interval of records, whatever the
+        database's latency (the flush loop alone would stretch that to interval + write time)."""
+        assert self._spool is not None
+        self._spool.sync()
+        self._sync_timer = asyncio.get_running_loop().call_later(self._interval, self._sync_on_schedule)
 
     async def stop(self) -> None:
         """Write every pending record, then stop; what the database refuses stays spooled."""
         self._stopping = True
         self._wakeup.set()
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
         if self._task is not None:
             await self._task
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 
 from sqlalchemy import func, select
 
@@ -89,6 +90,38 @@ def test_batch_policy_reaches_the_file_only_at_sync(tmp_path):
     spool.sync()
 
     assert segment.stat().st_size > 0
+
+
+def test_batch_policy_reaches_the_file_every_interval_while_a_database_write_hangs(tmp_path):
+    path = tmp_path / "ledger.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    db.upgrade_sync(url)
+    spool_dir = tmp_path / "spool"
+    blocker = sqlite3.connect(path, isolation_level=None)
+
+    async def scenario() -> tuple[bytes, int]:
+        engine = db.make_engine(url)
+        writer = LedgerWriter(engine, flush_interval_s=0.05, spool=Spool(spool_dir, sync="batch"))
+        await writer.start()
+        writer.append(usage_record("req_before_the_lock"))
+        while writer.written == 0:
+            await asyncio.sleep(0.01)
+        blocker.execute("BEGIN IMMEDIATE")  # the writer's next insert waits for this lock
+        writer.append(usage_record("req_whose_write_hangs"))
+        await asyncio.sleep(0.2)
+        writer.append(usage_record("req_during_the_hung_write"))
+        await asyncio.sleep(0.2)
+        on_disk = b"".join(segment.read_bytes() for segment in spool_dir.glob("*.jsonl"))
+        blocker.execute("ROLLBACK")
+        await writer.stop()
+        await engine.dispose()
+        return on_disk, writer.written
+
+    on_disk, written = asyncio.run(scenario())
+    blocker.close()
+
+    assert b"req_during_the_hung_write" in on_disk
+    assert written == 3
 
 
 def test_records_written_while_the_database_is_down_reach_it_once_when_it_returns(tmp_path, own_postgres):
