@@ -15,6 +15,13 @@ the end of the first stream); the whole run includes the ramp, the ends of the s
 and the ledger writes that follow them. Sobria's RSS is sampled every 0.5 s (and its
 high-water mark read at the end), its CPU share over the run from /proc.
 
+`--churn-s D` is the load of a working day rather than of a morning: each of the N slots
+opens a stream as soon as its previous one ends, until D seconds have passed, with the
+first starts spread over one stream's length, so that N streams stay open while N /
+stream-s new ones start (and as many end) every second. Its steady window runs from the
+end of that first stream length to D: the objects of starting streams, and the garbage
+collections they cause, are inside it (without churn, no stream starts in the window).
+
 The gateway is pinned to core 0; the client, the mock and Redis to core 1. The open
 file limit is raised to the hard limit (each stream holds a socket in the client, two
 in the gateway and one in the mock).
@@ -25,7 +32,7 @@ same load through the gateway code of git revision REF (a temporary worktree) be
 this code, in the same run, so that before and after share the machine's load.
 
 Run: python bench/streams_scale.py [--streams 2000 --stream-s 30 --pace-ms 100 --ramp-s 10]
-       [--previous main]
+       [--churn-s 90] [--previous main]
 Writes bench/results/streams-scale.json.
 """
 
@@ -141,6 +148,15 @@ async def one_stream(url: str, headers: dict[str, str], body: bytes, delay_s: fl
     return seen
 
 
+async def one_slot(url: str, headers: dict[str, str], body: bytes, delay_s: float, until: float,
+                   timeout_s: float, open_now: list[int]) -> list[Stream]:
+    """Streams back to back in one slot, the first after `delay_s`, until the time `until`."""
+    streams = [await one_stream(url, headers, body, delay_s, timeout_s, open_now)]
+    while time.time() < until:
+        streams.append(await one_stream(url, headers, body, 0.0, timeout_s, open_now))
+    return streams
+
+
 def added_delays(streams: list[Stream], window: tuple[float, float] | None) -> list[float]:
     """Per pair of consecutive chunks: arrival gap minus send gap, in ms (in `window` if given)."""
     out: list[float] = []
@@ -213,23 +229,31 @@ async def drive(url: str, headers: dict[str, str], model: str, args: argparse.Na
     cpu: list[tuple[float, float]] = []
     began = time.time()
     timeout_s = args.stream_s * 4 + args.ramp_s + 60
+    churn = args.churn_s > 0
+    ramp_s = args.stream_s if churn else args.ramp_s
+    window = (began + ramp_s + 1.0, began + (args.churn_s if churn else args.stream_s))
     if pid is not None:
-        window_cpu = [threading.Timer(began + args.ramp_s + 1.0 - time.time(), lambda: cpu.append(cpu_split(pid))),
-                      threading.Timer(began + args.stream_s - time.time(), lambda: cpu.append(cpu_split(pid)))]
+        window_cpu = [threading.Timer(window[0] - time.time(), lambda: cpu.append(cpu_split(pid))),
+                      threading.Timer(window[1] - time.time(), lambda: cpu.append(cpu_split(pid)))]
         for timer in window_cpu:
             timer.start()
-    streams = await asyncio.gather(*(
-        one_stream(url, headers, body, args.ramp_s * i / args.streams, timeout_s, open_now)
-        for i in range(args.streams)))
+    if churn:
+        slots = await asyncio.gather(*(
+            one_slot(url, headers, body, ramp_s * i / args.streams, began + args.churn_s, timeout_s, open_now)
+            for i in range(args.streams)))
+        streams = [seen for slot in slots for seen in slot]
+    else:
+        streams = await asyncio.gather(*(
+            one_stream(url, headers, body, ramp_s * i / args.streams, timeout_s, open_now)
+            for i in range(args.streams)))
     wall = time.time() - began
-    window = (began + args.ramp_s + 1.0, began + args.stream_s)
     errors: dict[str, int] = {}
     for seen in streams:
         if not seen.ok:
             errors[seen.error or "no [DONE]"] = errors.get(seen.error or "no [DONE]", 0) + 1
     steady_chunks = sum(1 for seen in streams for sent in seen.sent if window[0] <= sent <= window[1])
     out: dict[str, Any] = {
-        "streams": args.streams, "completed": sum(1 for s in streams if s.ok), "errors": errors,
+        "streams": len(streams), "completed": sum(1 for s in streams if s.ok), "errors": errors,
         "peak_open_requests": open_now[1], "peak_flowing_streams": peak_flowing(streams), "wall_s": round(wall, 1),
         "chunks": sum(len(s.sent) for s in streams),
         "steady_window_s": round(window[1] - window[0], 1),
@@ -364,6 +388,8 @@ def main() -> None:
     parser.add_argument("--stream-s", type=float, default=30.0)
     parser.add_argument("--pace-ms", type=float, default=100.0)
     parser.add_argument("--ramp-s", type=float, default=10.0)
+    parser.add_argument("--churn-s", type=float, default=0.0,
+                        help="keep the streams open with churn until this many seconds (0: one stream per slot)")
     parser.add_argument("--skip-direct", action="store_true")
     parser.add_argument("--previous", default=None, help="also run the gateway of this git revision, first")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "streams-scale.json"))
@@ -381,7 +407,8 @@ def main() -> None:
                            "open_files_limit": {"was": limits[0], "raised_to": limits[1]},
                            "loopback_write_cost_us": write_costs,
                            "load": {"streams": args.streams, "stream_s": args.stream_s, "pace_ms": args.pace_ms,
-                                    "ramp_s": args.ramp_s, "chunks_per_s": round(args.streams * 1000 / args.pace_ms)}}
+                                    "ramp_s": args.ramp_s, "churn_s": args.churn_s,
+                                    "chunks_per_s": round(args.streams * 1000 / args.pace_ms)}}
     previous = checkout(args.previous) if args.previous else None
     log_to = Path(args.out).with_suffix(".gateway.log")
     try:

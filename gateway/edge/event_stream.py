@@ -24,9 +24,17 @@ class ServerSendCapture(FastAPI):
     """The FastAPI application, keeping the server's `send` in each HTTP request's scope."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[SERVER_SEND] = send
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        scope[SERVER_SEND] = send
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # The server's request object holds the scope, and its bound `send` holds the
+            # server's request object: left in place, that cycle (with the transport, the
+            # request state and the exit stacks, about 26 objects a request) waits for the
+            # cyclic garbage collector instead of being freed as the request ends.
+            scope.pop(SERVER_SEND, None)
 
 
 class EventStreamResponse(StreamingResponse):

@@ -157,12 +157,15 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_PG_DIALECT = postgresql.dialect()
+
+
 def _pg_array_type(table: Table, name: str) -> str:
     """The array type one column travels in: text for strings and JSON (cast on the way in)."""
     kind = table.c[name].type
     if isinstance(kind, JSON | String | Text):
         return "text[]"
-    return f"{kind.compile(dialect=postgresql.dialect())}[]"
+    return f"{kind.compile(dialect=_PG_DIALECT)}[]"
 
 
 @lru_cache(maxsize=32)
