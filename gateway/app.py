@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
@@ -48,6 +47,7 @@ from gateway.services.pseudonyms import PseudonymLinks, Pseudonyms
 from gateway.services.registry import Services
 from gateway.inventory.service import Inventory
 from gateway.edge.routes import committee
+from gateway.gc_pacing import GcPacer, freeze_start_up
 from gateway.observability.metrics import Metrics
 from gateway.edge.routes import metrics as metrics_route
 from gateway.observability.telemetry import Telemetry, tracer_provider_from_env
@@ -184,19 +184,11 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     state.access_trace = access_trace
     state.ledger_writers, state.dead_letter_counts = writers, dead_letter_counts
     state.embeddings = EmbeddingService(catalogue, policy, upstream, BudgetGate(budgets), ledger)
-    gc.freeze()
-    # The young generation is collected after 700 net container allocations by default:
-    # relaying thousands of streams (bench/streams_scale.py) allocates that many every few
-    # chunks. Start-up objects are frozen above; a larger young threshold gives fewer
-    # passes, but each one, and each older-generation pass it leads to, pauses the loop
-    # longer: at 50,000 a young pass took 10-23 ms while 2,000 streams opened, and the
-    # steady p99.9 of their chunks' added delay was 7-47 ms, against 7-10 ms at 10,000.
-    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
+    freeze_start_up()
+    pacer = GcPacer(settings.gc_young_every_s, settings.gc_full_every_s, metrics.gc_pause)
+    pacer.start()
+    stack.callback(pacer.stop)
     log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))
-
-
-#: Net container allocations between two collections of the youngest GC generation.
-YOUNG_GC_THRESHOLD = 10_000
 
 
 @asynccontextmanager

@@ -82,6 +82,15 @@ class Settings(BaseSettings):
     )
     upstream_retries: int = 1
     ledger_flush_interval_s: float = 0.2
+    gc_young_every_s: float = Field(
+        default=1.0, ge=0,
+        description="collect the two younger garbage-collector generations this often, in seconds (0: only when "
+        "CPython's allocation count says so, which long streams with churn rarely reach)",
+    )
+    gc_full_every_s: float = Field(
+        default=600.0, gt=0, description="collect the whole heap this often, in seconds (the pass that frees "
+        "reference cycles which reached the oldest generation)",
+    )
     ledger_batch_size: int = 500
     ledger_raw_retention_months: int | None = Field(
         default=None, ge=1,

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from gateway.ledger.records import LedgerRecord
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+GC_PAUSE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 TTFT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -82,6 +83,11 @@ class Metrics:
             "sobria_upstream_errors", "Failed upstream attempts (before retries and fallbacks)",
             ["deployment", "code"], registry=r,
         )
+        self.gc_pauses = Histogram(
+            "sobria_gc_pause_seconds", "Pauses of the garbage collector, by the oldest generation collected",
+            ["generation"], buckets=GC_PAUSE_BUCKETS_S, registry=r,
+        )
+        self._gc_children = tuple(self.gc_pauses.labels(str(generation)) for generation in range(3))
         self._usage_children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
 
     def watch_ledger(self, pending: Callable[[], int], flush_errors: Callable[[], int]) -> None:
@@ -91,6 +97,10 @@ class Metrics:
     def watch_dead_letters(self, counts: Callable[[], dict[str, int]]) -> None:
         """Expose the rows set aside because the database refused them, per table."""
         self.registry.register(_DeadLetterCollector(counts))
+
+    def gc_pause(self, generation: int, pause_s: float) -> None:
+        """One collection of the garbage collector (the event loop waited for it)."""
+        self._gc_children[generation].observe(pause_s)
 
     def upstream_error(self, deployment: str, code: str) -> None:
         self.upstream_errors.labels(deployment, code).inc()

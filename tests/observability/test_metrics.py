@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -110,3 +111,11 @@ async def test_metrics_require_a_token_by_default_when_listening_beyond_loopback
     assert (await gateway.client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})).status_code == 200
     gateway.app.state.settings = settings.model_copy(update={"host": "0.0.0.0", "metrics_open": True})
     assert (await gateway.client.get("/metrics")).status_code == 200
+
+
+async def test_garbage_collector_pauses_are_a_histogram_by_generation(gateway):
+    before = value(await scrape(gateway), "sobria_gc_pause_seconds_count", generation="2")
+    gc.collect()
+    samples = await scrape(gateway)
+    assert value(samples, "sobria_gc_pause_seconds_count", generation="2") >= before + 1
+    assert ("sobria_gc_pause_seconds_bucket", (("generation", "0"), ("le", "0.001"))) in samples
