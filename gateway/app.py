@@ -185,7 +185,8 @@ async def compose(app: FastAPI, stack: AsyncExitStack) -> None:
     state.ledger_writers, state.dead_letter_counts = writers, dead_letter_counts
     state.embeddings = EmbeddingService(catalogue, policy, upstream, BudgetGate(budgets), ledger)
     freeze_start_up()
-    pacer = GcPacer(settings.gc_young_every_s, settings.gc_full_every_s, metrics.gc_pause)
+    pacer = GcPacer(settings.gc_check_every_s, settings.gc_young_growth, settings.gc_full_every_s,
+                    metrics.gc_pause)
     pacer.start()
     stack.callback(pacer.stop)
     log.info("sobria ready: ledger %s, %d models", engine.url.render_as_string(hide_password=True), len(catalogue.all()))

@@ -1,4 +1,4 @@
-"""Garbage collection paced by the clock rather than by allocation counts.
+"""Garbage collection paced by how much the younger generations grew, not by allocation counts.
 
 CPython 3.11 starts a collection of the youngest generation when tracked allocations
 minus deallocations pass a threshold. A worker relaying long streams with churn (new
@@ -6,12 +6,19 @@ streams starting while as many end) allocates the objects of the new streams whi
 ended ones are freed: the difference stays near zero, so no collection starts, and the
 young generation grows until one does, over every object of every stream opened since
 (175 ms at 1,000 streams in `bench/streams_scale.py --churn-s`), followed by the
-middle generation's pass (70 ms). `GcPacer` collects the two younger generations every
-`every_s` instead, so that each pass visits only what was allocated since the last one
-and is still alive, and the whole heap every `full_every_s`: the only pass that frees a
-reference cycle which reached the oldest generation. Objects frozen at start-up
-(`freeze_start_up`) are never visited. Every pass's pause, automatic ones included, is
-reported to `observe`.
+middle generation's pass (70 ms). While streams open, the allocation count does
+start young passes, and every tenth of them a middle-generation pass over everything
+the nine before it promoted (60-90 ms at 1,000 streams opening over 10 s). `GcPacer`
+looks at the length of the two younger generations every `check_every_s` and collects
+them once they have grown by `young_growth` objects since the check that followed the
+last pass over both (that first check counts the objects every open stream holds for
+its next chunk, which a pass would only promote), so each pass visits a bounded number
+of objects, and none runs while nothing accumulates. The whole heap is collected every
+`full_every_s`, and only then (CPython's own full passes are switched off while the
+pacer runs: each of its passes counts towards one, which would then visit the whole heap
+at a moment nobody chose): the only pass that frees a reference cycle which reached the
+oldest generation. Objects frozen at start-up (`freeze_start_up`) are never visited. Every
+pass's pause, automatic ones included, is reported to `observe`.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ log = logging.getLogger("sobria.gc")
 
 #: Net container allocations between two automatic collections of the youngest generation.
 YOUNG_GC_THRESHOLD = 10_000
+#: A count of middle-generation passes that CPython never reaches: no automatic full pass.
+_NEVER = 2**31 - 1
 
 
 def freeze_start_up() -> None:
@@ -41,47 +50,69 @@ def freeze_start_up() -> None:
 
 
 class GcPacer:
-    """Collects the young generations every `every_s` and the whole heap every `full_every_s`."""
+    """Collects the two younger generations when they grew by `young_growth` objects, the whole heap every `full_every_s`."""
 
-    def __init__(self, every_s: float, full_every_s: float,
+    def __init__(self, check_every_s: float, young_growth: int, full_every_s: float,
                  observe: Callable[[int, float], None] | None = None):
-        self.every_s = every_s
+        self.check_every_s = check_every_s
+        self.young_growth = young_growth
         self.full_every_s = full_every_s
         self.observe = observe
         """Told (generation, pause in seconds) after every collection of the process."""
         self._handle: asyncio.TimerHandle | None = None
         self._full_due = 0.0
+        self._young_base: int | None = None
         self._pass_started = 0.0
+        self._started = False
+        self._thresholds: tuple[int, int, int] | None = None
+        self.checks = 0
+        """Looks taken at the young generation so far."""
 
     def start(self) -> None:
         """Start pacing on the running loop and timing every pass (no-op when started)."""
-        if self._handle is not None:
+        if self._started:
             return
+        self._started = True
         gc.callbacks.append(self._timed)
         self._full_due = time.monotonic() + self.full_every_s
-        if self.every_s > 0:
-            self._handle = asyncio.get_running_loop().call_later(self.every_s, self._tick)
+        if self.check_every_s > 0:
+            self._handle = asyncio.get_running_loop().call_later(self.check_every_s, self._tick)
+            self._thresholds = gc.get_threshold()
+            young, middle, _ = self._thresholds
+            gc.set_threshold(young, middle, _NEVER)
 
     def stop(self) -> None:
+        self._started = False
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
         if self._timed in gc.callbacks:
             gc.callbacks.remove(self._timed)
 
     def _tick(self) -> None:
         now = time.monotonic()
+        self.checks += 1
         if now >= self._full_due:
             self._full_due = now + self.full_every_s
             found = gc.collect(2)
             if found:
                 log.info("gc: the full pass found %d unreachable objects (reference cycles)", found)
         else:
-            gc.collect(1)
-        self._handle = asyncio.get_running_loop().call_later(self.every_s, self._tick)
+            young = len(gc.get_objects(0)) + len(gc.get_objects(1))
+            if self._young_base is None:
+                self._young_base = young
+            elif young - self._young_base >= self.young_growth:
+                gc.collect(1)
+        self._handle = asyncio.get_running_loop().call_later(self.check_every_s, self._tick)
 
     def _timed(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._pass_started = time.perf_counter()
-        elif self.observe is not None:
+            return
+        if info["generation"] >= 1:
+            self._young_base = None  # both younger generations are empty now
+        if self.observe is not None:
             self.observe(info["generation"], time.perf_counter() - self._pass_started)

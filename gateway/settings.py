@@ -82,10 +82,14 @@ class Settings(BaseSettings):
     )
     upstream_retries: int = 1
     ledger_flush_interval_s: float = 0.2
-    gc_young_every_s: float = Field(
-        default=1.0, ge=0,
-        description="collect the two younger garbage-collector generations this often, in seconds (0: only when "
-        "CPython's allocation count says so, which long streams with churn rarely reach)",
+    gc_check_every_s: float = Field(
+        default=0.5, ge=0,
+        description="look at the young garbage-collector generation this often, in seconds (0: leave collections "
+        "to CPython's allocation count, which long streams with churn rarely reach)",
+    )
+    gc_young_growth: int = Field(
+        default=10_000, ge=1,
+        description="collect the two younger generations once the young one grew by this many objects",
     )
     gc_full_every_s: float = Field(
         default=600.0, gt=0, description="collect the whole heap this often, in seconds (the pass that frees "

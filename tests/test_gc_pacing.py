@@ -1,11 +1,11 @@
-"""The garbage collector paced by the clock: what each pass frees, and what it reports."""
+"""The garbage collector paced by the young generation's growth: what each pass frees, and what it reports."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -28,23 +28,43 @@ def automatic_collection_off() -> Iterator[None]:
     gc.enable()
 
 
-async def passes_until(pacer_seen: list, done, most: int = 200) -> None:
-    while not done() and len(pacer_seen) < most:
+async def checks_until(pacer: GcPacer, done: Callable[[], bool], most: int = 200, grow: int = 0) -> list[list]:
+    """Let the pacer look up to `most` times, keeping `grow` new objects alive between looks."""
+    kept: list[list] = []
+    while not done() and pacer.checks < most:
+        kept.extend([] for _ in range(grow))  # lists are always tracked (empty dicts are not)
         await asyncio.sleep(0.005)
+    return kept
 
 
-async def test_a_young_cycle_is_freed_by_the_pacer_with_automatic_collection_off(automatic_collection_off):
+async def test_a_growing_young_generation_is_collected_and_its_cycles_freed(automatic_collection_off):
     seen: list[int] = []
-    pacer = GcPacer(every_s=0.01, full_every_s=3600, observe=lambda generation, _pause: seen.append(generation))
+    pacer = GcPacer(check_every_s=0.01, young_growth=200, full_every_s=3600,
+                    observe=lambda generation, _pause: seen.append(generation))
     pacer.start()
     try:
         gone = weakref.ref(Cycle())
-        await passes_until(seen, lambda: gone() is None)
+        await checks_until(pacer, lambda: gone() is None, grow=100)
     finally:
         pacer.stop()
 
     assert gone() is None
-    assert set(seen) == {1}  # younger generations only, well before the full pass is due
+    assert set(seen) == {1}  # the younger generations only: the full pass is an hour away
+
+
+async def test_no_pass_runs_while_the_young_generation_does_not_grow(automatic_collection_off):
+    seen: list[int] = []
+    pacer = GcPacer(check_every_s=0.01, young_growth=1_000_000, full_every_s=3600,
+                    observe=lambda generation, _pause: seen.append(generation))
+    pacer.start()
+    try:
+        gone = weakref.ref(Cycle())
+        await checks_until(pacer, lambda: False, most=20, grow=10)
+    finally:
+        pacer.stop()
+
+    assert pacer.checks >= 20
+    assert seen == [] and gone() is not None
 
 
 async def test_a_cycle_that_reached_the_oldest_generation_waits_for_the_full_pass(automatic_collection_off):
@@ -54,22 +74,23 @@ async def test_a_cycle_that_reached_the_oldest_generation_waits_for_the_full_pas
     assert any(obj is survivor for obj in gc.get_objects(2))
     del survivor
     seen: list[tuple[int, bool]] = []
-    pacer = GcPacer(every_s=0.01, full_every_s=0.1,
+    pacer = GcPacer(check_every_s=0.01, young_growth=50, full_every_s=0.2,
                     observe=lambda generation, _pause: seen.append((generation, gone() is not None)))
     pacer.start()
     try:
-        await passes_until(seen, lambda: gone() is None)
+        await checks_until(pacer, lambda: gone() is None, grow=100)
     finally:
         pacer.stop()
 
     first_full = next(i for i, (generation, _) in enumerate(seen) if generation == 2)
-    assert first_full > 0 and all(alive for _, alive in seen[:first_full])
+    assert first_full > 0 and all(alive for _, alive in seen[:first_full])  # young passes ran, and left it
     assert seen[first_full] == (2, False)
 
 
 async def test_every_pass_is_timed_until_the_pacer_stops(automatic_collection_off):
     pauses: list[tuple[int, float]] = []
-    pacer = GcPacer(every_s=0, full_every_s=3600, observe=lambda generation, pause: pauses.append((generation, pause)))
+    pacer = GcPacer(check_every_s=0, young_growth=1, full_every_s=3600,
+                    observe=lambda generation, pause: pauses.append((generation, pause)))
     pacer.start()
     gc.collect(0)
     gc.collect()
@@ -78,3 +99,14 @@ async def test_every_pass_is_timed_until_the_pacer_stops(automatic_collection_of
 
     assert [generation for generation, _ in pauses] == [0, 2]
     assert all(pause >= 0 for _, pause in pauses)
+
+
+async def test_while_the_pacer_runs_only_it_starts_full_passes():
+    before = gc.get_threshold()
+    pacer = GcPacer(check_every_s=0.01, young_growth=10, full_every_s=3600)
+    pacer.start()
+    during = gc.get_threshold()
+    pacer.stop()
+
+    assert during[:2] == before[:2] and during[2] > 10**9
+    assert gc.get_threshold() == before
