@@ -143,7 +143,8 @@ CRASHING_WRITER = textwrap.dedent("""
     async def main():
         records = pickle.loads(open(sys.argv[3], "rb").read())
         engine = db.make_engine(sys.argv[1])
-        writer = LedgerWriter(engine, flush_interval_s=3600, batch_size=100, spool=Spool(__import__("pathlib").Path(sys.argv[2])))
+        # A batch larger than the records and an hour-long interval: its own task never writes.
+        writer = LedgerWriter(engine, flush_interval_s=3600, batch_size=10_000, spool=Spool(__import__("pathlib").Path(sys.argv[2])))
         await writer.start()
         for record in records:
             writer.append(record)
