@@ -36,6 +36,9 @@ log = logging.getLogger("sobria.gc")
 YOUNG_GC_THRESHOLD = 10_000
 #: A count of middle-generation passes that CPython never reaches: no automatic full pass.
 _NEVER = 2**31 - 1
+#: CPython's thresholds before the first running pacer switched its full passes off.
+_switched_off: list[tuple[int, int, int]] = []
+_running_pacers = 0
 
 
 def freeze_start_up() -> None:
@@ -64,7 +67,7 @@ class GcPacer:
         self._young_base: int | None = None
         self._pass_started = 0.0
         self._started = False
-        self._thresholds: tuple[int, int, int] | None = None
+        self._ticking = False
         self.checks = 0
         """Looks taken at the young generation so far."""
 
@@ -77,18 +80,17 @@ class GcPacer:
         self._full_due = time.monotonic() + self.full_every_s
         if self.check_every_s > 0:
             self._handle = asyncio.get_running_loop().call_later(self.check_every_s, self._tick)
-            self._thresholds = gc.get_threshold()
-            young, middle, _ = self._thresholds
-            gc.set_threshold(young, middle, _NEVER)
+            self._ticking = True
+            _full_passes_left_to_pacers(True)
 
     def stop(self) -> None:
         self._started = False
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        if self._thresholds is not None:
-            gc.set_threshold(*self._thresholds)
-            self._thresholds = None
+        if self._ticking:
+            self._ticking = False
+            _full_passes_left_to_pacers(False)
         if self._timed in gc.callbacks:
             gc.callbacks.remove(self._timed)
 
@@ -116,3 +118,16 @@ class GcPacer:
             self._young_base = None  # both younger generations are empty now
         if self.observe is not None:
             self.observe(info["generation"], time.perf_counter() - self._pass_started)
+
+
+def _full_passes_left_to_pacers(one_more: bool) -> None:
+    """Switch CPython's own full passes off while at least one pacer ticks, back on after the last."""
+    global _running_pacers
+    _running_pacers += 1 if one_more else -1
+    if one_more and _running_pacers == 1:
+        _switched_off.append(gc.get_threshold())
+        young, middle, _ = _switched_off[-1]
+        gc.set_threshold(young, middle, _NEVER)
+    elif not one_more and _running_pacers == 0 and _switched_off:
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, _switched_off.pop()[2])

@@ -110,3 +110,17 @@ async def test_while_the_pacer_runs_only_it_starts_full_passes():
 
     assert during[:2] == before[:2] and during[2] > 10**9
     assert gc.get_threshold() == before
+
+
+async def test_two_pacers_in_one_process_restore_full_passes_only_when_both_stopped():
+    before = gc.get_threshold()
+    first = GcPacer(check_every_s=0.01, young_growth=10, full_every_s=3600)
+    second = GcPacer(check_every_s=0.01, young_growth=10, full_every_s=3600)
+    first.start()
+    second.start()
+    first.stop()
+    still_off = gc.get_threshold()[2]
+    second.stop()
+
+    assert still_off > 10**9
+    assert gc.get_threshold() == before
