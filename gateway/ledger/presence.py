@@ -22,6 +22,7 @@ of some months from the presence (rebuilds, upgrades).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
@@ -104,14 +105,21 @@ _RECOUNT_GROUP = text(
 async def add_by_recount(connection: AsyncConnection, cells: Sequence[Mapping[str, str]],
                          grouped: Sequence[Mapping[str, str]]) -> None:
     """Insert presence entries, then recount every group they touch (the portable way)."""
-    insert = sqlite_insert if connection.dialect.name == "sqlite" else pg_insert
-    await connection.execute(insert(CELLS).on_conflict_do_nothing(), list(cells))
-    await connection.execute(insert(GROUPED).on_conflict_do_nothing(), list(grouped))
+    dialect = connection.dialect.name
+    await connection.execute(_insert_new(dialect, CELLS), list(cells))
+    await connection.execute(_insert_new(dialect, GROUPED), list(grouped))
     touched_cells = sorted({(c["month"], *(c[k] for k in _KEY)) for c in cells})
     touched_groups = sorted({(g["month"], g["grouping"], *(g[k] for k in _KEY)) for g in grouped})
     await connection.execute(_RECOUNT_CELL, [dict(zip(("month", *_KEY), key, strict=True)) for key in touched_cells])
     await connection.execute(_RECOUNT_GROUP, [dict(zip(("month", "grouping", *_KEY), key, strict=True))
                                               for key in touched_groups])
+
+
+@lru_cache(maxsize=8)
+def _insert_new(dialect: str, table: Table) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` into `table`, built once (not once per batch)."""
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def grouped_from_cells(dialect: str, months: Sequence[str] | None = None) -> list[Any]:

@@ -149,10 +149,6 @@ def _fold(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict], li
             [employee[k] for k in sorted(employee)], [presence[k] for k in sorted(presence)])
 
 
-def _insert(connection: AsyncConnection) -> Callable[..., Any]:
-    return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-
-
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -233,14 +229,20 @@ async def apply(connection: AsyncConnection, rows: Sequence[Mapping[Any, Any]]) 
             names = tuple(c.name for c in table.columns)
             await connection.exec_driver_sql(sql, column_arrays(table, names, entries))
         return
-    insert = _insert(connection)
-    for table, entries in ((SPEND, spend), (DAILY, daily),
-                           (EMPLOYEE, employee)):
-        statement = insert(table)
-        keys = [c.name for c in table.primary_key.columns]
-        summed = {c.name: c + statement.excluded[c.name] for c in table.columns if c.name not in keys}
-        await connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=summed), entries)
+    for table, entries in ((SPEND, spend), (DAILY, daily), (EMPLOYEE, employee)):
+        await connection.execute(_sqlite_upsert(table), entries)
     await presence_rollup.add_by_recount(connection, presence, grouped)
+
+
+@lru_cache(maxsize=8)
+def _sqlite_upsert(table: Table) -> Any:
+    """`INSERT ... ON CONFLICT DO UPDATE` adding every figure, built once per table: each
+    build makes a new `excluded` alias with its own columns, a reference cycle that a
+    statement built per batch would leave to the garbage collector."""
+    statement = sqlite_insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    summed = {c.name: c + statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=summed)
 
 
 # Rebuilding from raw rows -------------------------------------------------------------

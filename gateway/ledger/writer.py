@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -68,7 +67,9 @@ class LedgerWriter:
         """Told the request ids of every batch in the database (budget stores re-apply the others)."""
         self.dead_letters = dead_letters or DeadLetters(engine)
         dialect = engine.dialect.name
-        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        # Built once: a statement built per batch leaves reference cycles to the collector.
+        self._sqlite_insert = (sqlite_insert(UsageRecord).on_conflict_do_nothing()
+                               .returning(*rollups.RETURNED_COLUMNS))
         self._unnest = dialect == "postgresql"
 
     @property
@@ -162,8 +163,7 @@ class LedgerWriter:
                 arrays = rollups.column_arrays(USAGE, _COLUMNS, batch)
                 result = await connection.exec_driver_sql(_PG_INSERT, arrays)
             else:
-                statement = self._insert(UsageRecord).on_conflict_do_nothing().returning(*rollups.RETURNED_COLUMNS)
-                result = await connection.execute(statement, batch)
+                result = await connection.execute(self._sqlite_insert, batch)
             await rollups.apply(connection, result.mappings().all())
 
     async def _run(self) -> None:
