@@ -94,13 +94,13 @@ class LedgerWriter:
             if recovered:
                 self._wakeup.set()
         self._task = asyncio.create_task(self._run(), name="sobria-ledger-writer")
-        if self._spool is not None and self._spool.sync_policy == "batch":
+        if self._spool is not None:
             self._sync_on_schedule()
 
     def _sync_on_schedule(self) -> None:
-        """Hand the spool's buffer to the kernel every interval, even while a database write
-        is slow: a killed process then loses at most one interval of records, whatever the
-        database's latency (the flush loop alone would stretch that to interval + write time)."""
+        """Sync the spool every interval on its own timer, not between database writes: a
+        slow or hung write then stretches neither what a killed process can lose under
+        `batch` sync (one interval) nor the fsync interval that bounds a machine crash."""
         assert self._spool is not None
         self._spool.sync()
         self._sync_timer = asyncio.get_running_loop().call_later(self._interval, self._sync_on_schedule)
@@ -176,8 +176,6 @@ class LedgerWriter:
             except TimeoutError:
                 pass
             self._wakeup.clear()
-            if self._spool is not None:
-                self._spool.sync()
             if loop.time() >= retry_at or self._stopping:
                 try:
                     await self.flush()
