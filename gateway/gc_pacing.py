@@ -36,9 +36,9 @@ log = logging.getLogger("sobria.gc")
 YOUNG_GC_THRESHOLD = 10_000
 #: A count of middle-generation passes that CPython never reaches: no automatic full pass.
 _NEVER = 2**31 - 1
-#: CPython's thresholds before the first running pacer switched its full passes off.
-_switched_off: list[tuple[int, int, int]] = []
-_running_pacers = 0
+#: Pacers ticking in this process, and CPython's full-pass threshold before the first one.
+_ticking_pacers = 0
+_full_threshold_before = 0
 
 
 def freeze_start_up() -> None:
@@ -66,30 +66,23 @@ class GcPacer:
         self._full_due = 0.0
         self._young_base: int | None = None
         self._pass_started = 0.0
-        self._started = False
-        self._ticking = False
         self.checks = 0
-        """Looks taken at the young generation so far."""
+        """Looks taken at the generations so far."""
 
     def start(self) -> None:
         """Start pacing on the running loop and timing every pass (no-op when started)."""
-        if self._started:
+        if self._timed in gc.callbacks:
             return
-        self._started = True
         gc.callbacks.append(self._timed)
         self._full_due = time.monotonic() + self.full_every_s
         if self.check_every_s > 0:
             self._handle = asyncio.get_running_loop().call_later(self.check_every_s, self._tick)
-            self._ticking = True
             _full_passes_left_to_pacers(True)
 
     def stop(self) -> None:
-        self._started = False
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        if self._ticking:
-            self._ticking = False
             _full_passes_left_to_pacers(False)
         if self._timed in gc.callbacks:
             gc.callbacks.remove(self._timed)
@@ -122,12 +115,11 @@ class GcPacer:
 
 def _full_passes_left_to_pacers(one_more: bool) -> None:
     """Switch CPython's own full passes off while at least one pacer ticks, back on after the last."""
-    global _running_pacers
-    _running_pacers += 1 if one_more else -1
-    if one_more and _running_pacers == 1:
-        _switched_off.append(gc.get_threshold())
-        young, middle, _ = _switched_off[-1]
+    global _ticking_pacers, _full_threshold_before
+    young, middle, full = gc.get_threshold()
+    if one_more and _ticking_pacers == 0:
+        _full_threshold_before = full
         gc.set_threshold(young, middle, _NEVER)
-    elif not one_more and _running_pacers == 0 and _switched_off:
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, _switched_off.pop()[2])
+    elif not one_more and _ticking_pacers == 1:
+        gc.set_threshold(young, middle, _full_threshold_before)
+    _ticking_pacers += 1 if one_more else -1

@@ -84,12 +84,12 @@ class Settings(BaseSettings):
     ledger_flush_interval_s: float = 0.2
     gc_check_every_s: float = Field(
         default=0.5, ge=0,
-        description="look at the young garbage-collector generation this often, in seconds (0: leave collections "
+        description="look at the two younger garbage-collector generations this often, in seconds (0: leave collections "
         "to CPython's allocation count, which long streams with churn rarely reach)",
     )
     gc_young_growth: int = Field(
         default=10_000, ge=1,
-        description="collect the two younger generations once the young one grew by this many objects",
+        description="collect the two younger generations once together they grew by this many objects",
     )
     gc_full_every_s: float = Field(
         default=600.0, gt=0, description="collect the whole heap this often, in seconds (the pass that frees "

@@ -28,25 +28,24 @@ def automatic_collection_off() -> Iterator[None]:
     gc.enable()
 
 
-async def checks_until(pacer: GcPacer, done: Callable[[], bool], most: int = 200, grow: int = 0) -> list[list]:
-    """Let the pacer look up to `most` times, keeping `grow` new objects alive between looks."""
+async def run_pacer(pacer: GcPacer, done: Callable[[], bool], most: int = 200, grow: int = 0) -> None:
+    """Let the pacer look until `done()` or `most` looks, keeping `grow` new objects alive between looks."""
     kept: list[list] = []
-    while not done() and pacer.checks < most:
-        kept.extend([] for _ in range(grow))  # lists are always tracked (empty dicts are not)
-        await asyncio.sleep(0.005)
-    return kept
+    pacer.start()
+    try:
+        while not done() and pacer.checks < most:
+            kept.extend([] for _ in range(grow))  # lists are always tracked (empty dicts are not)
+            await asyncio.sleep(0.005)
+    finally:
+        pacer.stop()
 
 
 async def test_a_growing_young_generation_is_collected_and_its_cycles_freed(automatic_collection_off):
     seen: list[int] = []
-    pacer = GcPacer(check_every_s=0.01, young_growth=200, full_every_s=3600,
-                    observe=lambda generation, _pause: seen.append(generation))
-    pacer.start()
-    try:
-        gone = weakref.ref(Cycle())
-        await checks_until(pacer, lambda: gone() is None, grow=100)
-    finally:
-        pacer.stop()
+    gone = weakref.ref(Cycle())
+    await run_pacer(GcPacer(check_every_s=0.01, young_growth=200, full_every_s=3600,
+                            observe=lambda generation, _pause: seen.append(generation)),
+                    lambda: gone() is None, grow=100)
 
     assert gone() is None
     assert set(seen) == {1}  # the younger generations only: the full pass is an hour away
@@ -54,14 +53,10 @@ async def test_a_growing_young_generation_is_collected_and_its_cycles_freed(auto
 
 async def test_no_pass_runs_while_the_young_generation_does_not_grow(automatic_collection_off):
     seen: list[int] = []
+    gone = weakref.ref(Cycle())
     pacer = GcPacer(check_every_s=0.01, young_growth=1_000_000, full_every_s=3600,
                     observe=lambda generation, _pause: seen.append(generation))
-    pacer.start()
-    try:
-        gone = weakref.ref(Cycle())
-        await checks_until(pacer, lambda: False, most=20, grow=10)
-    finally:
-        pacer.stop()
+    await run_pacer(pacer, lambda: False, most=20, grow=10)
 
     assert pacer.checks >= 20
     assert seen == [] and gone() is not None
@@ -74,13 +69,9 @@ async def test_a_cycle_that_reached_the_oldest_generation_waits_for_the_full_pas
     assert any(obj is survivor for obj in gc.get_objects(2))
     del survivor
     seen: list[tuple[int, bool]] = []
-    pacer = GcPacer(check_every_s=0.01, young_growth=50, full_every_s=0.2,
-                    observe=lambda generation, _pause: seen.append((generation, gone() is not None)))
-    pacer.start()
-    try:
-        await checks_until(pacer, lambda: gone() is None, grow=100)
-    finally:
-        pacer.stop()
+    await run_pacer(GcPacer(check_every_s=0.01, young_growth=50, full_every_s=0.2,
+                            observe=lambda generation, _pause: seen.append((generation, gone() is not None))),
+                    lambda: gone() is None, grow=100)
 
     first_full = next(i for i, (generation, _) in enumerate(seen) if generation == 2)
     assert first_full > 0 and all(alive for _, alive in seen[:first_full])  # young passes ran, and left it
