@@ -116,6 +116,14 @@ def as_refusal(error: GatewayError | DomainError) -> GatewayError:
     return error if isinstance(error, GatewayError) else from_domain(error)
 
 
+def code_and_status(error: GatewayError | DomainError) -> tuple[str, int]:
+    """The error code and HTTP status of either kind of refusal, as plain values. A frame
+    that keeps the refusal itself in a local and then re-raises it is in the error's own
+    traceback: a reference cycle left to the garbage collector, once per refused request."""
+    refusal = as_refusal(error)
+    return refusal.code, refusal.status
+
+
 def status_of(error: GatewayError | DomainError) -> int:
     """The HTTP status of either kind of error (for pages that show one inline)."""
     return error.status if isinstance(error, GatewayError) else from_domain(error).status

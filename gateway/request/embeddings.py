@@ -28,7 +28,7 @@ from gateway.budgets.gate import BudgetGate, format_micro
 from gateway.budgets.store import Amount
 from gateway.providers.catalogue import Catalogue, ModelSpec
 from contracts.errors import DomainError
-from gateway.edge.errors import GatewayError, as_refusal
+from gateway.edge.errors import GatewayError, code_and_status
 from gateway.request.flight import ChatRequest, Flight
 from gateway.ledger.records import usage_record
 from gateway.ledger.writer import LedgerWriter
@@ -134,17 +134,16 @@ class EmbeddingService:
                 Amount(spec.cost_micro_eur(estimate, 0), 0), flight.started_at
             )
         except (GatewayError, DomainError) as error:
-            refused = as_refusal(error)
-            self.ledger.append(usage_record(flight, refused.code, refused.status, error=refused.code).row())
+            code, status = code_and_status(error)
+            self.ledger.append(usage_record(flight, code, status, error=code).row())
             raise
         try:
             answer = await self._call(spec, body, texts)
         except BaseException as failure:
             hold, flight.hold = flight.hold, None
             await self.budgets.release(hold, datetime.now(UTC))
-            known = as_refusal(failure) if isinstance(failure, (GatewayError, DomainError)) else None
-            code = known.code if known else "internal"
-            status = known.status if known else 500
+            code, status = (code_and_status(failure) if isinstance(failure, (GatewayError, DomainError))
+                            else ("internal", 500))
             self.ledger.append(usage_record(flight, code, status, error=code).row())
             raise
         usage = answer.get("usage") or {}

@@ -27,7 +27,7 @@ from gateway.budgets.store import Amount
 from gateway.providers.catalogue import Catalogue, ModelSpec
 from gateway.request.content_log import ContentLog, completion_text
 from contracts.errors import DomainError
-from gateway.edge.errors import GatewayError, as_refusal
+from gateway.edge.errors import GatewayError, code_and_status
 from gateway.request.flight import ChatRequest, Flight, Outcome
 from gateway.i18n import translate
 from gateway.ledger.records import LedgerRecord, usage_record
@@ -348,8 +348,8 @@ class ChatPipeline:
             with self.telemetry.stage(flight, "sobria.budget.reserve"):
                 await self.reserve(flight)
         except (GatewayError, DomainError) as error:
-            refusal = as_refusal(error)
-            self.record(flight, refusal.code, refusal.status, error=refusal.code)
+            code, status = code_and_status(error)
+            self.record(flight, code, status, error=code)
             raise
 
     async def complete(self, flight: Flight) -> tuple[dict[str, Any], Outcome]:
@@ -424,8 +424,8 @@ class ChatPipeline:
         with anyio.CancelScope(shield=True):
             await self.release(flight)
             if isinstance(error, (GatewayError, DomainError)):
-                refusal = as_refusal(error)
-                self.record(flight, refusal.code, refusal.status, error=refusal.code)
+                code, status = code_and_status(error)
+                self.record(flight, code, status, error=code)
             else:
                 self.record(flight, "internal", 500, error=type(error).__name__)
 

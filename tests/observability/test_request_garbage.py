@@ -13,10 +13,12 @@ import asyncio
 import gc
 import http.client
 import json
-import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import uvicorn
@@ -24,15 +26,34 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.conftest import free_port
 from tests.processes import TEST_FALLBACKS, catalogue_for, policy_for
 
 REQUESTS = 30
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@dataclass(frozen=True)
+class Shape:
+    body: dict[str, Any]
+    status: int
+
+
+PASTED = "Bonjour,\n\nLa réunion de jeudi est déplacée à vendredi 10 h.\x00 Merci.\n" * 40
+#: What real clients send, the refused included: an error's traceback must not leave a cycle either.
+SHAPES = (
+    Shape({"model": "auto", "messages": [{"role": "user", "content": "Le chat dort."}]}, 200),
+    Shape({"model": "auto", "stream": True, "stream_options": {"include_usage": True},
+           "messages": [{"role": "user", "content": "Traduis ce mail en anglais :\n\n" + PASTED}]}, 200),
+    Shape({"model": "auto", "messages": [{"role": "system", "content": "Tu es concis."},
+                                         {"role": "user", "content": "Bonjour"},
+                                         {"role": "assistant", "content": "Bonjour !"},
+                                         {"role": "user", "content": [{"type": "text", "text": "Et en anglais ?"}]}]},
+          200),
+    Shape({"model": "auto", "messages": [{"role": "user", "content": "Quelle heure ?"}],
+           "tools": [{"type": "function", "function": {"name": "clock", "parameters": {"type": "object"}}}]}, 200),
+    Shape({"model": "no-such-model", "messages": [{"role": "user", "content": "Le chat dort."}]}, 404),
+    Shape({"model": "auto", "messages": "not a list"}, 400),
+)
 
 
 @pytest.fixture
@@ -45,7 +66,7 @@ def served(tmp_path, mock_upstream) -> Iterator[tuple[int, str, FastAPI]]:
                         database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}",
                         gc_check_every_s=0)  # no pass of the pacer's own before the test looks
     app = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
@@ -54,7 +75,7 @@ def served(tmp_path, mock_upstream) -> Iterator[tuple[int, str, FastAPI]]:
         for _ in range(600):
             if server.started:
                 break
-            threading.Event().wait(0.05)
+            time.sleep(0.05)
         assert server.started
         key, _ = asyncio.run_coroutine_threadsafe(
             app.state.keys.create("garbage test", "gaspard", "finance", ["employee"]), loop).result(30)
@@ -66,7 +87,7 @@ def served(tmp_path, mock_upstream) -> Iterator[tuple[int, str, FastAPI]]:
 
 
 def _garbage_after(port: int, key: str, app: FastAPI, requests: int) -> Counter[str]:
-    """Send `requests` chat requests (every other one streamed), wait for their ledger
+    """Send `requests` chat requests (the `SHAPES` in turn), wait for their ledger
     rows to be written, then count by type what only the cyclic collector could free. The client is the standard library's, which
     leaves no cycle of its own (httpx's sync client leaves one per response)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -74,18 +95,17 @@ def _garbage_after(port: int, key: str, app: FastAPI, requests: int) -> Counter[
                "Content-Type": "application/json"}
     try:
         for i in range(requests):
-            body = json.dumps({"model": "auto", "stream": i % 2 == 1,
-                               "messages": [{"role": "user", "content": "Le chat dort."}]})
-            connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
+            shape = SHAPES[i % len(SHAPES)]
+            connection.request("POST", "/v1/chat/completions", body=json.dumps(shape.body), headers=headers)
             answer = connection.getresponse()
             text = answer.read()
-            assert answer.status == 200, text
+            assert answer.status == shape.status, text
     finally:
         connection.close()
     for _ in range(600):
         if app.state.ledger.pending == 0:
             break
-        threading.Event().wait(0.05)
+        time.sleep(0.05)
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         gc.collect()
@@ -101,7 +121,7 @@ def test_chat_requests_leave_no_garbage_that_grows_with_their_number(served):
     gc.collect()
     gc.disable()
     try:
-        _garbage_after(port, key, app, 4)  # first uses: caches, pools, imports and statements made once
+        _garbage_after(port, key, app, len(SHAPES))  # first uses: caches, pools, imports and statements made once
         found = _garbage_after(port, key, app, REQUESTS)
     finally:
         gc.enable()
